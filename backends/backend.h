@@ -1,0 +1,154 @@
+/* The backend op table: the only interface model code uses to compute.
+ *
+ * A backend owns its memory. Model code sees a buffer only as an opaque
+ * rc_buffer handle plus an element offset (rc_view); every element is 4 bytes
+ * (float32, or int32 for token ids, masks and row indices). The CPU backend is
+ * the reference; device backends implement the same table and are checked op
+ * by op against it (tests/test_backend_ops.c).
+ *
+ * Conventions (after llm.c):
+ *  - Row-major everywhere. A Linear layer's weight is [out_features, in_features]
+ *    as in Hugging Face, so y = x W^T is gemm(trans_b=1).
+ *  - Backward ops ACCUMULATE into gradients (+=). Gradients are zeroed once per
+ *    backward pass with fill().
+ *  - Ops are queued and may run asynchronously; they return nothing. A device
+ *    failure is remembered by the backend and reported by sync() or download().
+ *  - Shapes are ints; a wrong shape is a programming error, not user input.
+ */
+#ifndef REWARDC_BACKEND_H
+#define REWARDC_BACKEND_H
+
+#include <stddef.h>
+
+#include "rewardc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rc_buffer rc_buffer; /* defined by each backend */
+
+typedef struct {
+    rc_buffer *buf; /* NULL means "absent" (e.g. a LayerNorm without affine) */
+    size_t offset;  /* in 4-byte elements */
+} rc_view;
+
+static inline rc_view rc_view_at(rc_view v, size_t offset) {
+    rc_view r = {v.buf, v.offset + offset};
+    return r;
+}
+static inline int rc_view_present(rc_view v) { return v.buf != NULL; }
+
+typedef enum { RC_ACT_RELU = 0, RC_ACT_GELU, RC_ACT_GELU_TANH } rc_activation;
+
+typedef struct rc_backend rc_backend;
+
+struct rc_backend {
+    const char *name;   /* "cpu", "opencl", "cuda" */
+    char device[256];   /* human-readable device description */
+    void *ctx;          /* backend-private state */
+
+    /* ---- memory ---- */
+    rc_status (*alloc)(rc_backend *be, size_t n_elements, rc_buffer **out);
+    void (*free)(rc_backend *be, rc_buffer *buf);
+    rc_status (*upload)(rc_backend *be, rc_view dst, const void *src, size_t n_elements);
+    rc_status (*download)(rc_backend *be, void *dst, rc_view src, size_t n_elements);
+    void (*fill)(rc_backend *be, rc_view x, float value, size_t n);
+    rc_status (*sync)(rc_backend *be); /* waits for queued work, returns any device error */
+    void (*destroy)(rc_backend *be);
+
+    /* ---- matrix products (row-major, BLAS semantics) ----
+     * C[M,N] = alpha * op(A) op(B) + beta * C, op(A) is [M,K], op(B) is [K,N];
+     * lda/ldb/ldc are row strides of the matrices as stored. */
+    void (*gemm)(rc_backend *be, int trans_a, int trans_b, int M, int N, int K,
+                 float alpha, rc_view A, int lda, rc_view B, int ldb,
+                 float beta, rc_view C, int ldc);
+    /* The same for `batch` independent products; matrix i starts at
+     * A + i*stride_a, B + i*stride_b, C + i*stride_c (elements). */
+    void (*gemm_batched)(rc_backend *be, int trans_a, int trans_b, int M, int N, int K,
+                         float alpha, rc_view A, int lda, size_t stride_a,
+                         rc_view B, int ldb, size_t stride_b,
+                         float beta, rc_view C, int ldc, size_t stride_c, int batch);
+
+    /* out[n,c] += bias[c] */
+    void (*bias_forward)(rc_backend *be, rc_view out, rc_view bias, int N, int C);
+    /* dbias[c] += sum_n dout[n,c] */
+    void (*bias_backward)(rc_backend *be, rc_view dbias, rc_view dout, int N, int C);
+
+    /* ---- embeddings and row gathers (ids are int32) ----
+     * out[n,:] = table[ids[n],:]  (accumulate != 0: out[n,:] += table[ids[n],:]) */
+    void (*embedding_forward)(rc_backend *be, rc_view out, rc_view ids, rc_view table,
+                              int N, int C, int accumulate);
+    /* dtable[ids[n],:] += dout[n,:]  (rows may repeat) */
+    void (*embedding_backward)(rc_backend *be, rc_view dtable, rc_view dout, rc_view ids,
+                               int N, int C);
+
+    /* ---- layer norm over the last dim; weight/bias may be absent ----
+     * mean/rstd [N] are saved for backward. */
+    void (*layernorm_forward)(rc_backend *be, rc_view out, rc_view mean, rc_view rstd,
+                              rc_view inp, rc_view weight, rc_view bias, int N, int C,
+                              float eps);
+    void (*layernorm_backward)(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dbias,
+                               rc_view dout, rc_view inp, rc_view weight,
+                               rc_view mean, rc_view rstd, int N, int C);
+
+    /* ---- element-wise ---- */
+    void (*activation_forward)(rc_backend *be, rc_activation kind, rc_view out, rc_view inp,
+                               size_t n);
+    /* dinp += act'(inp) * dout */
+    void (*activation_backward)(rc_backend *be, rc_activation kind, rc_view dinp,
+                                rc_view dout, rc_view inp, size_t n);
+    /* out = a + b (out may alias a or b) */
+    void (*add)(rc_backend *be, rc_view out, rc_view a, rc_view b, size_t n);
+    /* y += alpha * x */
+    void (*axpy)(rc_backend *be, rc_view y, float alpha, rc_view x, size_t n);
+    /* x *= alpha */
+    void (*scale)(rc_backend *be, rc_view x, float alpha, size_t n);
+
+    /* ---- attention ----
+     * scores/probs are [B, H, T, T]. Query i may see key j iff j <= i and
+     * key_mask[b, j] != 0 (key_mask is int32 [B, T]). Masked entries get
+     * probability 0; a row with no visible key (a padding query under left
+     * padding) is all zeros. probs may alias scores. */
+    void (*attention_softmax_forward)(rc_backend *be, rc_view probs, rc_view scores,
+                                      rc_view key_mask, int B, int H, int T);
+    /* dscores = probs * (dprobs - sum_j probs*dprobs): written, not accumulated
+     * (scores are an intermediate, not a parameter); dscores may alias dprobs. */
+    void (*attention_softmax_backward)(rc_backend *be, rc_view dscores, rc_view dprobs,
+                                       rc_view probs, int B, int H, int T);
+
+    /* ---- row selection for the score head ----
+     * out[i,:] = inp[rows[i],:] ; dinp[rows[i],:] += dout[i,:] */
+    void (*gather_rows)(rc_backend *be, rc_view out, rc_view inp, rc_view rows, int n_rows,
+                        int C);
+    void (*scatter_rows_add)(rc_backend *be, rc_view dinp, rc_view dout, rc_view rows,
+                             int n_rows, int C);
+
+    /* ---- optimizer ---- */
+    /* Sum of squares of x[0..n), accumulated in double, returned to the host
+     * (synchronises). Used for global-norm gradient clipping. */
+    double (*sum_squares)(rc_backend *be, rc_view x, size_t n);
+    /* torch.optim.AdamW for one tensor, step already counted:
+     *   p -= lr * weight_decay * p
+     *   m = beta1 m + (1-beta1) g ; v = beta2 v + (1-beta2) g^2
+     *   p -= lr * (m / bias_correction1) / (sqrt(v / bias_correction2) + eps)
+     * with bias_correction_k = 1 - beta_k^step, computed by the caller. */
+    void (*adamw)(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
+                  float lr, float beta1, float beta2, float eps, float weight_decay,
+                  float bias_correction1, float bias_correction2);
+};
+
+/* Constructors. Each returns RC_ERR_UNSUPPORTED when the backend was not
+ * compiled in, and RC_ERR_BACKEND (with the reason) when no device is usable. */
+rc_status rc_backend_cpu_create(rc_backend **out);
+rc_status rc_backend_opencl_create(int device_index, rc_backend **out);
+rc_status rc_backend_cuda_create(int device_index, rc_backend **out);
+
+/* By name: "cpu", "opencl", "cuda". */
+rc_status rc_backend_create(const char *name, int device_index, rc_backend **out);
+void rc_backend_destroy(rc_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,126 @@
+/* The OPT reward model: a decoder-only transformer with a scalar `score` head
+ * (transformers' OPTForSequenceClassification with num_labels = 1).
+ *
+ * Parameters, gradients, AdamW moments and activations each live in one
+ * backend buffer; a table lists every parameter with its Hugging Face name,
+ * shape and offset, so checkpoints load and save by walking the table. */
+#ifndef REWARDC_MODEL_H
+#define REWARDC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "rewardc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every OPTConfig field that changes the math. */
+typedef struct {
+    int vocab_size;
+    int hidden_size;             /* d_model */
+    int num_hidden_layers;
+    int ffn_dim;
+    int num_attention_heads;
+    int max_position_embeddings;
+    int word_embed_proj_dim;     /* != hidden_size adds project_in / project_out */
+    int do_layer_norm_before;    /* 1: pre-LN (all sizes but 350m), 0: post-LN */
+    int remove_final_layer_norm; /* _remove_final_layer_norm */
+    int enable_bias;
+    int layer_norm_elementwise_affine;
+    rc_activation activation;
+    int pad_token_id, bos_token_id, eos_token_id;
+    float init_std;
+} rc_opt_config;
+
+/* Parses an OPTConfig dictionary (config.json); `where` names the file in errors. */
+struct cJSON;
+rc_status rc_opt_config_from_json(const struct cJSON *json, const char *where, rc_opt_config *cfg);
+rc_status rc_opt_config_validate(const rc_opt_config *cfg);
+/* Writes the config as transformers expects it for OPTForSequenceClassification. */
+struct cJSON *rc_opt_config_to_json(const rc_opt_config *cfg);
+
+enum { RC_PARAM_NAME_MAX = 96, RC_NO_PARAM = -1 };
+
+typedef struct {
+    char name[RC_PARAM_NAME_MAX]; /* HF name, e.g. model.decoder.layers.0.fc1.weight */
+    int ndim;
+    int shape[2];
+    size_t offset;                /* elements into the parameter buffer */
+    size_t size;
+    int no_weight_decay;          /* biases and LayerNorm weights, as transformers' Trainer */
+} rc_param_info;
+
+typedef struct rc_model rc_model;
+
+/* Creates a model with every parameter initialised as transformers'
+ * OPTPreTrainedModel._init_weights does (normal(0, init_std) for Linear and
+ * Embedding weights, zero biases, LayerNorm 1/0, padding row zero), from `seed`. */
+rc_status rc_model_create(const rc_opt_config *cfg, rc_backend *be, uint64_t seed, rc_model **out);
+void rc_model_free(rc_model *m);
+
+const rc_opt_config *rc_model_config(const rc_model *m);
+rc_backend *rc_model_backend(const rc_model *m);
+int rc_model_param_count(const rc_model *m);
+const rc_param_info *rc_model_param(const rc_model *m, int index);
+int rc_model_find_param(const rc_model *m, const char *hf_name); /* RC_NO_PARAM if absent */
+size_t rc_model_num_parameters(const rc_model *m);
+
+/* Host copies of one parameter / its gradient (n must equal the size). */
+rc_status rc_model_get_param(rc_model *m, int index, float *dst, size_t n);
+rc_status rc_model_set_param(rc_model *m, int index, const float *src, size_t n);
+rc_status rc_model_get_grad(rc_model *m, int index, float *dst, size_t n);
+
+/* Plans and allocates activation memory for batches of up to max_rows
+ * sequences of up to max_seq_len tokens (training keeps what backward needs).
+ * Fails cleanly with the byte count when the backend cannot allocate it. */
+rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int training);
+/* Bytes of each region, for reporting the memory plan. */
+typedef struct {
+    size_t params, grads, optimizer, activations;
+} rc_memory_plan;
+rc_memory_plan rc_model_memory_plan(const rc_model *m);
+
+/* Forward pass on `rows` sequences of length T (right or left padded).
+ * ids/mask are int32 [rows, T] on the host. The score is read at the rightmost
+ * token that is not pad_token_id, as transformers does. rewards_out[rows]. */
+rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask, int rows, int T,
+                           float *rewards_out);
+/* The pooled index of each row used by the last forward. */
+const int32_t *rc_model_pooled_index(const rc_model *m);
+
+/* Backward of the last forward given dLoss/dReward for each row; accumulates
+ * into the gradient buffer. */
+rc_status rc_model_backward(rc_model *m, const float *d_rewards);
+void rc_model_zero_grad(rc_model *m);
+
+/* Views of the regions, for the optimizer. */
+rc_view rc_model_params_view(const rc_model *m);
+rc_view rc_model_grads_view(const rc_model *m);
+
+
+/* ---- Hugging Face checkpoints (src/model/opt_checkpoint.c) ---- */
+typedef struct {
+    int score_initialised; /* no score.weight in the checkpoint: created from the seed */
+    int n_ignored;         /* tensors not used (lm_head.*, and anything unknown) */
+    char first_ignored[RC_PARAM_NAME_MAX];
+    char dtype[8];         /* storage dtype of the weights, e.g. "F16" */
+} rc_load_report;
+
+/* Loads config.json + safetensors (single or sharded, F32/F16/BF16) from an
+ * OPTForSequenceClassification, OPTForCausalLM or OPTModel folder (key
+ * prefixes model.decoder. and decoder.). A missing score head is initialised
+ * from `seed` as transformers would (normal(0, init_std)). */
+rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model **out,
+                        rc_load_report *report);
+/* Writes config.json and model.safetensors (F32) as an
+ * OPTForSequenceClassification folder transformers loads as it is; each file
+ * atomically. The folder is created if needed. */
+rc_status rc_model_save(rc_model *m, const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,39 @@
+/* rewardc: the command-line entry point; dispatches to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static const rc_command commands[] = {
+    {"prepare", "turn labelled texts, rankings or preference JSONL into chosen/rejected pairs",
+     cmd_prepare},
+    {"tokenize", "encode text with a Hugging Face byte-level BPE tokenizer", cmd_tokenize},
+    {"version", "print the version, build options and compiled-in backends", cmd_version},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_usage(FILE *out) {
+    fprintf(out,
+            "rewardc: train and serve reward models for LLM outputs\n\n"
+            "usage: rewardc <command> [options]\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nrun 'rewardc <command> --help' for a command's options\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) return cmd_version(1, argv + 1);
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "rewardc: unknown command '%s'\n\n", argv[1]);
+    print_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,167 @@
+/* The OPT backward pass: the forward of opt_forward.c in reverse. Gradients of
+ * parameters accumulate (+=) into the gradient buffer; activation gradients
+ * use the scratch planned in opt_memory.c. g_stream carries dLoss/d(layer
+ * output) down the stack and leaves each layer as dLoss/d(layer input). */
+#include <math.h>
+
+#include "model/opt_internal.h"
+
+static rc_view layer_input(const rc_model *m, int l) {
+    if (l == 0) return opt_act(m, m->plan.x0);
+    const opt_layer_acts *prev = &m->plan.layer[l - 1];
+    return opt_act(m, m->cfg.do_layer_norm_before ? prev->res2 : prev->ln2);
+}
+
+/* dattn ([N,C]) -> g_q, g_k, g_v, through softmax(scale * Q K^T) V per head. */
+static void attention_backward(rc_model *m, const opt_layer_acts *L) {
+    rc_backend *be = m->be;
+    const opt_acts *A = &m->plan;
+    const int rows = A->rows, T = A->T, C = m->cfg.hidden_size;
+    const int H = m->cfg.num_attention_heads, D = C / H;
+    const float scale = 1.0f / sqrtf((float)D);
+    const size_t TT = (size_t)T * T;
+    for (int b = 0; b < rows; b++) {
+        size_t seq = (size_t)b * T * C, heads = (size_t)b * H * TT;
+        /* dP = dAttn V^T ; dV = P^T dAttn */
+        be->gemm_batched(be, 0, 1, T, T, D, 1.0f, opt_act(m, A->g_attn + seq), C, D,
+                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, A->g_probs + heads), T, TT, H);
+        be->gemm_batched(be, 1, 0, T, D, T, 1.0f, opt_act(m, L->probs + heads), T, TT,
+                         opt_act(m, A->g_attn + seq), C, D, 0.0f, opt_act(m, A->g_v + seq), C, D, H);
+    }
+    be->attention_softmax_backward(be, opt_act(m, A->g_probs), opt_act(m, A->g_probs),
+                                   opt_act(m, L->probs), rows, H, T);
+    for (int b = 0; b < rows; b++) {
+        size_t seq = (size_t)b * T * C, heads = (size_t)b * H * TT;
+        /* dQ = scale dS K ; dK = scale dS^T Q */
+        be->gemm_batched(be, 0, 0, T, D, T, scale, opt_act(m, A->g_probs + heads), T, TT,
+                         opt_act(m, L->k + seq), C, D, 0.0f, opt_act(m, A->g_q + seq), C, D, H);
+        be->gemm_batched(be, 1, 0, T, D, T, scale, opt_act(m, A->g_probs + heads), T, TT,
+                         opt_act(m, L->q + seq), C, D, 0.0f, opt_act(m, A->g_k + seq), C, D, H);
+    }
+}
+
+static void layernorm_backward(rc_model *m, rc_view dinp, rc_view dout, rc_view inp, int w, int b,
+                               size_t mean, size_t rstd, int N) {
+    m->be->layernorm_backward(m->be, dinp, opt_grad(m, w), opt_grad(m, b), dout, inp,
+                              opt_param(m, w), opt_act(m, mean), opt_act(m, rstd), N,
+                              m->cfg.hidden_size);
+}
+
+static void layer_backward(rc_model *m, int l) {
+    rc_backend *be = m->be;
+    const rc_opt_config *c = &m->cfg;
+    const opt_layer_params *W = &m->p.layers[l];
+    const opt_layer_acts *L = &m->plan.layer[l];
+    const opt_acts *A = &m->plan;
+    const int N = A->rows * A->T, C = c->hidden_size, F = c->ffn_dim;
+    const size_t NC = (size_t)N * C;
+    const int pre = c->do_layer_norm_before;
+    rc_view x = layer_input(m, l);
+    rc_view g_stream = opt_act(m, A->g_stream), g_tmp = opt_act(m, A->g_tmp);
+    rc_view g_ln = opt_act(m, A->g_ln);
+
+    /* FC block: out = res2 (pre) or LN2(res2) (post); res2 = h1 + fc2(act(fc1(mlp_in))) */
+    rc_view g_res2 = g_stream;
+    if (!pre) {
+        be->fill(be, g_tmp, 0.0f, NC);
+        layernorm_backward(m, g_tmp, g_stream, opt_act(m, L->res2), W->mlp_ln_w, W->mlp_ln_b,
+                           L->ln2_mean, L->ln2_rstd, N);
+        g_res2 = g_tmp;
+    }
+    rc_view h1 = pre ? opt_act(m, L->res1) : opt_act(m, L->ln1);
+    rc_view mlp_in = pre ? opt_act(m, L->ln2) : h1;
+    rc_view g_act = opt_act(m, A->g_act), g_fc1 = opt_act(m, A->g_fc1);
+    opt_linear_backward(be, g_act, 0, opt_grad(m, W->fc2_w), opt_grad(m, W->fc2_b), g_res2,
+                        opt_act(m, L->act), opt_param(m, W->fc2_w), N, F, C);
+    be->fill(be, g_fc1, 0.0f, (size_t)N * F);
+    be->activation_backward(be, c->activation, g_fc1, g_act, opt_act(m, L->fc1), (size_t)N * F);
+    opt_linear_backward(be, g_ln, 0, opt_grad(m, W->fc1_w), opt_grad(m, W->fc1_b), g_fc1, mlp_in,
+                        opt_param(m, W->fc1_w), N, C, F);
+    /* g_res2 now becomes dLoss/dh1: the residual path plus the FC path */
+    if (pre)
+        layernorm_backward(m, g_res2, g_ln, h1, W->mlp_ln_w, W->mlp_ln_b, L->ln2_mean, L->ln2_rstd, N);
+    else
+        be->axpy(be, g_res2, 1.0f, g_ln, NC);
+
+    /* Attention block: h1 = res1 (pre) or LN1(res1) (post); res1 = x + out_proj(attn) */
+    rc_view g_res1 = g_res2;
+    if (!pre) {
+        be->fill(be, g_stream, 0.0f, NC);
+        layernorm_backward(m, g_stream, g_res2, opt_act(m, L->res1), W->attn_ln_w, W->attn_ln_b,
+                           L->ln1_mean, L->ln1_rstd, N);
+        g_res1 = g_stream;
+    }
+    opt_linear_backward(be, opt_act(m, A->g_attn), 0, opt_grad(m, W->out_w), opt_grad(m, W->out_b),
+                        g_res1, opt_act(m, L->attn), opt_param(m, W->out_w), N, C, C);
+    attention_backward(m, L);
+    rc_view attn_in = pre ? opt_act(m, L->ln1) : x;
+    opt_linear_backward(be, g_ln, 0, opt_grad(m, W->q_w), opt_grad(m, W->q_b), opt_act(m, A->g_q),
+                        attn_in, opt_param(m, W->q_w), N, C, C);
+    opt_linear_backward(be, g_ln, 1, opt_grad(m, W->k_w), opt_grad(m, W->k_b), opt_act(m, A->g_k),
+                        attn_in, opt_param(m, W->k_w), N, C, C);
+    opt_linear_backward(be, g_ln, 1, opt_grad(m, W->v_w), opt_grad(m, W->v_b), opt_act(m, A->g_v),
+                        attn_in, opt_param(m, W->v_w), N, C, C);
+    /* dLoss/dx = residual (g_res1) + attention input path; land it in g_stream */
+    if (pre) {
+        layernorm_backward(m, g_res1, g_ln, x, W->attn_ln_w, W->attn_ln_b, L->ln1_mean, L->ln1_rstd, N);
+    } else {
+        be->axpy(be, g_res1, 1.0f, g_ln, NC);
+    }
+    /* pre-LN kept everything in g_stream; post-LN's g_res1 is g_stream too */
+}
+
+rc_status rc_model_backward(rc_model *m, const float *d_rewards) {
+    if (!m->have_forward || !m->training)
+        return rc_fail(RC_ERR_INVALID_ARG,
+                       "backward needs a forward pass on a model reserved for training");
+    rc_backend *be = m->be;
+    const rc_opt_config *c = &m->cfg;
+    const opt_acts *A = &m->plan;
+    const int rows = A->rows, N = rows * A->T, C = c->hidden_size, P = c->word_embed_proj_dim;
+    rc_status st = be->upload(be, opt_act(m, A->g_rewards), d_rewards, (size_t)rows);
+    if (st != RC_OK) return st;
+
+    /* score head: rewards[rows,1] = pooled[rows,P] score^T */
+    int pre_final = c->do_layer_norm_before && !c->remove_final_layer_norm;
+    rc_view gathered = opt_act(m, A->gathered);
+    rc_view head_in = pre_final ? opt_act(m, A->final_ln) : gathered;
+    int has_proj = m->p.project_out != RC_NO_PARAM;
+    rc_view pooled = has_proj ? opt_act(m, A->pooled) : head_in;
+    rc_view g_pooled = opt_act(m, A->g_pooled);
+    opt_linear_backward(be, g_pooled, 0, opt_grad(m, m->p.score), (rc_view){0},
+                        opt_act(m, A->g_rewards), pooled, opt_param(m, m->p.score), rows, P, 1);
+    rc_view g_head_in = g_pooled;
+    if (has_proj) {
+        g_head_in = opt_act(m, A->g_final);
+        opt_linear_backward(be, g_head_in, 0, opt_grad(m, m->p.project_out), (rc_view){0}, g_pooled,
+                            head_in, opt_param(m, m->p.project_out), rows, C, P);
+    }
+    rc_view g_gathered = g_head_in;
+    if (pre_final) {
+        g_gathered = opt_act(m, A->g_gathered);
+        be->fill(be, g_gathered, 0.0f, (size_t)rows * C);
+        m->be->layernorm_backward(be, g_gathered, opt_grad(m, m->p.final_ln_w),
+                                  opt_grad(m, m->p.final_ln_b), g_head_in, gathered,
+                                  opt_param(m, m->p.final_ln_w), opt_act(m, A->final_mean),
+                                  opt_act(m, A->final_rstd), rows, C);
+    }
+    rc_view g_stream = opt_act(m, A->g_stream);
+    be->fill(be, g_stream, 0.0f, (size_t)N * C);
+    be->scatter_rows_add(be, g_stream, g_gathered, opt_act(m, A->pooled_rows), rows, C);
+
+    for (int l = c->num_hidden_layers - 1; l >= 0; l--) layer_backward(m, l);
+
+    /* embeddings: x0 = project_in(embed_tokens[ids]) + embed_positions[pos] */
+    be->embedding_backward(be, opt_grad(m, m->p.embed_positions), g_stream,
+                           opt_act(m, A->pos_ids), N, C);
+    rc_view g_tok = g_stream;
+    if (m->p.project_in != RC_NO_PARAM) {
+        g_tok = opt_act(m, A->g_tok);
+        opt_linear_backward(be, g_tok, 0, opt_grad(m, m->p.project_in), (rc_view){0}, g_stream,
+                            opt_act(m, A->tok_embed), opt_param(m, m->p.project_in), N, P, C);
+    }
+    be->embedding_backward(be, opt_grad(m, m->p.embed_tokens), g_tok, opt_act(m, A->ids), N, P);
+    st = be->sync(be);
+    if (st != RC_OK) return rc_fail_context(st, "backward pass on the %s backend", be->name);
+    return RC_OK;
+}

@@ -1,0 +1,192 @@
+/* The OPT forward pass with the scalar score head, composed from backend ops.
+ *
+ * Per layer (HF OPTDecoderLayer), with x the layer input:
+ *   pre-LN : ln1 = LN1(x); res1 = x + Attn(ln1); ln2 = LN2(res1); res2 = res1 + FC(ln2); out = res2
+ *   post-LN: res1 = x + Attn(x); ln1 = LN1(res1); res2 = ln1 + FC(ln1); ln2 = LN2(res2); out = ln2
+ * The score is read at one token per sequence, so the final layer norm and
+ * project_out run only on those gathered rows. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "model/opt_internal.h"
+
+static const float LAYER_NORM_EPS = 1e-5f; /* torch.nn.LayerNorm default, as OPT uses */
+
+/* View of the input of layer l: the embeddings, or the previous layer's output. */
+static rc_view layer_input(const rc_model *m, int l) {
+    if (l == 0) return opt_act(m, m->plan.x0);
+    const opt_layer_acts *prev = &m->plan.layer[l - 1];
+    return opt_act(m, m->cfg.do_layer_norm_before ? prev->res2 : prev->ln2);
+}
+
+/* Attention: per sequence b, H heads as one strided batched product.
+ * Head h of row t lives at columns h*D..h*D+D-1 of q/k/v/attn ([N, C]). */
+static void attention_forward(rc_model *m, const opt_layer_acts *L) {
+    rc_backend *be = m->be;
+    const int rows = m->plan.rows, T = m->plan.T, C = m->cfg.hidden_size;
+    const int H = m->cfg.num_attention_heads, D = C / H;
+    const float scale = 1.0f / sqrtf((float)D); /* HF scales q by head_dim^-0.5 */
+    const size_t TT = (size_t)T * T;
+    for (int b = 0; b < rows; b++) {
+        size_t seq = (size_t)b * T * C;
+        rc_view probs = opt_act(m, L->probs + (size_t)b * H * TT);
+        be->gemm_batched(be, 0, 1, T, T, D, scale, opt_act(m, L->q + seq), C, D,
+                         opt_act(m, L->k + seq), C, D, 0.0f, probs, T, TT, H);
+    }
+    be->attention_softmax_forward(be, opt_act(m, L->probs), opt_act(m, L->probs),
+                                  opt_act(m, m->plan.mask), rows, H, T);
+    for (int b = 0; b < rows; b++) {
+        size_t seq = (size_t)b * T * C;
+        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs + (size_t)b * H * TT), T, TT,
+                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + seq), C, D, H);
+    }
+}
+
+static void layer_forward(rc_model *m, int l) {
+    rc_backend *be = m->be;
+    const rc_opt_config *c = &m->cfg;
+    const opt_layer_params *W = &m->p.layers[l];
+    const opt_layer_acts *L = &m->plan.layer[l];
+    const int N = m->plan.rows * m->plan.T, C = c->hidden_size, F = c->ffn_dim;
+    const int pre = c->do_layer_norm_before;
+    rc_view x = layer_input(m, l);
+    rc_view ln1 = opt_act(m, L->ln1), res1 = opt_act(m, L->res1);
+    rc_view ln2 = opt_act(m, L->ln2), res2 = opt_act(m, L->res2);
+
+    rc_view attn_in = x;
+    if (pre) {
+        be->layernorm_forward(be, ln1, opt_act(m, L->ln1_mean), opt_act(m, L->ln1_rstd), x,
+                              opt_param(m, W->attn_ln_w), opt_param(m, W->attn_ln_b), N, C,
+                              LAYER_NORM_EPS);
+        attn_in = ln1;
+    }
+    opt_linear_forward(be, opt_act(m, L->q), attn_in, opt_param(m, W->q_w), opt_param(m, W->q_b), N, C, C);
+    opt_linear_forward(be, opt_act(m, L->k), attn_in, opt_param(m, W->k_w), opt_param(m, W->k_b), N, C, C);
+    opt_linear_forward(be, opt_act(m, L->v), attn_in, opt_param(m, W->v_w), opt_param(m, W->v_b), N, C, C);
+    attention_forward(m, L);
+    opt_linear_forward(be, res1, opt_act(m, L->attn), opt_param(m, W->out_w), opt_param(m, W->out_b),
+                       N, C, C);
+    be->add(be, res1, res1, x, (size_t)N * C);
+
+    rc_view h1 = res1;
+    if (!pre) {
+        be->layernorm_forward(be, ln1, opt_act(m, L->ln1_mean), opt_act(m, L->ln1_rstd), res1,
+                              opt_param(m, W->attn_ln_w), opt_param(m, W->attn_ln_b), N, C,
+                              LAYER_NORM_EPS);
+        h1 = ln1;
+    }
+    rc_view mlp_in = h1;
+    if (pre) {
+        be->layernorm_forward(be, ln2, opt_act(m, L->ln2_mean), opt_act(m, L->ln2_rstd), h1,
+                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), N, C,
+                              LAYER_NORM_EPS);
+        mlp_in = ln2;
+    }
+    opt_linear_forward(be, opt_act(m, L->fc1), mlp_in, opt_param(m, W->fc1_w), opt_param(m, W->fc1_b),
+                       N, C, F);
+    be->activation_forward(be, c->activation, opt_act(m, L->act), opt_act(m, L->fc1), (size_t)N * F);
+    opt_linear_forward(be, res2, opt_act(m, L->act), opt_param(m, W->fc2_w), opt_param(m, W->fc2_b),
+                       N, F, C);
+    be->add(be, res2, res2, h1, (size_t)N * C);
+    if (!pre)
+        be->layernorm_forward(be, ln2, opt_act(m, L->ln2_mean), opt_act(m, L->ln2_rstd), res2,
+                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), N, C,
+                              LAYER_NORM_EPS);
+}
+
+/* Host-side bookkeeping of one batch: HF position ids (cumsum of the mask,
+ * offset 2) and the pooled index (rightmost token that is not pad). */
+static rc_status prepare_inputs(rc_model *m, const int32_t *ids, const int32_t *mask, int rows,
+                                int T) {
+    const size_t N = (size_t)rows * T;
+    int32_t *pos = malloc(N * sizeof *pos);
+    int32_t *pooled_rows = malloc((size_t)rows * sizeof *pooled_rows);
+    if (!pos || !pooled_rows) {
+        free(pos);
+        free(pooled_rows);
+        return rc_fail(RC_ERR_OOM, "cannot allocate position ids");
+    }
+    rc_status st = RC_OK;
+    for (int b = 0; b < rows && st == RC_OK; b++) {
+        int seen = 0, last = 0;
+        for (int t = 0; t < T; t++) {
+            int32_t id = ids[(size_t)b * T + t];
+            if (id < 0 || id >= m->cfg.vocab_size) {
+                st = rc_fail(RC_ERR_INVALID_ARG, "token id %d at row %d, position %d is outside "
+                             "the vocabulary (size %d)", id, b, t, m->cfg.vocab_size);
+                break;
+            }
+            int on = mask[(size_t)b * T + t] != 0;
+            seen += on;
+            /* (cumsum(mask) * mask - 1) + offset 2: padding gets position 1 */
+            pos[(size_t)b * T + t] = (on ? seen - 1 : -1) + 2;
+            if (id != m->cfg.pad_token_id) last = t;
+        }
+        m->pooled_index[b] = last;
+        pooled_rows[b] = b * T + last;
+    }
+    rc_backend *be = m->be;
+    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.ids), ids, N);
+    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.mask), mask, N);
+    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.pos_ids), pos, N);
+    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.pooled_rows), pooled_rows, (size_t)rows);
+    free(pos);
+    free(pooled_rows);
+    return st;
+}
+
+rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask, int rows, int T,
+                           float *rewards_out) {
+    if (!m->acts)
+        return rc_fail(RC_ERR_INVALID_ARG, "rc_model_reserve must be called before forward");
+    if (rows <= 0 || T <= 0 || rows > m->max_rows || T > m->max_seq_len)
+        return rc_fail(RC_ERR_INVALID_ARG,
+                       "batch of %d x %d does not fit the reserved %d x %d", rows, T, m->max_rows,
+                       m->max_seq_len);
+    opt_plan_activations(&m->cfg, rows, T, m->training, &m->plan, m->plan.layer);
+    m->have_forward = 0;
+    rc_status st = prepare_inputs(m, ids, mask, rows, T);
+    if (st != RC_OK) return st;
+
+    rc_backend *be = m->be;
+    const rc_opt_config *c = &m->cfg;
+    const opt_acts *A = &m->plan;
+    const int N = rows * T, C = c->hidden_size, P = c->word_embed_proj_dim;
+    rc_view x0 = opt_act(m, A->x0);
+    if (m->p.project_in != RC_NO_PARAM) {
+        be->embedding_forward(be, opt_act(m, A->tok_embed), opt_act(m, A->ids),
+                              opt_param(m, m->p.embed_tokens), N, P, 0);
+        opt_linear_forward(be, x0, opt_act(m, A->tok_embed), opt_param(m, m->p.project_in),
+                           (rc_view){0}, N, P, C);
+    } else {
+        be->embedding_forward(be, x0, opt_act(m, A->ids), opt_param(m, m->p.embed_tokens), N, C, 0);
+    }
+    be->embedding_forward(be, x0, opt_act(m, A->pos_ids), opt_param(m, m->p.embed_positions), N, C, 1);
+
+    for (int l = 0; l < c->num_hidden_layers; l++) layer_forward(m, l);
+
+    rc_view top = layer_input(m, c->num_hidden_layers);
+    rc_view gathered = opt_act(m, A->gathered);
+    be->gather_rows(be, gathered, top, opt_act(m, A->pooled_rows), rows, C);
+    rc_view head_in = gathered;
+    if (c->do_layer_norm_before && !c->remove_final_layer_norm) {
+        be->layernorm_forward(be, opt_act(m, A->final_ln), opt_act(m, A->final_mean),
+                              opt_act(m, A->final_rstd), gathered, opt_param(m, m->p.final_ln_w),
+                              opt_param(m, m->p.final_ln_b), rows, C, LAYER_NORM_EPS);
+        head_in = opt_act(m, A->final_ln);
+    }
+    rc_view pooled = head_in;
+    if (m->p.project_out != RC_NO_PARAM) {
+        pooled = opt_act(m, A->pooled);
+        opt_linear_forward(be, pooled, head_in, opt_param(m, m->p.project_out), (rc_view){0}, rows,
+                           C, P);
+    }
+    opt_linear_forward(be, opt_act(m, A->rewards), pooled, opt_param(m, m->p.score), (rc_view){0},
+                       rows, P, 1);
+    st = be->download(be, rewards_out, opt_act(m, A->rewards), (size_t)rows);
+    if (st != RC_OK) return rc_fail_context(st, "forward pass on the %s backend", be->name);
+    m->have_forward = 1;
+    return RC_OK;
+}
+
+const int32_t *rc_model_pooled_index(const rc_model *m) { return m->pooled_index; }

@@ -1,0 +1,85 @@
+/* Private layout of the OPT model: parameter indices per layer and the
+ * activation plan shared by forward and backward. */
+#ifndef REWARDC_OPT_INTERNAL_H
+#define REWARDC_OPT_INTERNAL_H
+
+#include "rewardc/model.h"
+
+/* Indices into the parameter table; RC_NO_PARAM when the config omits it. */
+typedef struct {
+    int k_w, k_b, v_w, v_b, q_w, q_b, out_w, out_b;
+    int attn_ln_w, attn_ln_b; /* self_attn_layer_norm */
+    int fc1_w, fc1_b, fc2_w, fc2_b;
+    int mlp_ln_w, mlp_ln_b;   /* the layer's final_layer_norm */
+} opt_layer_params;
+
+typedef struct {
+    int embed_tokens, embed_positions, project_in, project_out;
+    int final_ln_w, final_ln_b;
+    int score;
+    opt_layer_params *layers;
+} opt_params;
+
+/* Element offsets into the activation buffer of one layer's saved tensors.
+ * How they are used depends on pre-LN vs post-LN (see opt_forward.c). */
+typedef struct {
+    size_t ln1, ln1_mean, ln1_rstd; /* self_attn_layer_norm output and stats */
+    size_t q, k, v;                 /* projections, [N, C] */
+    size_t probs;                   /* attention probabilities, [B, H, T, T] */
+    size_t attn;                    /* heads merged, before out_proj, [N, C] */
+    size_t res1;                    /* layer input + attention output */
+    size_t ln2, ln2_mean, ln2_rstd; /* final_layer_norm output and stats */
+    size_t fc1, act;                /* [N, F] */
+    size_t res2;                    /* FC block input + fc2 output */
+} opt_layer_acts;
+
+typedef struct {
+    int rows, T; /* the batch this plan was made for */
+    size_t ids, mask, pos_ids, pooled_rows; /* int32 inputs */
+    size_t tok_embed;                       /* [N, P] when project_in exists */
+    size_t x0;                              /* embeddings, input of layer 0, [N, C] */
+    opt_layer_acts *layer;                  /* one per layer (shared when not training) */
+    size_t gathered, final_ln, final_mean, final_rstd, pooled, rewards;
+    /* backward scratch */
+    size_t g_stream, g_tmp, g_ln, g_attn, g_q, g_k, g_v; /* [N, C] */
+    size_t g_act, g_fc1;                                 /* [N, F] */
+    size_t g_probs;                                      /* [B, H, T, T] */
+    size_t g_tok;                                        /* [N, P] */
+    size_t g_gathered, g_final, g_pooled, g_rewards;
+    size_t total;
+} opt_acts;
+
+struct rc_model {
+    rc_opt_config cfg;
+    rc_backend *be;
+    rc_param_info *table;
+    int n_params;
+    size_t n_elements;
+    opt_params p;
+    rc_buffer *params, *grads;
+    /* activations */
+    rc_buffer *acts;
+    size_t acts_capacity;
+    int max_rows, max_seq_len, training;
+    opt_acts plan;
+    int32_t *pooled_index; /* host copy, [max_rows] */
+    int have_forward;
+};
+
+/* Lays out the activations for a batch; returns the total element count. */
+size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int training,
+                            opt_acts *plan, opt_layer_acts *layers);
+
+/* A parameter's view (buf NULL when the index is RC_NO_PARAM). */
+rc_view opt_param(const rc_model *m, int index);
+rc_view opt_grad(const rc_model *m, int index);
+rc_view opt_act(const rc_model *m, size_t offset);
+
+/* y[N,out] = x[N,in] W^T (+ b) */
+void opt_linear_forward(rc_backend *be, rc_view y, rc_view x, rc_view w, rc_view b, int N,
+                        int in, int out);
+/* dx (+)= dy W (accumulate_dx), dW += dy^T x, db += colsum(dy); dx may be absent. */
+void opt_linear_backward(rc_backend *be, rc_view dx, int accumulate_dx, rc_view dw, rc_view db,
+                         rc_view dy, rc_view x, rc_view w, int N, int in, int out);
+
+#endif

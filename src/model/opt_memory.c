@@ -1,0 +1,131 @@
+/* Activation planning: every tensor the forward pass saves for backward, and
+ * the backward scratch, as offsets into one buffer allocated up front. */
+#include <stdlib.h>
+
+#include "model/opt_internal.h"
+
+typedef struct {
+    size_t next;
+} planner;
+
+/* Reserves n elements, 16-element aligned so device kernels get aligned starts. */
+static size_t take(planner *pl, size_t n) {
+    size_t at = pl->next;
+    pl->next += (n + 15) & ~(size_t)15;
+    return at;
+}
+
+size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int training,
+                            opt_acts *plan, opt_layer_acts *layers) {
+    const size_t N = (size_t)rows * T, C = (size_t)c->hidden_size, F = (size_t)c->ffn_dim;
+    const size_t P = (size_t)c->word_embed_proj_dim, H = (size_t)c->num_attention_heads;
+    const size_t B = (size_t)rows;
+    planner pl = {0};
+    opt_acts a = {.rows = rows, .T = T, .layer = layers};
+    a.ids = take(&pl, N);
+    a.mask = take(&pl, N);
+    a.pos_ids = take(&pl, N);
+    a.pooled_rows = take(&pl, B);
+    a.tok_embed = P != C ? take(&pl, N * P) : 0;
+    a.x0 = take(&pl, N * C);
+    /* Inference walks the layers through one set of buffers: each layer's
+     * input is dead by the time that layer writes its output (see opt_forward.c). */
+    int distinct_layers = training ? c->num_hidden_layers : 1;
+    for (int l = 0; l < distinct_layers; l++) {
+        opt_layer_acts *L = &layers[l];
+        L->ln1 = take(&pl, N * C);
+        L->ln1_mean = take(&pl, N);
+        L->ln1_rstd = take(&pl, N);
+        L->q = take(&pl, N * C);
+        L->k = take(&pl, N * C);
+        L->v = take(&pl, N * C);
+        L->probs = take(&pl, B * H * T * T);
+        L->attn = take(&pl, N * C);
+        L->res1 = take(&pl, N * C);
+        L->ln2 = take(&pl, N * C);
+        L->ln2_mean = take(&pl, N);
+        L->ln2_rstd = take(&pl, N);
+        L->fc1 = take(&pl, N * F);
+        L->act = take(&pl, N * F);
+        L->res2 = take(&pl, N * C);
+    }
+    for (int l = distinct_layers; l < c->num_hidden_layers; l++) layers[l] = layers[0];
+    a.gathered = take(&pl, B * C);
+    a.final_ln = take(&pl, B * C);
+    a.final_mean = take(&pl, B);
+    a.final_rstd = take(&pl, B);
+    a.pooled = take(&pl, B * P);
+    a.rewards = take(&pl, B);
+    if (training) {
+        a.g_stream = take(&pl, N * C);
+        a.g_tmp = take(&pl, N * C);
+        a.g_ln = take(&pl, N * C);
+        a.g_attn = take(&pl, N * C);
+        a.g_q = take(&pl, N * C);
+        a.g_k = take(&pl, N * C);
+        a.g_v = take(&pl, N * C);
+        a.g_act = take(&pl, N * F);
+        a.g_fc1 = take(&pl, N * F);
+        a.g_probs = take(&pl, B * H * T * T);
+        a.g_tok = P != C ? take(&pl, N * P) : 0;
+        a.g_gathered = take(&pl, B * C);
+        a.g_final = take(&pl, B * C);
+        a.g_pooled = take(&pl, B * P);
+        a.g_rewards = take(&pl, B);
+    }
+    a.total = pl.next;
+    *plan = a;
+    return pl.next;
+}
+
+rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int training) {
+    if (max_rows <= 0 || max_seq_len <= 0)
+        return rc_fail(RC_ERR_INVALID_ARG, "batch of %d rows x %d tokens is empty", max_rows,
+                       max_seq_len);
+    if (max_seq_len > m->cfg.max_position_embeddings)
+        return rc_fail(RC_ERR_INVALID_ARG,
+                       "sequence length %d exceeds the model's max_position_embeddings %d",
+                       max_seq_len, m->cfg.max_position_embeddings);
+    opt_layer_acts *layers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *layers);
+    int32_t *pooled = malloc((size_t)max_rows * sizeof *pooled);
+    if (!layers || !pooled) {
+        free(layers);
+        free(pooled);
+        return rc_fail(RC_ERR_OOM, "cannot allocate the activation plan");
+    }
+    opt_acts plan;
+    size_t need = opt_plan_activations(&m->cfg, max_rows, max_seq_len, training, &plan, layers);
+    if (m->acts) m->be->free(m->be, m->acts);
+    m->acts = NULL;
+    rc_status st = m->be->alloc(m->be, need, &m->acts);
+    if (st != RC_OK) {
+        free(layers);
+        free(pooled);
+        return rc_fail_context(st,
+                               "activations for %d sequences x %d tokens need %.1f MB on the %s "
+                               "backend (reduce the batch size or max_length)",
+                               max_rows, max_seq_len, need * 4.0 / 1e6, m->be->name);
+    }
+    free(m->plan.layer);
+    free(m->pooled_index);
+    m->plan = plan;
+    m->pooled_index = pooled;
+    m->acts_capacity = need;
+    m->max_rows = max_rows;
+    m->max_seq_len = max_seq_len;
+    m->training = training;
+    m->have_forward = 0;
+    return RC_OK;
+}
+
+rc_memory_plan rc_model_memory_plan(const rc_model *m) {
+    rc_memory_plan plan = {
+        .params = m->n_elements * 4,
+        .grads = m->n_elements * 4,
+        .optimizer = 2 * m->n_elements * 4,
+        .activations = m->acts_capacity * 4,
+    };
+    return plan;
+}
+
+rc_view opt_act(const rc_model *m, size_t offset) { return (rc_view){m->acts, offset}; }
