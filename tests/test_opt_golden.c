@@ -22,6 +22,19 @@ static const double NMSE_TOL = 1e-8;
 
 static rc_backend *backend;
 
+/* Some gradients are zero analytically, so both sides hold only rounding
+ * noise (~1e-9) that NMSE cannot compare: self_attn.k_proj.bias (softmax is
+ * unchanged by a constant added to a row of scores) and, without centering,
+ * the final layer norm's bias (it reaches the score as w.(x + b), and the
+ * pairwise gradients of a pair sum to zero). A tensor counts as such when its
+ * golden norm is below ZERO_GRAD_RATIO of the total gradient norm; then ours
+ * must be as small. AdamW turns noise into full-size steps (|m/sqrt(v)| is up
+ * to (1-beta1)/sqrt(1-beta2) = 3.16 per step), so those tensors' final values
+ * are only checked to move no more than 3.2 * sum(lr) on both sides. */
+static const double ZERO_GRAD_RATIO = 1e-6;
+enum { MAX_PARAMS = 512 };
+static int zero_grad[MAX_PARAMS];
+
 static int close_enough(double want, double got) {
     double scale = fabs(want) > 1.0 ? fabs(want) : 1.0;
     return fabs(want - got) <= VALUE_TOL * scale;
@@ -131,14 +144,40 @@ static void check_forward(rc_model *m, const golden_batch *g, double centering, 
     free(want_pooled);
 }
 
+static double norm_of(const float *x, size_t n) {
+    double sq = 0.0;
+    for (size_t i = 0; i < n; i++) sq += (double)x[i] * x[i];
+    return sqrt(sq);
+}
+
 static void check_gradients(rc_model *m, const golden_batch *g, const char *name) {
-    for (int i = 0; i < rc_model_param_count(m); i++) {
+    const rc_tensor_view *norms = rc_st_find(g->st, "step_grad_norm");
+    float norm_buf[64] = {0};
+    CHECK(norms && norms->n_elements <= 64 &&
+              rc_tensor_to_f32(norms, norm_buf, norms->n_elements) == RC_OK,
+          "%s: step_grad_norm missing", name);
+    const double total_norm = norm_buf[0]; /* the first backward's, before clipping */
+    CHECK(rc_model_param_count(m) <= MAX_PARAMS, "too many parameters for the test");
+    for (int i = 0; i < rc_model_param_count(m) && i < MAX_PARAMS; i++) {
         const rc_param_info *p = rc_model_param(m, i);
-        float *grad = malloc(p->size * sizeof *grad);
+        float *grad = malloc(p->size * sizeof *grad), *want = malloc(p->size * sizeof *want);
         char key[RC_PARAM_NAME_MAX + 8];
         snprintf(key, sizeof key, "grad.%s", p->name);
-        if (rc_model_get_grad(m, i, grad, p->size) == RC_OK) compare_tensor(g, key, grad, p->size, name);
+        zero_grad[i] = 0;
+        if (rc_model_get_grad(m, i, grad, p->size) == RC_OK &&
+            rc_st_read_f32(g->st, key, want, p->size) == RC_OK &&
+            norm_of(want, p->size) < ZERO_GRAD_RATIO * total_norm) {
+            zero_grad[i] = 1;
+            CHECK(norm_of(grad, p->size) < ZERO_GRAD_RATIO * total_norm,
+                  "%s %s: golden gradient is zero (norm %.2e) but ours has norm %.2e", name, key,
+                  norm_of(want, p->size), norm_of(grad, p->size));
+            printf("%s: %s is analytically zero (golden norm %.1e, ours %.1e)\n", name, key,
+                   norm_of(want, p->size), norm_of(grad, p->size));
+        } else {
+            compare_tensor(g, key, grad, p->size, name);
+        }
         free(grad);
+        free(want);
     }
 }
 
@@ -170,6 +209,13 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
     if (!opt) return;
     float *rewards = malloc((size_t)g->rows * sizeof *rewards);
     float *d_rewards = malloc((size_t)g->rows * sizeof *d_rewards);
+    float *initial[MAX_PARAMS] = {0};
+    for (int i = 0; i < rc_model_param_count(m) && i < MAX_PARAMS; i++) {
+        if (!zero_grad[i]) continue;
+        initial[i] = malloc(rc_model_param(m, i)->size * sizeof(float));
+        rc_model_get_param(m, i, initial[i], rc_model_param(m, i)->size);
+    }
+    double lr_sum = 0.0;
     for (long step = 0; step < total; step++) {
         rc_model_zero_grad(m);
         CHECK(rc_model_forward(m, g->ids, g->mask, g->rows, g->T, rewards) == RC_OK, "%s", rc_last_error());
@@ -185,6 +231,7 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
         CHECK(fabs(want_norm[step] - norm) <= 1e-5 * (want_norm[step] > 1 ? want_norm[step] : 1),
               "%s step %ld: grad norm %.8f, want %.8f", name, step, norm, want_norm[step]);
         CHECK(rc_adamw_step(opt, lr) == RC_OK, "%s", rc_last_error());
+        lr_sum += lr;
         printf("%s: step %ld loss %.7f (golden %.7f) lr %.3g norm %.5f\n", name, step, stats.loss,
                want_loss[step], lr, norm);
     }
@@ -193,7 +240,22 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
         float *value = malloc(p->size * sizeof *value);
         char key[RC_PARAM_NAME_MAX + 8];
         snprintf(key, sizeof key, "final.%s", p->name);
-        if (rc_model_get_param(m, i, value, p->size) == RC_OK) compare_tensor(g, key, value, p->size, name);
+        if (i < MAX_PARAMS && initial[i]) {
+            float *want = malloc(p->size * sizeof *want);
+            rc_model_get_param(m, i, value, p->size);
+            rc_st_read_f32(g->st, key, want, p->size);
+            double bound = 3.2 * lr_sum, ours = 0.0, theirs = 0.0;
+            for (size_t j = 0; j < p->size; j++) {
+                ours = fmax(ours, fabs((double)value[j] - initial[i][j]));
+                theirs = fmax(theirs, fabs((double)want[j] - initial[i][j]));
+            }
+            CHECK(ours <= bound && theirs <= bound, "%s %s: noise-driven update %.2e / golden %.2e "
+                  "exceeds 3.2 * sum(lr) = %.2e", name, key, ours, theirs, bound);
+            free(want);
+            free(initial[i]);
+        } else if (rc_model_get_param(m, i, value, p->size) == RC_OK) {
+            compare_tensor(g, key, value, p->size, name);
+        }
         free(value);
     }
     free(rewards);

@@ -12,5 +12,6 @@ typedef struct {
 int cmd_version(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 
 static const rc_command commands[] = {
+    {"init", "create a randomly initialised OPT reward model from a named shape", cmd_init},
     {"prepare", "turn labelled texts, rankings or preference JSONL into chosen/rejected pairs",
      cmd_prepare},
     {"tokenize", "encode text with a Hugging Face byte-level BPE tokenizer", cmd_tokenize},

@@ -24,8 +24,9 @@ rc_status rc_adamw_create(rc_model *m, const rc_adamw_config *cfg, rc_adamw **ou
     rc_backend *be = rc_model_backend(m);
     rc_status st = be->alloc(be, 2 * opt->n, &opt->moments);
     if (st != RC_OK) {
+        double megabytes = 2.0 * opt->n * 4 / 1e6;
         free(opt);
-        return rc_fail_context(st, "allocating AdamW moments (%.1f MB)", 2.0 * opt->n * 4 / 1e6);
+        return rc_fail_context(st, "allocating AdamW moments (%.1f MB)", megabytes);
     }
     be->fill(be, (rc_view){opt->moments, 0}, 0.0f, 2 * opt->n);
     *out = opt;

@@ -1,0 +1,80 @@
+/* What a reward-model folder carries beyond the HF checkpoint, and the model
+ * shapes `rewardc init` can build. The extra settings live under the key
+ * "rewardc" of config.json, which transformers keeps as a plain attribute. */
+#ifndef REWARDC_WORKFLOW_H
+#define REWARDC_WORKFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rewardc/data.h"
+#include "rewardc/model.h"
+#include "rewardc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    rc_encode_policy policy;   /* how texts become ids, the same for train/eval/score */
+    int has_reward_stats;      /* reward mean/std over the eval set, for normalised scores */
+    double reward_mean, reward_std;
+    int has_threshold;         /* accept when the raw reward >= threshold */
+    double threshold;
+} rc_reward_meta;
+
+/* Defaults when the folder has no "rewardc" entry: rc_encode_policy_default(). */
+rc_status rc_reward_meta_load(const char *model_dir, rc_reward_meta *meta);
+/* Rewrites config.json's "rewardc" entry atomically, keeping every other key. */
+rc_status rc_reward_meta_save(const char *model_dir, const rc_reward_meta *meta);
+
+/* Copies the tokenizer files found in src_dir (vocab.json, merges.txt,
+ * tokenizer.json, tokenizer_config.json, special_tokens_map.json) to dst_dir. */
+rc_status rc_copy_tokenizer_files(const char *src_dir, const char *dst_dir);
+
+/* Named model shapes: demo sizes and the real OPT configurations. */
+typedef struct {
+    const char *name;
+    const char *description;
+    rc_opt_config config;
+} rc_model_preset;
+
+const rc_model_preset *rc_model_presets(int *count);
+const rc_model_preset *rc_model_preset_find(const char *name);
+
+/* ---- batching (src/train/batching.c) ----
+ * Pads n token sequences to the longest (right padding) into ids/mask
+ * [n, T]; returns T. ids/mask must hold n * max_len elements. */
+int rc_pad_batch(const int32_t *const *seqs, const size_t *lens, int n, int32_t pad_id,
+                 int32_t *ids, int32_t *mask);
+
+/* ---- a reward model ready to score (src/train/reward_model.c) ---- */
+struct rc_tokenizer;
+typedef struct {
+    rc_backend *backend;
+    rc_model *model;
+    struct rc_tokenizer *tokenizer;
+    rc_reward_meta meta;
+    int batch_rows; /* sequences per forward pass */
+    int32_t *ids, *mask;
+} rc_reward_model;
+
+/* Opens a model folder (weights, tokenizer files, rewardc settings) on a
+ * backend ("cpu", "opencl", "cuda") for batches of up to batch_rows sequences. */
+rc_status rc_reward_model_open(const char *dir, const char *backend, int device, int batch_rows,
+                               rc_reward_model *out);
+void rc_reward_model_close(rc_reward_model *rm);
+/* Rewards of n token sequences (each at most meta.policy.max_length ids), in
+ * batches of batch_rows. */
+rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
+                                size_t n, float *rewards);
+/* Encodes prompt + response with the folder's policy and scores it. *outcome
+ * says whether truncation happened. */
+rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *prompts,
+                                      const char *const *responses, size_t n, float *rewards,
+                                      rc_encode_counts *counts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

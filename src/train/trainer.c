@@ -1,0 +1,456 @@
+/* The training loop: data order, micro-batches, the optimizer step, logging,
+ * evaluation and checkpoints (see rewardc/trainer.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "rewardc/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rewardc/io.h"
+#include "train/checkpoint.h"
+
+void rc_train_args_default(rc_train_args *a) {
+    memset(a, 0, sizeof *a);
+    /* transformers.TrainingArguments defaults */
+    a->learning_rate = 5e-5;
+    a->num_train_epochs = 3.0;
+    a->per_device_train_batch_size = 8;
+    a->per_device_eval_batch_size = 8;
+    a->gradient_accumulation_steps = 1;
+    a->lr_scheduler_type = RC_SCHED_LINEAR;
+    a->max_grad_norm = 1.0;
+    a->adam_beta1 = 0.9;
+    a->adam_beta2 = 0.999;
+    a->adam_epsilon = 1e-8;
+    a->logging_steps = 500;
+    a->save_steps = 500;
+    a->seed = 42;
+    a->output_dir = "trainer_output";
+    a->backend = "cpu";
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static size_t pair_length(const rc_encoded_pair *p) {
+    return p->n_chosen > p->n_rejected ? p->n_chosen : p->n_rejected;
+}
+
+/* ---- data order ---- */
+
+typedef struct {
+    const rc_encoded_pairs *pairs;
+    size_t *order; /* pair indices of the current epoch */
+    long epoch;
+} data_order;
+
+static int compare_by_length_desc(const void *a, const void *b, const rc_encoded_pairs *pairs) {
+    size_t la = pair_length(&pairs->items[*(const size_t *)a]);
+    size_t lb = pair_length(&pairs->items[*(const size_t *)b]);
+    if (la != lb) return la < lb ? 1 : -1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Insertion sort keeps it stable and needs no comparator context (qsort has none). */
+static void sort_chunk_by_length(size_t *idx, size_t n, const rc_encoded_pairs *pairs) {
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i], j = i;
+        while (j > 0 && compare_by_length_desc(&idx[j - 1], &v, pairs) > 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
+}
+
+/* The epoch's order depends only on (seed, epoch), so a resumed run replays it.
+ * group_by_length sorts "megabatches" of 50 batches by length, as transformers'
+ * LengthGroupedSampler does, so each batch holds similar lengths. */
+static void make_order(data_order *o, const rc_train_args *args, long epoch) {
+    size_t n = o->pairs->n;
+    for (size_t i = 0; i < n; i++) o->order[i] = i;
+    rc_shuffle_indices(o->order, n, args->seed + 0x9E3779B97F4A7C15ull * (uint64_t)(epoch + 1));
+    if (args->group_by_length) {
+        size_t mega = (size_t)args->per_device_train_batch_size * 50;
+        for (size_t start = 0; start < n; start += mega)
+            sort_chunk_by_length(o->order + start, n - start < mega ? n - start : mega, o->pairs);
+    }
+    o->epoch = epoch;
+}
+
+/* ---- one micro-batch ---- */
+
+typedef struct {
+    int32_t *ids, *mask;
+    float *rewards, *d_rewards, *margins, *weights;
+    const int32_t **seqs;
+    size_t *lens;
+} batch_buffers;
+
+/* Lays pairs [first, first+count) of `indices` out as rows: chosen 0..b-1,
+ * rejected b..2b-1. Returns T and the number of real tokens. */
+static int fill_batch(batch_buffers *bb, const rc_train_data *data, const size_t *indices,
+                      int count, int32_t pad, size_t *tokens, int *has_weights) {
+    *tokens = 0;
+    *has_weights = 0;
+    for (int i = 0; i < count; i++) {
+        const rc_encoded_pair *p = &data->pairs->items[indices[i]];
+        bb->seqs[i] = p->chosen;
+        bb->lens[i] = p->n_chosen;
+        bb->seqs[count + i] = p->rejected;
+        bb->lens[count + i] = p->n_rejected;
+        *tokens += p->n_chosen + p->n_rejected;
+        const rc_pair *src = &data->source->items[p->source];
+        bb->margins[i] = src->has_margin ? (float)src->margin : 0.0f;
+        bb->weights[i] = src->has_weight ? (float)src->weight : 1.0f;
+        *has_weights |= src->has_weight;
+    }
+    return rc_pad_batch(bb->seqs, bb->lens, 2 * count, pad, bb->ids, bb->mask);
+}
+
+static rc_status alloc_batch(batch_buffers *bb, int max_pairs, size_t max_len) {
+    size_t rows = 2 * (size_t)max_pairs;
+    bb->ids = malloc(rows * max_len * sizeof *bb->ids);
+    bb->mask = malloc(rows * max_len * sizeof *bb->mask);
+    bb->rewards = malloc(rows * sizeof *bb->rewards);
+    bb->d_rewards = malloc(rows * sizeof *bb->d_rewards);
+    bb->margins = malloc(rows * sizeof *bb->margins);
+    bb->weights = malloc(rows * sizeof *bb->weights);
+    bb->seqs = malloc(rows * sizeof *bb->seqs);
+    bb->lens = malloc(rows * sizeof *bb->lens);
+    if (!bb->ids || !bb->mask || !bb->rewards || !bb->d_rewards || !bb->margins || !bb->weights ||
+        !bb->seqs || !bb->lens)
+        return rc_fail(RC_ERR_OOM, "cannot allocate batch buffers");
+    return RC_OK;
+}
+
+static void free_batch(batch_buffers *bb) {
+    free(bb->ids);
+    free(bb->mask);
+    free(bb->rewards);
+    free(bb->d_rewards);
+    free(bb->margins);
+    free(bb->weights);
+    free(bb->seqs);
+    free(bb->lens);
+}
+
+static size_t max_encoded_length(const rc_encoded_pairs *pairs) {
+    size_t longest = 1;
+    for (size_t i = 0; i < pairs->n; i++)
+        if (pair_length(&pairs->items[i]) > longest) longest = pair_length(&pairs->items[i]);
+    return longest;
+}
+
+rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs, double centering,
+                        rc_pair_stats *stats, float *rewards) {
+    memset(stats, 0, sizeof *stats);
+    size_t n = data->pairs->n;
+    if (n == 0) return RC_OK;
+    batch_buffers bb = {0};
+    size_t *indices = malloc(n * sizeof *indices);
+    rc_status st = indices ? alloc_batch(&bb, batch_pairs, max_encoded_length(data->pairs))
+                           : rc_fail(RC_ERR_OOM, "cannot allocate eval order");
+    double loss_sum = 0.0, acc_sum = 0.0, tie_sum = 0.0, margin_sum = 0.0;
+    for (size_t i = 0; i < n && indices; i++) indices[i] = i;
+    for (size_t start = 0; start < n && st == RC_OK; start += (size_t)batch_pairs) {
+        int count = (int)(n - start < (size_t)batch_pairs ? n - start : (size_t)batch_pairs);
+        size_t tokens;
+        int has_weights;
+        int T = fill_batch(&bb, data, indices + start, count,
+                           (int32_t)rc_model_config(m)->pad_token_id, &tokens, &has_weights);
+        st = rc_model_forward(m, bb.ids, bb.mask, 2 * count, T, bb.rewards);
+        if (st != RC_OK) break;
+        rc_pair_stats s;
+        rc_pairwise_loss(bb.rewards, bb.margins, NULL, count, centering, 1.0, NULL, &s);
+        loss_sum += s.loss * count;
+        acc_sum += s.accuracy * count;
+        tie_sum += s.ties * count;
+        margin_sum += s.mean_margin * count;
+        if (rewards)
+            for (int i = 0; i < count; i++) {
+                rewards[2 * (start + i)] = bb.rewards[i];
+                rewards[2 * (start + i) + 1] = bb.rewards[count + i];
+            }
+    }
+    stats->loss = loss_sum / n;
+    stats->accuracy = acc_sum / n;
+    stats->ties = tie_sum / n;
+    stats->mean_margin = margin_sum / n;
+    stats->n_pairs = (int)n;
+    free(indices);
+    free_batch(&bb);
+    return st;
+}
+
+/* ---- progress ---- */
+
+static void format_duration(double seconds, char *out, size_t size) {
+    long s = seconds > 0 ? (long)(seconds + 0.5) : 0;
+    if (s >= 3600) snprintf(out, size, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+    else snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
+}
+
+typedef struct {
+    FILE *log;         /* train_log.jsonl */
+    int tty;
+    double start, window_start;
+    double loss_sum, acc_sum;
+    long window_steps;
+    size_t window_tokens, total_tokens;
+} progress;
+
+static void log_line(progress *pr, const char *json) {
+    if (pr->log) {
+        fprintf(pr->log, "%s\n", json);
+        fflush(pr->log);
+    }
+}
+
+/* ---- the loop ---- */
+
+static long total_steps_for(const rc_train_args *a, size_t n_pairs, long *steps_per_epoch) {
+    long batches = (long)((n_pairs + (size_t)a->per_device_train_batch_size - 1) /
+                          (size_t)a->per_device_train_batch_size);
+    *steps_per_epoch = (batches + a->gradient_accumulation_steps - 1) / a->gradient_accumulation_steps;
+    if (a->max_steps > 0) return a->max_steps;
+    return (long)ceil(a->num_train_epochs * (double)*steps_per_epoch);
+}
+
+static rc_status evaluate(rc_model *m, const rc_train_args *a, const rc_train_data *eval, long step,
+                          double epoch, progress *pr, rc_pair_stats *stats) {
+    rc_status st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef, stats, NULL);
+    if (st != RC_OK) return st;
+    char line[512];
+    snprintf(line, sizeof line,
+             "{\"step\": %ld, \"epoch\": %.4f, \"eval_loss\": %.6f, \"eval_accuracy\": %.6f, "
+             "\"eval_ties\": %.6f, \"eval_mean_margin\": %.6f, \"eval_pairs\": %d}",
+             step, epoch, stats->loss, stats->accuracy, stats->ties, stats->mean_margin, stats->n_pairs);
+    log_line(pr, line);
+    fprintf(stderr, "%seval  step %ld | epoch %.2f | loss %.4f | accuracy %.4f (ties %.4f) | %d pairs\n",
+            pr->tty ? "\r\033[K" : "", step, epoch, stats->loss, stats->accuracy, stats->ties,
+            stats->n_pairs);
+    return RC_OK;
+}
+
+rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train_data *train,
+                   const rc_train_data *eval, int resume, rc_train_summary *summary) {
+    memset(summary, 0, sizeof *summary);
+    if (train->pairs->n == 0) return rc_fail(RC_ERR_INVALID_ARG, "the training set has no pairs");
+    if (a->per_device_train_batch_size <= 0 || a->gradient_accumulation_steps <= 0 ||
+        a->per_device_eval_batch_size <= 0)
+        return rc_fail(RC_ERR_INVALID_ARG, "batch sizes and gradient_accumulation_steps must be positive");
+
+    long steps_per_epoch;
+    const long total_steps = total_steps_for(a, train->pairs->n, &steps_per_epoch);
+    const long warmup = a->warmup_steps > 0 ? a->warmup_steps
+                                            : (long)ceil(a->warmup_ratio * (double)total_steps);
+    rc_status st = rc_checkpoint_prepare_output(a->output_dir, a->overwrite_output_dir, resume);
+    if (st != RC_OK) return st;
+
+    /* resume from the newest complete checkpoint, else start from model_dir */
+    char resume_dir[4096] = "";
+    if (resume) {
+        st = rc_checkpoint_latest(a->output_dir, resume_dir, sizeof resume_dir);
+        if (st != RC_OK) return st;
+    }
+    const char *load_from = resume_dir[0] ? resume_dir : model_dir;
+    rc_reward_meta meta;
+    rc_backend *be = NULL;
+    rc_model *m = NULL;
+    rc_adamw *opt = NULL;
+    batch_buffers bb = {0};
+    data_order order = {.pairs = train->pairs, .order = malloc(train->pairs->n * sizeof(size_t))};
+    progress pr = {.tty = !a->quiet && isatty(STDERR_FILENO)};
+    rc_train_state state = {0};
+    if (!order.order) return rc_fail(RC_ERR_OOM, "cannot allocate the data order");
+
+    st = rc_reward_meta_load(load_from, &meta);
+    if (st == RC_OK) st = rc_backend_create(a->backend, a->device, &be);
+    if (st == RC_OK) st = rc_model_load(load_from, be, a->seed, &m, NULL);
+    int max_pairs = a->per_device_train_batch_size > a->per_device_eval_batch_size
+                        ? a->per_device_train_batch_size : a->per_device_eval_batch_size;
+    size_t max_len = max_encoded_length(train->pairs);
+    if (eval && eval->pairs->n && max_encoded_length(eval->pairs) > max_len)
+        max_len = max_encoded_length(eval->pairs);
+    if (st == RC_OK) st = rc_model_reserve(m, 2 * max_pairs, (int)max_len, 1);
+    if (st == RC_OK) {
+        rc_memory_plan plan = rc_model_memory_plan(m);
+        fprintf(stderr,
+                "rewardc train: %.2fM parameters on %s (%s); memory: weights %.1f MB, gradients "
+                "%.1f MB, AdamW %.1f MB, activations %.1f MB (%d sequences x %zu tokens)\n",
+                rc_model_num_parameters(m) / 1e6, be->name, be->device, plan.params / 1e6,
+                plan.grads / 1e6, plan.optimizer / 1e6, plan.activations / 1e6, 2 * max_pairs, max_len);
+    }
+    rc_adamw_config opt_cfg = {a->learning_rate, a->adam_beta1, a->adam_beta2, a->adam_epsilon,
+                               a->weight_decay};
+    if (st == RC_OK) st = rc_adamw_create(m, &opt_cfg, &opt);
+    if (st == RC_OK) st = alloc_batch(&bb, max_pairs, max_len);
+    if (st == RC_OK && resume_dir[0]) {
+        st = rc_checkpoint_load_state(resume_dir, opt, &state);
+        if (st == RC_OK)
+            fprintf(stderr, "rewardc train: resumed from %s at step %ld (epoch %ld, batch %ld)\n",
+                    resume_dir, state.global_step, state.epoch, state.batch_in_epoch);
+    }
+    if (st == RC_OK) st = rc_checkpoint_open_log(a->output_dir, resume_dir, &pr.log);
+    if (st != RC_OK) goto done;
+
+    fprintf(stderr,
+            "rewardc train: %zu pairs, %ld steps (%ld per epoch, batch %d pairs x %d accumulation), "
+            "warmup %ld, %s schedule, lr %g\n",
+            train->pairs->n, total_steps, steps_per_epoch, a->per_device_train_batch_size,
+            a->gradient_accumulation_steps, warmup, rc_schedule_name(a->lr_scheduler_type),
+            a->learning_rate);
+    const int32_t pad = (int32_t)rc_model_config(m)->pad_token_id;
+    const size_t n_pairs = train->pairs->n, bs = (size_t)a->per_device_train_batch_size;
+    const long batches_per_epoch = (long)((n_pairs + bs - 1) / bs);
+    make_order(&order, a, state.epoch);
+    pr.start = pr.window_start = now_seconds();
+    rc_pair_stats last_eval = {0};
+    long steps_this_run = 0;
+    double last_loss = 0.0;
+
+    while (state.global_step < total_steps) {
+        if (state.batch_in_epoch >= batches_per_epoch) {
+            state.epoch++;
+            state.batch_in_epoch = 0;
+            make_order(&order, a, state.epoch);
+        }
+        /* one optimizer step: the next accumulation group of this epoch */
+        long group = batches_per_epoch - state.batch_in_epoch;
+        if (group > a->gradient_accumulation_steps) group = a->gradient_accumulation_steps;
+        rc_model_zero_grad(m);
+        double step_loss = 0.0, step_acc = 0.0;
+        for (long g = 0; g < group && st == RC_OK; g++) {
+            size_t first = (size_t)(state.batch_in_epoch + g) * bs;
+            int count = (int)(n_pairs - first < bs ? n_pairs - first : bs);
+            size_t tokens;
+            int has_weights;
+            int T = fill_batch(&bb, train, order.order + first, count, pad, &tokens, &has_weights);
+            st = rc_model_forward(m, bb.ids, bb.mask, 2 * count, T, bb.rewards);
+            if (st != RC_OK) break;
+            rc_pair_stats s;
+            rc_pairwise_loss(bb.rewards, bb.margins, has_weights ? bb.weights : NULL, count,
+                             a->centering_coef, 1.0 / (double)group, bb.d_rewards, &s);
+            st = rc_model_backward(m, bb.d_rewards);
+            step_loss += s.loss / (double)group;
+            step_acc += s.accuracy / (double)group;
+            pr.window_tokens += tokens;
+            pr.total_tokens += tokens;
+        }
+        if (st != RC_OK) break;
+        double grad_norm = rc_clip_grad_norm(m, a->max_grad_norm);
+        double lr = a->learning_rate *
+                    rc_schedule_factor(a->lr_scheduler_type, state.global_step, warmup, total_steps);
+        if ((st = rc_adamw_step(opt, lr)) != RC_OK) break;
+        if (!isfinite(step_loss)) {
+            st = rc_fail(RC_ERR_BACKEND, "the loss became %g at step %ld (lower the learning rate)",
+                         step_loss, state.global_step + 1);
+            break;
+        }
+        state.global_step++;
+        state.batch_in_epoch += group;
+        steps_this_run++;
+        pr.loss_sum += step_loss;
+        pr.acc_sum += step_acc;
+        pr.window_steps++;
+        double epoch_f = (double)state.epoch + (double)state.batch_in_epoch / (double)batches_per_epoch;
+        double t = now_seconds();
+        double eta = (t - pr.start) / (double)steps_this_run * (double)(total_steps - state.global_step);
+        char eta_text[32];
+        format_duration(eta, eta_text, sizeof eta_text);
+        double tok_s = pr.window_tokens / (t - pr.window_start > 1e-9 ? t - pr.window_start : 1e-9);
+        if (pr.tty)
+            fprintf(stderr, "\r\033[Kstep %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s",
+                    state.global_step, total_steps, epoch_f, pr.loss_sum / pr.window_steps,
+                    pr.acc_sum / pr.window_steps, lr, tok_s, eta_text);
+        int log_now = (a->logging_steps > 0 && state.global_step % a->logging_steps == 0) ||
+                      state.global_step == total_steps;
+        if (log_now) {
+            char line[512];
+            last_loss = pr.loss_sum / pr.window_steps;
+            snprintf(line, sizeof line,
+                     "{\"step\": %ld, \"epoch\": %.4f, \"loss\": %.6f, \"accuracy\": %.6f, "
+                     "\"learning_rate\": %.6e, \"grad_norm\": %.6f, \"tokens_per_second\": %.1f, "
+                     "\"elapsed_seconds\": %.2f}",
+                     state.global_step, epoch_f, last_loss, pr.acc_sum / pr.window_steps, lr,
+                     grad_norm, tok_s, t - pr.start);
+            log_line(&pr, line);
+            if (!pr.tty && !a->quiet)
+                fprintf(stderr, "step %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s\n",
+                        state.global_step, total_steps, epoch_f, last_loss,
+                        pr.acc_sum / pr.window_steps, lr, tok_s, eta_text);
+            pr.loss_sum = pr.acc_sum = 0.0;
+            pr.window_steps = 0;
+            pr.window_tokens = 0;
+            pr.window_start = t;
+        }
+        if (eval && eval->pairs->n && a->eval_steps > 0 && state.global_step % a->eval_steps == 0 &&
+            state.global_step != total_steps)
+            if ((st = evaluate(m, a, eval, state.global_step, epoch_f, &pr, &last_eval)) != RC_OK) break;
+        if (a->save_steps > 0 && state.global_step % a->save_steps == 0 && state.global_step != total_steps) {
+            if (pr.tty) fprintf(stderr, "\r\033[K");
+            st = rc_checkpoint_save(a->output_dir, model_dir, m, &meta, opt, &state, a->save_total_limit);
+            if (st != RC_OK) break;
+        }
+        if (a->stop_after_steps > 0 && steps_this_run >= a->stop_after_steps) break;
+    }
+    if (pr.tty) fprintf(stderr, "\n");
+    if (st != RC_OK || state.global_step < total_steps) goto done;
+
+    summary->steps = state.global_step;
+    summary->final_loss = last_loss;
+    summary->seconds = now_seconds() - pr.start;
+    summary->tokens_per_second = pr.total_tokens / (summary->seconds > 0 ? summary->seconds : 1);
+    if (eval && eval->pairs->n) {
+        double epoch_f = (double)state.epoch + (double)state.batch_in_epoch / (double)batches_per_epoch;
+        float *rewards = malloc(2 * eval->pairs->n * sizeof *rewards);
+        if (!rewards) {
+            st = rc_fail(RC_ERR_OOM, "cannot allocate eval rewards");
+            goto done;
+        }
+        st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef, &last_eval, rewards);
+        if (st == RC_OK) {
+            double sum = 0.0, sq = 0.0;
+            size_t n = 2 * eval->pairs->n;
+            for (size_t i = 0; i < n; i++) sum += rewards[i];
+            double mean = sum / n;
+            for (size_t i = 0; i < n; i++) sq += (rewards[i] - mean) * (rewards[i] - mean);
+            meta.has_reward_stats = 1;
+            meta.reward_mean = mean;
+            meta.reward_std = sqrt(sq / n);
+            summary->reward_mean = meta.reward_mean;
+            summary->reward_std = meta.reward_std;
+            summary->eval_accuracy = last_eval.accuracy;
+            summary->eval_loss = last_eval.loss;
+            summary->eval_ties = last_eval.ties;
+            char line[512];
+            snprintf(line, sizeof line,
+                     "{\"step\": %ld, \"epoch\": %.4f, \"eval_loss\": %.6f, \"eval_accuracy\": %.6f, "
+                     "\"eval_ties\": %.6f, \"eval_mean_margin\": %.6f, \"eval_pairs\": %d, "
+                     "\"reward_mean\": %.6f, \"reward_std\": %.6f}",
+                     state.global_step, epoch_f, last_eval.loss, last_eval.accuracy, last_eval.ties,
+                     last_eval.mean_margin, last_eval.n_pairs, meta.reward_mean, meta.reward_std);
+            log_line(&pr, line);
+        }
+        free(rewards);
+        if (st != RC_OK) goto done;
+    }
+    st = rc_checkpoint_save_final(a->output_dir, model_dir, m, &meta, summary);
+
+done:
+    if (pr.log) fclose(pr.log);
+    free(order.order);
+    free_batch(&bb);
+    rc_adamw_free(opt);
+    rc_model_free(m);
+    rc_backend_destroy(be);
+    return st;
+}
