@@ -38,6 +38,7 @@ typedef struct {
     int device;
     int quiet;                       /* no progress display */
     long stop_after_steps;           /* testing aid: exit cleanly after this many steps (0: off) */
+    const rc_encode_policy *policy;  /* stored with the model (NULL: keep the model folder's) */
 } rc_train_args;
 
 void rc_train_args_default(rc_train_args *args);

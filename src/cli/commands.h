@@ -13,5 +13,7 @@ int cmd_version(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 #endif

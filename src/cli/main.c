@@ -8,7 +8,9 @@ static const rc_command commands[] = {
     {"init", "create a randomly initialised OPT reward model from a named shape", cmd_init},
     {"prepare", "turn labelled texts, rankings or preference JSONL into chosen/rejected pairs",
      cmd_prepare},
+    {"score", "score responses with a reward model and accept or block them", cmd_score},
     {"tokenize", "encode text with a Hugging Face byte-level BPE tokenizer", cmd_tokenize},
+    {"train", "fine-tune a reward model on chosen/rejected pairs", cmd_train},
     {"version", "print the version, build options and compiled-in backends", cmd_version},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

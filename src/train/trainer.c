@@ -273,6 +273,7 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     if (!order.order) return rc_fail(RC_ERR_OOM, "cannot allocate the data order");
 
     st = rc_reward_meta_load(load_from, &meta);
+    if (st == RC_OK && a->policy) meta.policy = *a->policy;
     if (st == RC_OK) st = rc_backend_create(a->backend, a->device, &be);
     if (st == RC_OK) st = rc_model_load(load_from, be, a->seed, &m, NULL);
     int max_pairs = a->per_device_train_batch_size > a->per_device_eval_batch_size

@@ -1,0 +1,113 @@
+/* The byte-level BPE tokenizer (GPT-2 / OPT family), bit-exact with Hugging Face
+ * transformers' GPT2TokenizerFast (the tokenizer AutoTokenizer returns):
+ *   - loads a Hugging Face folder: tokenizer.json (byte-level BPE) when present,
+ *     else vocab.json + merges.txt, plus tokenizer_config.json /
+ *     special_tokens_map.json for add_bos_token and the bos/eos/pad/unk tokens;
+ *   - added/special tokens written in the text ("</s>", "<pad>", "<|endoftext|>")
+ *     are matched as those tokens, as the fast tokenizer does by default;
+ *   - input that is not valid UTF-8 is read as Python's
+ *     bytes.decode("utf-8", errors="replace") would read it (each maximal invalid
+ *     subsequence becomes U+FFFD), so encoding never fails on user text;
+ *   - decoding re-assembles bytes and replaces invalid UTF-8 the same way, and
+ *     performs no clean-up of tokenization spaces (transformers 4.46's default).
+ * A loaded tokenizer is read-only and may be used from several threads at once. */
+#ifndef REWARDC_TOKENIZER_H
+#define REWARDC_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rewardc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rc_tokenizer rc_tokenizer;
+
+/* Loads the tokenizer folder `dir`. On success *out owns the tokenizer. */
+rc_status rc_tokenizer_load(const char *dir, rc_tokenizer **out);
+void rc_tokenizer_free(rc_tokenizer *tok);
+
+/* Encodes `len` bytes of `text` (need not be NUL-terminated). With
+ * add_special_tokens != 0 the BOS/EOS that the tokenizer's post-processor (or
+ * add_bos_token) asks for are added. *ids is malloc'd (free() it; non-NULL
+ * even when *n_ids == 0). */
+rc_status rc_tokenizer_encode(const rc_tokenizer *tok, const char *text, size_t len,
+                              int add_special_tokens, int32_t **ids, size_t *n_ids);
+
+/* Decodes ids to a malloc'd NUL-terminated UTF-8 string; *len_out (may be NULL)
+ * receives its length. skip_special drops the special tokens (bos/eos/pad/unk
+ * and any other added token marked special). An id outside the vocabulary is
+ * an RC_ERR_INVALID_ARG. */
+rc_status rc_tokenizer_decode(const rc_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                              int skip_special, char **text, size_t *len_out);
+
+/* Id of a token string as written in the vocabulary ("</s>", "Ġthe"), or -1. */
+int32_t rc_tokenizer_token_to_id(const rc_tokenizer *tok, const char *token);
+/* Vocabulary string of an id (byte-level form, e.g. "Ġthe"), or NULL. */
+const char *rc_tokenizer_id_to_token(const rc_tokenizer *tok, int32_t id);
+
+int32_t rc_tokenizer_bos_id(const rc_tokenizer *tok); /* -1 when none */
+int32_t rc_tokenizer_eos_id(const rc_tokenizer *tok);
+int32_t rc_tokenizer_pad_id(const rc_tokenizer *tok);
+int32_t rc_tokenizer_unk_id(const rc_tokenizer *tok);
+/* Number of ids (largest id + 1), counting added tokens, as len(tokenizer). */
+int32_t rc_tokenizer_vocab_size(const rc_tokenizer *tok);
+/* 1 when encoding with add_special_tokens prepends BOS (OPT), else 0. */
+int rc_tokenizer_adds_bos(const rc_tokenizer *tok);
+
+typedef enum { RC_SIDE_RIGHT = 0, RC_SIDE_LEFT = 1 } rc_side;
+
+typedef struct {
+    int add_special_tokens;  /* as in rc_tokenizer_encode */
+    size_t max_length;       /* 0: no truncation; else each sequence, special
+                                tokens included, is cut to at most this many ids */
+    rc_side truncation_side; /* RIGHT drops the end of the text, LEFT its start;
+                                special tokens are kept either way (as HF) */
+    rc_side padding_side;    /* where pad ids go */
+    int pad_to_max_length;   /* 0: T = longest sequence; 1: T = max_length */
+    int n_threads;           /* 0: OpenMP default; 1: serial */
+} rc_batch_options;
+
+/* The options HF uses for tokenizer(texts, padding=True): specials added,
+ * no truncation, right padding, all threads. */
+rc_batch_options rc_batch_options_default(void);
+
+/* A padded batch in the layout the model consumes: row-major [B, T]. */
+typedef struct {
+    size_t batch;       /* B */
+    size_t seq_len;     /* T */
+    int32_t *ids;       /* [B*T]; pad positions hold the pad id */
+    int32_t *mask;      /* [B*T]; 1 for tokens, 0 for padding */
+    size_t *lengths;    /* [B] tokens per row before padding */
+    size_t n_truncated; /* rows that max_length shortened */
+} rc_token_batch;
+
+/* Encodes texts[i] (lens[i] bytes each; lens may be NULL for NUL-terminated
+ * texts) into *out, in parallel when built with OpenMP. Padding needs a pad
+ * token: a tokenizer without one (GPT-2) can only batch rows of equal length
+ * (RC_ERR_INVALID_ARG otherwise, as HF raises). */
+rc_status rc_tokenizer_encode_batch(const rc_tokenizer *tok, const char *const *texts,
+                                    const size_t *lens, size_t n_texts,
+                                    const rc_batch_options *opts, rc_token_batch *out);
+void rc_token_batch_free(rc_token_batch *batch);
+
+/* Unpadded results of many texts: text i has ids[offsets[i] .. offsets[i+1]). */
+typedef struct {
+    size_t count;
+    int32_t *ids;
+    size_t *offsets; /* [count + 1] */
+} rc_token_lists;
+
+/* Encodes texts in parallel (n_threads: 0 = OpenMP default, 1 = serial) with
+ * no truncation or padding; each list is what rc_tokenizer_encode returns. */
+rc_status rc_tokenizer_encode_lists(const rc_tokenizer *tok, const char *const *texts,
+                                    const size_t *lens, size_t n_texts, int add_special_tokens,
+                                    int n_threads, rc_token_lists *out);
+void rc_token_lists_free(rc_token_lists *lists);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

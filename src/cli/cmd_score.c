@@ -1,0 +1,238 @@
+/* rewardc score: stream JSONL responses through a reward model and gate them. */
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "rewardc/io.h"
+#include "rewardc/threads.h"
+#include "rewardc/workflow.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: rewardc score --model DIR [--input FILE] [--output FILE] [--threshold T]\n"
+            "                     [--batch-size N] [--backend cpu|opencl|cuda] [--device N]\n"
+            "                     [--threads N]\n\n"
+            "Scores each JSONL line, {\"prompt\": \"...\", \"response\": \"...\"} or {\"text\": \"...\"},\n"
+            "in order, and writes one JSON object per line:\n"
+            "  {\"line\": 3, \"reward\": 1.23, \"normalized\": 0.41, \"decision\": \"accept\"}\n"
+            "plus \"id\" when the input line has one and \"truncated\": true when the text was cut\n"
+            "to the model's max_length. normalized = (reward - mean) / std over the eval set\n"
+            "the model was trained with (null when the folder has none). decision compares\n"
+            "the raw reward with --threshold, else the model folder's threshold (set by\n"
+            "rewardc eval --target-precision/--target-recall); without either it is omitted.\n"
+            "A bad line gets {\"line\": N, \"error\": \"...\"} (also on stderr) and the rest is\n"
+            "still scored; the exit code is then 3.\n\n"
+            "  --input FILE   JSONL input (default or '-': standard input)\n"
+            "  --output FILE  written atomically when complete (default: standard output, streamed)\n"
+            "  --batch-size N sequences per forward pass (16)\n");
+}
+
+typedef struct {
+    long line;
+    char *prompt, *response, *id_json;
+} pending_item;
+
+static void free_items(pending_item *items, int n) {
+    for (int i = 0; i < n; i++) {
+        free(items[i].prompt);
+        free(items[i].response);
+        free(items[i].id_json);
+    }
+}
+
+/* Parses one input line; on error writes the message to `error`. */
+static int parse_line(const char *text, pending_item *item, char *error, size_t size) {
+    cJSON *json = cJSON_Parse(text);
+    if (!cJSON_IsObject(json)) {
+        snprintf(error, size, "not a JSON object");
+        cJSON_Delete(json);
+        return 0;
+    }
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(json, "prompt");
+    const cJSON *response = cJSON_GetObjectItemCaseSensitive(json, "response");
+    const cJSON *whole = cJSON_GetObjectItemCaseSensitive(json, "text");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "id");
+    int ok = 1;
+    if (response) {
+        if (!cJSON_IsString(response) || (prompt && !cJSON_IsString(prompt))) {
+            snprintf(error, size, "\"prompt\" and \"response\" must be strings");
+            ok = 0;
+        } else if (!response->valuestring[0]) {
+            snprintf(error, size, "\"response\" is empty");
+            ok = 0;
+        } else {
+            item->prompt = strdup(prompt ? prompt->valuestring : "");
+            item->response = strdup(response->valuestring);
+        }
+    } else if (whole) {
+        if (!cJSON_IsString(whole) || !whole->valuestring[0]) {
+            snprintf(error, size, "\"text\" must be a non-empty string");
+            ok = 0;
+        } else {
+            item->prompt = strdup("");
+            item->response = strdup(whole->valuestring);
+        }
+    } else {
+        snprintf(error, size, "needs \"response\" (with optional \"prompt\") or \"text\"");
+        ok = 0;
+    }
+    if (ok && id) item->id_json = cJSON_PrintUnformatted(id);
+    cJSON_Delete(json);
+    return ok;
+}
+
+static void write_error(FILE *out, long line, const char *message) {
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddNumberToObject(obj, "line", (double)line);
+    cJSON_AddStringToObject(obj, "error", message);
+    char *text = cJSON_PrintUnformatted(obj);
+    fprintf(out, "%s\n", text);
+    free(text);
+    cJSON_Delete(obj);
+}
+
+/* Scores the pending items and writes their lines. */
+static rc_status flush_batch(rc_reward_model *rm, pending_item *items, int n, int has_threshold,
+                             double threshold, FILE *out, size_t *truncated_total) {
+    if (n == 0) return RC_OK;
+    const char *prompts[256] = {0}, *responses[256] = {0};
+    float rewards[256];
+    for (int i = 0; i < n; i++) {
+        prompts[i] = items[i].prompt;
+        responses[i] = items[i].response;
+    }
+    rc_encode_counts counts;
+    rc_status st = rc_reward_model_score_texts(rm, prompts, responses, (size_t)n, rewards, &counts);
+    if (st != RC_OK) return st;
+    *truncated_total += counts.prompt_truncated + counts.response_truncated;
+    for (int i = 0; i < n; i++) {
+        fprintf(out, "{\"line\": %ld, ", items[i].line);
+        if (items[i].id_json) fprintf(out, "\"id\": %s, ", items[i].id_json);
+        fprintf(out, "\"reward\": %.6g, ", rewards[i]);
+        if (rm->meta.has_reward_stats && rm->meta.reward_std > 0)
+            fprintf(out, "\"normalized\": %.6g", (rewards[i] - rm->meta.reward_mean) / rm->meta.reward_std);
+        else
+            fprintf(out, "\"normalized\": null");
+        if (has_threshold)
+            fprintf(out, ", \"decision\": \"%s\"", rewards[i] >= threshold ? "accept" : "block");
+        fprintf(out, "}\n");
+    }
+    fflush(out);
+    return RC_OK;
+}
+
+int cmd_score(int argc, char **argv) {
+    const char *model = NULL, *input = "-", *output = NULL, *threshold_text = NULL;
+    const char *batch_text = "16", *backend = "cpu", *device_text = "0", *threads_text = "0";
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (arg_is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        }
+        if ((r = arg_value(argc, argv, &i, "--model", &model)) ||
+            (r = arg_value(argc, argv, &i, "--input", &input)) ||
+            (r = arg_value(argc, argv, &i, "--output", &output)) ||
+            (r = arg_value(argc, argv, &i, "--threshold", &threshold_text)) ||
+            (r = arg_value(argc, argv, &i, "--batch-size", &batch_text)) ||
+            (r = arg_value(argc, argv, &i, "--backend", &backend)) ||
+            (r = arg_value(argc, argv, &i, "--device", &device_text)) ||
+            (r = arg_value(argc, argv, &i, "--threads", &threads_text))) {
+            if (r < 0) return 2;
+            continue;
+        }
+        fprintf(stderr, "rewardc score: unknown option '%s'\n", argv[i]);
+        usage(stderr);
+        return 2;
+    }
+    if (!model) {
+        fprintf(stderr, "rewardc score: --model is required\n");
+        return 2;
+    }
+    long batch, device, threads;
+    double threshold = 0.0;
+    if (!parse_long("score", "--batch-size", batch_text, 1, 256, &batch) ||
+        !parse_long("score", "--device", device_text, 0, 1024, &device) ||
+        !parse_long("score", "--threads", threads_text, 0, 4096, &threads) ||
+        (threshold_text && !parse_double("score", "--threshold", threshold_text, &threshold)))
+        return 2;
+    rc_set_num_threads((int)threads);
+
+    FILE *in = strcmp(input, "-") ? fopen(input, "r") : stdin;
+    if (!in) {
+        fprintf(stderr, "rewardc score: cannot open %s\n", input);
+        return 1;
+    }
+    rc_reward_model rm;
+    if (rc_reward_model_open(model, backend, (int)device, (int)batch, &rm) != RC_OK) {
+        fprintf(stderr, "rewardc score: %s\n", rc_last_error());
+        if (in != stdin) fclose(in);
+        return 1;
+    }
+    int has_threshold = threshold_text != NULL || rm.meta.has_threshold;
+    if (!threshold_text) threshold = rm.meta.threshold;
+
+    rc_atomic_file *atomic = NULL;
+    FILE *out = stdout;
+    rc_status st = RC_OK;
+    if (output) {
+        st = rc_atomic_open(output, &atomic);
+        if (st == RC_OK) out = rc_atomic_stream(atomic);
+    }
+    pending_item items[256];
+    int n_pending = 0;
+    long line_number = 0, bad = 0, scored = 0;
+    size_t truncated = 0;
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t len;
+    while (st == RC_OK && (len = getline(&line, &capacity, in)) >= 0) {
+        line_number++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0) continue; /* blank lines carry nothing */
+        pending_item item = {.line = line_number};
+        char error[256];
+        if (!parse_line(line, &item, error, sizeof error)) {
+            /* earlier lines first, so the output stays in input order */
+            st = flush_batch(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
+            scored += n_pending;
+            free_items(items, n_pending);
+            n_pending = 0;
+            fprintf(stderr, "rewardc score: %s line %ld: %s\n", input, line_number, error);
+            write_error(out, line_number, error);
+            bad++;
+            free_items(&item, 1);
+            continue;
+        }
+        items[n_pending++] = item;
+        if (n_pending == batch) {
+            st = flush_batch(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
+            scored += n_pending;
+            free_items(items, n_pending);
+            n_pending = 0;
+        }
+    }
+    if (st == RC_OK) {
+        st = flush_batch(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
+        scored += n_pending;
+    }
+    free_items(items, n_pending);
+    free(line);
+    if (in != stdin) fclose(in);
+    if (atomic) {
+        if (st == RC_OK) st = rc_atomic_commit(atomic);
+        else rc_atomic_abort(atomic);
+    }
+    rc_reward_model_close(&rm);
+    if (st != RC_OK) {
+        fprintf(stderr, "rewardc score: %s\n", rc_last_error());
+        return 1;
+    }
+    fprintf(stderr, "rewardc score: %ld lines scored, %ld bad, %zu truncated to max_length%s\n",
+            scored, bad, truncated, has_threshold ? "" : " (no threshold: no decisions)");
+    return bad ? 3 : 0;
+}
