@@ -1,0 +1,214 @@
+/* The tokenization policy: (prompt, response) -> the ids the reward model
+ * scores, with one overflow rule shared by train, eval and score so a model
+ * is evaluated on sequences built the way it was trained on. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rewardc/data.h"
+#include "rewardc/tokenizer.h"
+
+rc_encode_policy rc_encode_policy_default(void) {
+    rc_encode_policy policy = {512, 1, RC_OVERFLOW_TRUNCATE};
+    return policy;
+}
+
+/* Ids the policy adds around the text: BOS before (as the tokenizer says), EOS after. */
+static size_t n_special(const rc_encode_policy *policy, const rc_tokenizer *tok) {
+    return (rc_tokenizer_adds_bos(tok) ? 1u : 0u) + (policy->append_eos ? 1u : 0u);
+}
+
+rc_status rc_encode_policy_check(const rc_encode_policy *policy, const rc_tokenizer *tok) {
+    if (policy->overflow != RC_OVERFLOW_TRUNCATE && policy->overflow != RC_OVERFLOW_DROP)
+        return rc_fail(RC_ERR_INVALID_ARG, "encode policy: unknown overflow rule %d",
+                       (int)policy->overflow);
+    if (policy->max_length == 0)
+        return rc_fail(RC_ERR_INVALID_ARG, "encode policy: max_length must be positive");
+    if (policy->max_length <= n_special(policy, tok))
+        return rc_fail(RC_ERR_INVALID_ARG,
+                       "encode policy: max_length %zu leaves no room for text beside %zu "
+                       "special tokens",
+                       policy->max_length, n_special(policy, tok));
+    if (rc_tokenizer_adds_bos(tok) && rc_tokenizer_bos_id(tok) < 0)
+        return rc_fail(RC_ERR_INVALID_ARG, "encode policy: the tokenizer adds BOS but has no BOS id");
+    if (policy->append_eos) {
+        int32_t eos = rc_tokenizer_eos_id(tok);
+        if (eos < 0)
+            return rc_fail(RC_ERR_INVALID_ARG,
+                           "encode policy: append_eos is set but the tokenizer has no EOS token");
+        if (eos == rc_tokenizer_pad_id(tok))
+            return rc_fail(RC_ERR_INVALID_ARG,
+                           "encode policy: EOS id %d is also the pad id, so the score would "
+                           "be read before the appended EOS; turn append_eos off or use a "
+                           "tokenizer with its own pad token",
+                           (int)eos);
+    }
+    return RC_OK;
+}
+
+/* Concatenates prompt and response into one buffer for a whole-text encode. */
+static rc_status encode_joined(const rc_tokenizer *tok, const char *prompt, const char *response,
+                               int32_t **ids, size_t *n_ids) {
+    size_t prompt_len = strlen(prompt), response_len = strlen(response);
+    if (prompt_len == 0) return rc_tokenizer_encode(tok, response, response_len, 1, ids, n_ids);
+    char *joined = malloc(prompt_len + response_len + 1);
+    if (!joined) return rc_fail(RC_ERR_OOM, "cannot join a %zu-byte text", prompt_len + response_len);
+    memcpy(joined, prompt, prompt_len);
+    memcpy(joined + prompt_len, response, response_len + 1);
+    rc_status st = rc_tokenizer_encode(tok, joined, prompt_len + response_len, 1, ids, n_ids);
+    free(joined);
+    return st;
+}
+
+/* Builds BOS + prompt tail + response head + EOS within max_length. The two
+ * parts are encoded separately so the cut falls on the prompt/response
+ * boundary; the response is kept whole whenever it fits. */
+static rc_status encode_truncated(const rc_tokenizer *tok, const rc_encode_policy *policy,
+                                  const char *prompt, const char *response, int32_t **ids,
+                                  size_t *n_ids, rc_encode_outcome *outcome) {
+    int32_t *prompt_ids = NULL, *response_ids = NULL;
+    size_t n_prompt = 0, n_response = 0;
+    rc_status st = rc_tokenizer_encode(tok, prompt, strlen(prompt), 0, &prompt_ids, &n_prompt);
+    if (st == RC_OK)
+        st = rc_tokenizer_encode(tok, response, strlen(response), 0, &response_ids, &n_response);
+    if (st != RC_OK) {
+        free(prompt_ids);
+        free(response_ids);
+        return st;
+    }
+    size_t budget = policy->max_length - n_special(policy, tok);
+    size_t keep_response = n_response < budget ? n_response : budget;
+    size_t keep_prompt = budget - keep_response;
+    if (keep_prompt > n_prompt) keep_prompt = n_prompt;
+    if (keep_response < n_response) *outcome = RC_ENCODED_RESPONSE_TRUNCATED;
+    else if (keep_prompt < n_prompt) *outcome = RC_ENCODED_PROMPT_TRUNCATED;
+    else *outcome = RC_ENCODED_WHOLE; /* the split encodings happen to fit */
+
+    size_t total = n_special(policy, tok) + keep_prompt + keep_response;
+    int32_t *out = malloc(total * sizeof *out);
+    if (!out) {
+        free(prompt_ids);
+        free(response_ids);
+        return rc_fail(RC_ERR_OOM, "cannot hold %zu token ids", total);
+    }
+    size_t at = 0;
+    if (rc_tokenizer_adds_bos(tok)) out[at++] = rc_tokenizer_bos_id(tok);
+    memcpy(out + at, prompt_ids + (n_prompt - keep_prompt), keep_prompt * sizeof *out);
+    at += keep_prompt;
+    memcpy(out + at, response_ids, keep_response * sizeof *out);
+    at += keep_response;
+    if (policy->append_eos) out[at++] = rc_tokenizer_eos_id(tok);
+    free(prompt_ids);
+    free(response_ids);
+    *ids = out;
+    *n_ids = at;
+    return RC_OK;
+}
+
+/* Encodes one sequence and reports its length before any truncation. */
+static rc_status encode_sequence_measured(const rc_tokenizer *tok, const rc_encode_policy *policy,
+                                          const char *prompt, const char *response,
+                                          int32_t **ids, size_t *n_ids,
+                                          rc_encode_outcome *outcome, size_t *untruncated) {
+    *ids = NULL;
+    *n_ids = 0;
+    rc_status st = rc_encode_policy_check(policy, tok);
+    if (st != RC_OK) return st;
+    int32_t *whole = NULL;
+    size_t n_whole = 0;
+    st = encode_joined(tok, prompt ? prompt : "", response, &whole, &n_whole);
+    if (st != RC_OK) return st;
+    size_t n_full = n_whole + (policy->append_eos ? 1 : 0);
+    *untruncated = n_full;
+    if (n_full <= policy->max_length) {
+        if (policy->append_eos) {
+            int32_t *grown = realloc(whole, n_full * sizeof *grown);
+            if (!grown) {
+                free(whole);
+                return rc_fail(RC_ERR_OOM, "cannot hold %zu token ids", n_full);
+            }
+            whole = grown;
+            whole[n_whole] = rc_tokenizer_eos_id(tok);
+        }
+        *ids = whole;
+        *n_ids = n_full;
+        *outcome = RC_ENCODED_WHOLE;
+        return RC_OK;
+    }
+    free(whole);
+    if (policy->overflow == RC_OVERFLOW_DROP) {
+        *outcome = RC_ENCODED_DROPPED;
+        return RC_OK;
+    }
+    return encode_truncated(tok, policy, prompt ? prompt : "", response, ids, n_ids, outcome);
+}
+
+rc_status rc_encode_sequence(const rc_tokenizer *tok, const rc_encode_policy *policy,
+                             const char *prompt, const char *response, int32_t **ids,
+                             size_t *n_ids, rc_encode_outcome *outcome) {
+    size_t untruncated;
+    return encode_sequence_measured(tok, policy, prompt, response, ids, n_ids, outcome,
+                                    &untruncated);
+}
+
+static void count_outcome(rc_encode_counts *counts, rc_encode_outcome outcome, size_t length) {
+    counts->sequences++;
+    if (outcome == RC_ENCODED_PROMPT_TRUNCATED) counts->prompt_truncated++;
+    if (outcome == RC_ENCODED_RESPONSE_TRUNCATED) counts->response_truncated++;
+    if (length > counts->longest) counts->longest = length;
+}
+
+rc_status rc_encode_pairs(const rc_tokenizer *tok, const rc_encode_policy *policy,
+                          const rc_pair_list *pairs, rc_encoded_pairs *out,
+                          rc_encode_counts *counts) {
+    rc_encode_counts local = {0};
+    rc_status st = rc_encode_policy_check(policy, tok);
+    if (st != RC_OK) return st;
+    rc_encoded_pairs encoded = {0};
+    encoded.items = calloc(pairs->n ? pairs->n : 1, sizeof *encoded.items);
+    if (!encoded.items) return rc_fail(RC_ERR_OOM, "cannot hold %zu encoded pairs", pairs->n);
+    for (size_t i = 0; i < pairs->n && st == RC_OK; i++) {
+        const rc_pair *pair = &pairs->items[i];
+        rc_encoded_pair item = {0};
+        rc_encode_outcome chosen_outcome, rejected_outcome;
+        size_t chosen_length, rejected_length;
+        st = encode_sequence_measured(tok, policy, pair->prompt, pair->chosen, &item.chosen,
+                                      &item.n_chosen, &chosen_outcome, &chosen_length);
+        if (st == RC_OK)
+            st = encode_sequence_measured(tok, policy, pair->prompt, pair->rejected,
+                                          &item.rejected, &item.n_rejected, &rejected_outcome,
+                                          &rejected_length);
+        if (st != RC_OK) {
+            free(item.chosen);
+            free(item.rejected);
+            st = rc_fail_context(st, "encoding pair %zu", i + 1);
+            break;
+        }
+        count_outcome(&local, chosen_outcome, chosen_length);
+        count_outcome(&local, rejected_outcome, rejected_length);
+        if (chosen_outcome == RC_ENCODED_DROPPED || rejected_outcome == RC_ENCODED_DROPPED) {
+            free(item.chosen);
+            free(item.rejected);
+            local.pairs_dropped++;
+            continue;
+        }
+        item.source = i;
+        encoded.items[encoded.n++] = item;
+    }
+    if (st != RC_OK) {
+        rc_encoded_pairs_free(&encoded);
+        return st;
+    }
+    if (counts) *counts = local;
+    *out = encoded;
+    return RC_OK;
+}
+
+void rc_encoded_pairs_free(rc_encoded_pairs *pairs) {
+    for (size_t i = 0; i < pairs->n; i++) {
+        free(pairs->items[i].chosen);
+        free(pairs->items[i].rejected);
+    }
+    free(pairs->items);
+    pairs->items = NULL;
+    pairs->n = 0;
+}
