@@ -1,0 +1,51 @@
+/* ReLU and GELU (exact erf form, and the tanh approximation) with their
+ * derivatives, matching torch.nn.functional.relu/gelu. The kind numbers are
+ * rc_activation's values in backends/backend.h. */
+
+#define RC_ACT_RELU 0
+#define RC_ACT_GELU 1
+#define RC_ACT_GELU_TANH 2
+
+#define RC_INV_SQRT2 0.70710678118654752f
+#define RC_INV_SQRT_2PI 0.39894228040143268f
+#define RC_SQRT_2_OVER_PI 0.79788456080286536f
+#define RC_GELU_CUBIC 0.044715f
+
+float rc_activate(int kind, float x) {
+    if (kind == RC_ACT_RELU) return x > 0.0f ? x : 0.0f;
+    if (kind == RC_ACT_GELU) return 0.5f * x * (1.0f + erf(x * RC_INV_SQRT2));
+    const float inner = RC_SQRT_2_OVER_PI * (x + RC_GELU_CUBIC * x * x * x);
+    return 0.5f * x * (1.0f + tanh(inner));
+}
+
+float rc_activation_slope(int kind, float x) {
+    /* torch's relu backward passes the gradient only where x > 0 */
+    if (kind == RC_ACT_RELU) return x > 0.0f ? 1.0f : 0.0f;
+    if (kind == RC_ACT_GELU) {
+        const float cdf = 0.5f * (1.0f + erf(x * RC_INV_SQRT2));
+        const float pdf = RC_INV_SQRT_2PI * exp(-0.5f * x * x);
+        return cdf + x * pdf;
+    }
+    const float inner = RC_SQRT_2_OVER_PI * (x + RC_GELU_CUBIC * x * x * x);
+    const float t = tanh(inner);
+    const float d_inner = RC_SQRT_2_OVER_PI * (1.0f + 3.0f * RC_GELU_CUBIC * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * d_inner;
+}
+
+__kernel void rc_activation_forward(int kind, __global float *out, ulong out_off,
+                                    __global const float *inp, ulong inp_off, ulong n) {
+    out += out_off;
+    inp += inp_off;
+    for (size_t i = get_global_id(0); i < n; i += get_global_size(0))
+        out[i] = rc_activate(kind, inp[i]);
+}
+
+__kernel void rc_activation_backward(int kind, __global float *dinp, ulong dinp_off,
+                                     __global const float *dout, ulong dout_off,
+                                     __global const float *inp, ulong inp_off, ulong n) {
+    dinp += dinp_off;
+    dout += dout_off;
+    inp += inp_off;
+    for (size_t i = get_global_id(0); i < n; i += get_global_size(0))
+        dinp[i] += rc_activation_slope(kind, inp[i]) * dout[i];
+}
