@@ -1,0 +1,83 @@
+/* Masked causal softmax over attention scores for the CPU backend, forward
+ * and backward. scores/probs are [B, H, T, T]; query i sees key j iff j <= i
+ * and key_mask[b, j] != 0. Each (b, h, i) row is independent, so both
+ * directions are parallel over rows. */
+#include <math.h>
+
+#include "cpu_internal.h"
+
+/* Rows with no visible key (padding queries under left padding) are all
+ * zeros rather than NaN. Masked entries are exactly 0, which is what an
+ * additive -inf/finfo.min mask gives after exp in PyTorch. probs may alias
+ * scores: every score of a row is read before the same element is written. */
+void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores,
+                                   rc_view key_mask, int B, int H, int T) {
+    static const char op[] = "attention_softmax_forward";
+    if (!cpu_sizes_ok(be, op, B, H, T)) return;
+    const size_t total = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
+    if (!cpu_view_fits(be, op, "probs", probs, total) ||
+        !cpu_view_fits(be, op, "scores", scores, total) ||
+        !cpu_view_fits(be, op, "key_mask", key_mask, total ? (size_t)B * (size_t)T : 0) ||
+        total == 0)
+        return;
+    float *p = cpu_f32(probs);
+    const float *s = cpu_f32(scores);
+    const int32_t *mask = cpu_i32(key_mask);
+    const ptrdiff_t n_rows = (ptrdiff_t)B * H * T;
+    CPU_PARALLEL_FOR_IF(total)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        const int i = (int)(r % T);
+        const int b = (int)(r / ((ptrdiff_t)H * T));
+        const int32_t *visible = mask + (size_t)b * (size_t)T;
+        const float *srow = s + (size_t)r * (size_t)T;
+        float *prow = p + (size_t)r * (size_t)T;
+        float max = -INFINITY;
+        int any = 0;
+        for (int j = 0; j <= i; j++)
+            if (visible[j] && (!any || srow[j] > max)) {
+                max = srow[j];
+                any = 1;
+            }
+        double sum = 0.0;
+        for (int j = 0; j < T; j++) {
+            if (any && j <= i && visible[j]) {
+                const float e = expf(srow[j] - max);
+                prow[j] = e;
+                sum += e;
+            } else {
+                prow[j] = 0.0f;
+            }
+        }
+        if (!any) continue;
+        /* sum >= 1 (the max contributes exp(0)), so the division is safe;
+         * dividing in double rounds each probability once. */
+        for (int j = 0; j <= i; j++) prow[j] = (float)(prow[j] / sum);
+    }
+}
+
+/* dscores = probs * (dprobs - sum_j probs*dprobs), written (not
+ * accumulated). dscores may alias dprobs: the dot product is taken over the
+ * whole row before any element is overwritten. Masked entries have
+ * probs == 0 and so get a zero gradient without consulting the mask. */
+void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs,
+                                    rc_view probs, int B, int H, int T) {
+    static const char op[] = "attention_softmax_backward";
+    if (!cpu_sizes_ok(be, op, B, H, T)) return;
+    const size_t total = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
+    if (!cpu_view_fits(be, op, "dscores", dscores, total) ||
+        !cpu_view_fits(be, op, "dprobs", dprobs, total) ||
+        !cpu_view_fits(be, op, "probs", probs, total) || total == 0)
+        return;
+    float *ds = cpu_f32(dscores);
+    const float *dp = cpu_f32(dprobs);
+    const float *p = cpu_f32(probs);
+    const ptrdiff_t n_rows = (ptrdiff_t)B * H * T;
+    CPU_PARALLEL_FOR_IF(total)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        const size_t base = (size_t)r * (size_t)T;
+        double dot = 0.0;
+        for (int j = 0; j < T; j++) dot += (double)p[base + j] * dp[base + j];
+        const float dotf = (float)dot;
+        for (int j = 0; j < T; j++) ds[base + j] = p[base + j] * (dp[base + j] - dotf);
+    }
+}

@@ -1,0 +1,109 @@
+/* Private to the CPU backend: the buffer layout, view accessors, the sticky
+ * error slot that ops report into, OpenMP helper macros, and the op
+ * functions that cpu_backend.c puts into the table. */
+#ifndef REWARDC_CPU_INTERNAL_H
+#define REWARDC_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+/* One 64-byte-aligned host allocation per buffer. Elements are 4 bytes:
+ * float32, or int32 for ids, masks and row indices. */
+struct rc_buffer {
+    float *data;
+    size_t n_elements;
+};
+
+/* Ops return nothing (the table is shared with asynchronous device
+ * backends), so a misuse they detect -- a view running past its buffer, a
+ * negative size, an id outside its table -- is remembered here and returned
+ * by the next sync() or download(). Only the first failure is kept: later
+ * ones are usually its consequences. */
+typedef struct {
+    rc_status pending;
+    char message[512];
+} cpu_state;
+
+void cpu_record_error(rc_backend *be, rc_status code, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Returns 1 when `v` can hold `extent` elements from its offset; otherwise
+ * records an error naming `op` and `arg` and returns 0. A zero extent is
+ * always fine (nothing is touched), even for an absent view. */
+int cpu_view_fits(rc_backend *be, const char *op, const char *arg, rc_view v, size_t extent);
+
+/* Returns 1 when every size is >= 0; otherwise records an error naming `op`. */
+int cpu_sizes_ok(rc_backend *be, const char *op, int a, int b, int c);
+
+static inline float *cpu_f32(rc_view v) { return v.buf->data + v.offset; }
+static inline int32_t *cpu_i32(rc_view v) { return (int32_t *)(void *)(v.buf->data + v.offset); }
+/* Absent optional views (LayerNorm without affine) read as NULL. */
+static inline float *cpu_f32_or_null(rc_view v) { return v.buf ? cpu_f32(v) : NULL; }
+
+/* OpenMP: loops below this much work run on one thread, since waking the
+ * team costs more than it saves. Without OpenMP the pragmas vanish (and do
+ * not trigger -Wunknown-pragmas). */
+enum { CPU_PARALLEL_MIN_WORK = 16384 };
+#define CPU_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#define CPU_PARALLEL_FOR_IF(work) \
+    CPU_PRAGMA(omp parallel for schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
+/* Vectorise a unit-stride loop whose iterations are independent (each lane
+ * keeps its own sequential sum, so results do not change). */
+#define CPU_SIMD CPU_PRAGMA(omp simd)
+#else
+#define CPU_PARALLEL_FOR_IF(work)
+#define CPU_SIMD
+#endif
+
+/* ---- ops (semantics in backends/backend.h) ---- */
+void cpu_fill(rc_backend *be, rc_view x, float value, size_t n);
+
+void cpu_gemm(rc_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha,
+              rc_view A, int lda, rc_view B, int ldb, float beta, rc_view C, int ldc);
+void cpu_gemm_batched(rc_backend *be, int trans_a, int trans_b, int M, int N, int K,
+                      float alpha, rc_view A, int lda, size_t stride_a, rc_view B, int ldb,
+                      size_t stride_b, float beta, rc_view C, int ldc, size_t stride_c,
+                      int batch);
+
+void cpu_bias_forward(rc_backend *be, rc_view out, rc_view bias, int N, int C);
+void cpu_bias_backward(rc_backend *be, rc_view dbias, rc_view dout, int N, int C);
+
+void cpu_embedding_forward(rc_backend *be, rc_view out, rc_view ids, rc_view table, int N,
+                           int C, int accumulate);
+void cpu_embedding_backward(rc_backend *be, rc_view dtable, rc_view dout, rc_view ids, int N,
+                            int C);
+void cpu_gather_rows(rc_backend *be, rc_view out, rc_view inp, rc_view rows, int n_rows, int C);
+void cpu_scatter_rows_add(rc_backend *be, rc_view dinp, rc_view dout, rc_view rows, int n_rows,
+                          int C);
+
+void cpu_layernorm_forward(rc_backend *be, rc_view out, rc_view mean, rc_view rstd, rc_view inp,
+                           rc_view weight, rc_view bias, int N, int C, float eps);
+void cpu_layernorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dbias,
+                            rc_view dout, rc_view inp, rc_view weight, rc_view mean,
+                            rc_view rstd, int N, int C);
+
+void cpu_activation_forward(rc_backend *be, rc_activation kind, rc_view out, rc_view inp,
+                            size_t n);
+void cpu_activation_backward(rc_backend *be, rc_activation kind, rc_view dinp, rc_view dout,
+                             rc_view inp, size_t n);
+void cpu_add(rc_backend *be, rc_view out, rc_view a, rc_view b, size_t n);
+void cpu_axpy(rc_backend *be, rc_view y, float alpha, rc_view x, size_t n);
+void cpu_scale(rc_backend *be, rc_view x, float alpha, size_t n);
+
+void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores,
+                                   rc_view key_mask, int B, int H, int T);
+void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs,
+                                    rc_view probs, int B, int H, int T);
+
+double cpu_sum_squares(rc_backend *be, rc_view x, size_t n);
+void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
+               float lr, float beta1, float beta2, float eps, float weight_decay,
+               float bias_correction1, float bias_correction2);
+
+#endif
