@@ -68,11 +68,12 @@ void rc_reward_model_close(rc_reward_model *rm);
  * batches of batch_rows. */
 rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
                                 size_t n, float *rewards);
-/* Encodes prompt + response with the folder's policy and scores it. *outcome
- * says whether truncation happened. */
+/* Encodes prompt + response with the folder's policy and scores it; a text
+ * the policy would drop is truncated instead (scoring never drops). counts and
+ * outcomes[n] (what happened to each text) may be NULL. */
 rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *prompts,
                                       const char *const *responses, size_t n, float *rewards,
-                                      rc_encode_counts *counts);
+                                      rc_encode_counts *counts, rc_encode_outcome *outcomes);
 
 #ifdef __cplusplus
 }

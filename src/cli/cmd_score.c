@@ -101,24 +101,27 @@ static rc_status flush_batch(rc_reward_model *rm, pending_item *items, int n, in
     if (n == 0) return RC_OK;
     const char *prompts[256] = {0}, *responses[256] = {0};
     float rewards[256];
+    rc_encode_outcome outcomes[256];
     for (int i = 0; i < n; i++) {
         prompts[i] = items[i].prompt;
         responses[i] = items[i].response;
     }
     rc_encode_counts counts;
-    rc_status st = rc_reward_model_score_texts(rm, prompts, responses, (size_t)n, rewards, &counts);
+    rc_status st = rc_reward_model_score_texts(rm, prompts, responses, (size_t)n, rewards, &counts, outcomes);
     if (st != RC_OK) return st;
     *truncated_total += counts.prompt_truncated + counts.response_truncated;
     for (int i = 0; i < n; i++) {
         fprintf(out, "{\"line\": %ld, ", items[i].line);
         if (items[i].id_json) fprintf(out, "\"id\": %s, ", items[i].id_json);
-        fprintf(out, "\"reward\": %.6g, ", rewards[i]);
+        /* %.9g round-trips a float, so a reward next to the threshold prints on its side */
+        fprintf(out, "\"reward\": %.9g, ", rewards[i]);
         if (rm->meta.has_reward_stats && rm->meta.reward_std > 0)
-            fprintf(out, "\"normalized\": %.6g", (rewards[i] - rm->meta.reward_mean) / rm->meta.reward_std);
+            fprintf(out, "\"normalized\": %.9g", (rewards[i] - rm->meta.reward_mean) / rm->meta.reward_std);
         else
             fprintf(out, "\"normalized\": null");
         if (has_threshold)
             fprintf(out, ", \"decision\": \"%s\"", rewards[i] >= threshold ? "accept" : "block");
+        if (outcomes[i] != RC_ENCODED_WHOLE) fprintf(out, ", \"truncated\": true");
         fprintf(out, "}\n");
     }
     fflush(out);

@@ -84,8 +84,9 @@ static void usage(FILE *out) {
             "Fine-tunes an OPT reward model with the pairwise loss -logsigmoid(r_c - r_r - margin)\n"
             "and AdamW. Batches are padded to their longest sequence. Every save_steps a\n"
             "checkpoint-<step>/ folder (HF model + optimizer + data position) is written\n"
-            "atomically; --resume continues the run exactly. The final model, with the eval set's\n"
-            "reward mean/std in config.json, lands in output_dir; the log in train_log.jsonl.\n\n"
+            "atomically; --resume continues the run exactly. The final model lands in output_dir\n"
+            "(with --eval_file, the eval set's reward mean/std go into its config.json, for\n"
+            "normalised scores); the log is output_dir/train_log.jsonl.\n\n"
             "  --config FILE   JSON object with any of the keys below (flags win)\n");
     for (int i = 0; i < n; i++)
         fprintf(out, "  --%-28s %s\n", table[i].name, table[i].help);

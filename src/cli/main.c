@@ -5,6 +5,8 @@
 #include "cli/commands.h"
 
 static const rc_command commands[] = {
+    {"bench", "measure training-step, scoring and GEMM throughput", cmd_bench},
+    {"eval", "evaluate a reward model on pairs or labelled responses", cmd_eval},
     {"init", "create a randomly initialised OPT reward model from a named shape", cmd_init},
     {"prepare", "turn labelled texts, rankings or preference JSONL into chosen/rejected pairs",
      cmd_prepare},

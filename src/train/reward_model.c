@@ -57,7 +57,7 @@ rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs,
 
 rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *prompts,
                                       const char *const *responses, size_t n, float *rewards,
-                                      rc_encode_counts *counts) {
+                                      rc_encode_counts *counts, rc_encode_outcome *outcomes) {
     int32_t **seqs = calloc(n ? n : 1, sizeof *seqs);
     size_t *lens = calloc(n ? n : 1, sizeof *lens);
     rc_status st = seqs && lens ? RC_OK : rc_fail(RC_ERR_OOM, "cannot allocate %zu sequences", n);
@@ -74,6 +74,7 @@ rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *pr
             st = rc_encode_sequence(rm->tokenizer, &truncating, prompts ? prompts[i] : "",
                                     responses[i], &seqs[i], &lens[i], &outcome);
         }
+        if (outcomes) outcomes[i] = outcome;
         if (counts) {
             counts->sequences++;
             counts->prompt_truncated += outcome == RC_ENCODED_PROMPT_TRUNCATED;

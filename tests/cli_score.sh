@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# rewardc score end to end on a tiny randomly initialised model: output in
+# input order with line numbers and ids, bad lines reported with their number
+# while the rest is scored (exit 3), truncation counted, decisions that follow
+# the threshold (given or stored in the model folder by rewardc eval), rewards
+# equal to those rewardc eval computes, atomic --output, clean failures.
+set -u
+BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
+DATA=${REWARDC_DATA:-../shared/data}
+WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_score
+if [ ! -f "$DATA/tokenizers/opt/vocab.json" ]; then
+    echo "skipped: $DATA/tokenizers/opt is missing"
+    exit 77
+fi
+rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
+
+passed=0
+failed=0
+check() { # check "description" command...
+    local what=$1
+    shift
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
+}
+have_python() { command -v python3 >/dev/null 2>&1; }
+# field FILE KEY: the values of "KEY": in a JSONL file, one per line ("-" where absent)
+field() {
+    sed -E "s/.*\"$2\": ?(\"[^\"]*\"|[^,}]*).*/\\1/; t; s/.*/-/" "$1"
+}
+
+"$BIN" init --preset tiny --tokenizer "$DATA/tokenizers/opt" --out m --max-length 64 >init.log 2>&1
+check "init: exit 0" test $? -eq 0
+
+long_text=$(for i in $(seq 1 60); do printf 'word%d and ' "$i"; done)
+# line 3 is blank, 5 is not JSON, 6 has an empty response, 7 is too long
+cat >in.jsonl <<JSON
+{"id": "a", "prompt": "Review: ", "response": "a great film"}
+{"id": 7, "text": "Review: a great film"}
+
+{"id": "c", "text": "an awful film"}
+this is not json
+{"id": "d", "response": ""}
+{"id": "e", "text": "$long_text"}
+{"id": "f", "prompt": "Q: ", "response": "a kind and helpful answer"}
+{"text": "a rude answer"}
+JSON
+
+# ---- order, line numbers, bad lines ------------------------------------------------
+"$BIN" score --model m --input in.jsonl --batch-size 2 >out.jsonl 2>err.txt
+code=$?
+check "bad lines: exit 3" test $code -eq 3
+check "one output line per non-blank input line" test "$(wc -l <out.jsonl | tr -d ' ')" -eq 8
+check "line numbers in input order" test "$(field out.jsonl line | tr '\n' ' ')" = "1 2 4 5 6 7 8 9 "
+check "ids kept in order" test "$(field out.jsonl id | tr '\n' ' ')" = '"a" 7 "c" - - "e" "f" - '
+check "line 5 reported as an error" grep -q '^{"line":5,"error":"not a JSON object"}$' out.jsonl
+check "line 6 reported as an error" grep -q '^{"line":6,"error":"\\"response\\" is empty"}$' out.jsonl
+check "stderr names line 5" grep -q "in.jsonl line 5: not a JSON object" err.txt
+check "stderr names line 6" grep -q "in.jsonl line 6:" err.txt
+check "the other 6 lines scored" test "$(grep -c '"reward": ' out.jsonl)" -eq 6
+check "stderr count: 6 scored, 2 bad, 1 truncated" \
+    grep -q "6 lines scored, 2 bad, 1 truncated to max_length" err.txt
+check "no decisions without a threshold" test "$(grep -c '"decision"' out.jsonl)" -eq 0
+check "normalized is null without reward statistics" test "$(grep -c '"normalized": null' out.jsonl)" -eq 6
+check "the truncated line says so" grep -q '"line": 7,.*"truncated": true' out.jsonl
+check "only the truncated line says so" test "$(grep -c '"truncated": true' out.jsonl)" -eq 1
+
+# prompt + response is scored as the concatenated text (the same ids). One
+# sequence per batch: rows of one batch may differ in the last float bits.
+head -2 in.jsonl >two.jsonl
+"$BIN" score --model m --input two.jsonl --batch-size 1 >two_out.jsonl 2>/dev/null
+r1=$(sed -n 1p two_out.jsonl | field /dev/stdin reward)
+r2=$(sed -n 2p two_out.jsonl | field /dev/stdin reward)
+check "prompt+response == text ($r1 vs $r2)" test "$r1" = "$r2"
+
+# ---- --output: atomic, the same content -------------------------------------------------
+"$BIN" score --model m --input in.jsonl --batch-size 2 --output o.jsonl 2>/dev/null
+check "--output with bad lines: exit 3" test $? -eq 3
+check "--output holds what stdout had" cmp -s o.jsonl out.jsonl
+echo old >kept.jsonl
+"$BIN" score --model no-such-model --input in.jsonl --output kept.jsonl 2>fail.txt
+check "missing model: exit 1" test $? -eq 1
+check "missing model: message names it" grep -q "no-such-model" fail.txt
+check "missing model: --output untouched" test "$(cat kept.jsonl)" = old
+"$BIN" score --model no-such-model --input in.jsonl --output new.jsonl 2>/dev/null
+check "missing model: no --output file" test ! -e new.jsonl
+"$BIN" score --model m --input no-such-input.jsonl --output new.jsonl 2>fail.txt
+check "missing input: exit 1" test $? -eq 1
+check "missing input: no --output file" test ! -e new.jsonl
+"$BIN" score --model m --input in.jsonl --output no-such-dir/o.jsonl 2>/dev/null
+check "output in a missing folder: exit 1" test $? -eq 1
+check "no temporary files left" test -z "$(ls -a | grep -E '^(o|kept|new)\.jsonl.+')"
+"$BIN" score --model m --bogus 2>/dev/null
+check "unknown option: exit 2" test $? -eq 2
+"$BIN" score --input in.jsonl 2>/dev/null
+check "no --model: exit 2" test $? -eq 2
+
+# ---- --threshold: decisions follow reward >= threshold ------------------------------------
+# A threshold halfway between two neighbouring printed rewards, so that the
+# six-digit rounding of the printed values cannot blur the comparison.
+threshold=$(field out.jsonl reward | grep -v '^-$' | sort -g | awk '{v[NR] = $1} END {printf "%.9g", (v[3] + v[4]) / 2}')
+"$BIN" score --model m --input in.jsonl --batch-size 2 --threshold "$threshold" >t.jsonl 2>/dev/null
+check "--threshold: exit 3 (bad lines)" test $? -eq 3
+check "--threshold: the same rewards" test "$(field t.jsonl reward)" = "$(field out.jsonl reward)"
+bad_decisions=$(paste -d' ' <(field t.jsonl reward) <(field t.jsonl decision) | awk -v t="$threshold" '
+    $1 == "-" { if ($2 != "-") bad++; next }
+    { want = ($1 + 0 >= t + 0) ? "\"accept\"" : "\"block\""; if ($2 != want) bad++ }
+    END { print bad + 0 }')
+check "--threshold $threshold: accept <=> reward >= threshold" test "$bad_decisions" -eq 0
+check "--threshold: 3 accepted" test "$(grep -c '"decision": "accept"' t.jsonl)" -eq 3
+check "--threshold: 3 blocked" test "$(grep -c '"decision": "block"' t.jsonl)" -eq 3
+
+# ---- the folder's threshold (set by eval) and eval's rewards -------------------------
+cat >labeled.jsonl <<'JSON'
+{"text": "a great film, I loved it", "label": 1}
+{"text": "an awful film, I hated it", "label": 0}
+{"text": "wonderful acting", "label": 1}
+{"text": "terrible acting", "label": 0}
+{"text": "excellent", "label": 1}
+{"text": "bad", "label": 0}
+{"text": "a good and kind answer", "label": 1}
+{"text": "a rude answer", "label": 0}
+{"text": "nice enough", "label": 0}
+{"text": "boring but fine", "label": 1}
+{"text": "the best thing I have seen this year", "label": 1}
+{"text": "the worst thing I have seen this year", "label": 0}
+JSON
+"$BIN" eval --model m --labeled labeled.jsonl --target-recall 0.6 --batch-size 4 \
+    --summary eval.json --rewards eval_rewards.jsonl >eval.txt 2>&1
+check "eval --target-recall: exit 0" test $? -eq 0
+check "eval stored a threshold" grep -q '"threshold":' m/config.json
+"$BIN" score --model m --input labeled.jsonl --batch-size 4 >gate.jsonl 2>gate.err
+check "score with the folder's threshold: exit 0" test $? -eq 0
+check "a decision on every line" test "$(grep -c '"decision"' gate.jsonl)" -eq 12
+"$BIN" score --model m --input labeled.jsonl --batch-size 4 --threshold 1e9 >high.jsonl 2>/dev/null
+check "--threshold overrides the folder's" test "$(grep -c '"decision": "block"' high.jsonl)" -eq 12
+
+if have_python; then
+    python3 - labeled.jsonl gate.jsonl eval_rewards.jsonl eval.json m/config.json <<'PY'
+import json, struct, sys
+f32 = lambda x: struct.unpack("f", struct.pack("f", x))[0]
+labeled, gate, rewards, summary, config = sys.argv[1:]
+labels = [json.loads(l)["label"] for l in open(labeled) if l.strip()]
+gate = [json.loads(l) for l in open(gate)]
+ev = [json.loads(l) for l in open(rewards)]
+summary = json.load(open(summary))
+threshold = json.load(open(config))["rewardc"]["threshold"]
+fails = []
+if [g["line"] for g in gate] != list(range(1, 13)): fails.append("score lines out of order")
+if summary["threshold"]["value"] != threshold: fails.append("summary threshold != config threshold")
+# same batches in eval and score (batch size 4, same order): identical rewards,
+# printed by score to 6 significant digits (half a unit in the 6th digit)
+for g, e in zip(gate, ev):
+    if abs(g["reward"] - e["reward"]) > 5e-6 * abs(e["reward"]) + 1e-12:
+        fails.append("line %d: score %r, eval %r" % (g["line"], g["reward"], e["reward"]))
+    # eval's 9 digits give back its float exactly: decide the way score must
+    want = "accept" if f32(e["reward"]) >= f32(threshold) else "block"
+    if g["decision"] != want: fails.append("line %d: %s, want %s" % (g["line"], g["decision"], want))
+tp = sum(1 for g, y in zip(gate, labels) if g["decision"] == "accept" and y == 1)
+fp = sum(1 for g, y in zip(gate, labels) if g["decision"] == "accept" and y == 0)
+t = summary["threshold"]
+if (tp, fp) != (t["tp"], t["fp"]): fails.append("score tp/fp %d/%d, eval %d/%d" % (tp, fp, t["tp"], t["fp"]))
+if tp / 6 < 0.6: fails.append("recall %.3f below the 0.6 target" % (tp / 6))
+for m in fails: print("  " + m)
+sys.exit(1 if fails else 0)
+PY
+    check "score follows the folder's threshold and equals eval's rewards" test $? -eq 0
+else
+    echo "python3 not found: skipped the numeric comparison with eval"
+fi
+
+echo "cli_score: $passed passed, $failed failed"
+test "$failed" -eq 0
