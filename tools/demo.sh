@@ -55,7 +55,8 @@ done
 
 step "prepare pairs"
 "$bin" prepare --from imdb --dir "$out/aclImdb/train" --output "$out/train_pairs.jsonl" --seed 1
-"$bin" prepare --from imdb --dir "$out/dev" --output "$out/dev_pairs.jsonl" --seed 2
+"$bin" prepare --from imdb --dir "$out/dev" --output "$out/dev_pairs.jsonl" --seed 2 \
+    --labeled-output "$out/dev_reviews.jsonl"
 "$bin" prepare --from imdb --dir "$out/heldout" --output "$out/heldout_pairs.jsonl" --seed 3
 
 step "initialise a ${DEMO_PRESET:-tiny} reward model"
@@ -74,9 +75,9 @@ step "evaluate on the dev slice"
 "$bin" eval --model "$out/model" --pairs "$out/dev_pairs.jsonl" --summary "$out/eval_dev.json" \
     --figure "$out/eval_dev.svg"
 
-step "choose a threshold on dev reviews: block a review unless its reward reaches 90% precision"
-"$bin" eval --model "$out/model" --pairs "$out/dev_pairs.jsonl" --as-labeled \
-    --target-precision 0.9 --summary "$out/threshold_dev.json"
+step "choose the accept/block threshold on single dev reviews (positive = acceptable) for 90% precision"
+"$bin" eval --model "$out/model" --labeled "$out/dev_reviews.jsonl" --target-precision 0.9 \
+    --summary "$out/threshold_dev.json"
 
 step "score example responses"
 cat > "$out/examples.jsonl" <<'JSONL'

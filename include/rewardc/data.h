@@ -108,6 +108,9 @@ typedef struct {
 rc_status rc_labeled_texts_append(rc_labeled_texts *set, const char *text, int label);
 void rc_labeled_texts_free(rc_labeled_texts *set);
 
+/* Writes {"text": ..., "label": 0|1} lines atomically (what --labeled reads). */
+rc_status rc_labeled_write_jsonl(const char *path, const rc_labeled_texts *texts);
+
 /* Reads JSONL with a string field text_field and a label field (0/1 or
  * false/true) label_field. ".gz" files are read through `gzip -dc`. */
 rc_status rc_labeled_read_jsonl(const char *path, const char *text_field,

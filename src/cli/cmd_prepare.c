@@ -62,6 +62,8 @@ static const char usage_text[] =
     "                    the first bad record (malformed JSON, a missing field, a wrong\n"
     "                    type or value) stops the run with FILE:LINE and nothing is written\n"
     "  --report FILE     also write the report as JSON\n"
+    "  --labeled-output FILE  imdb/labeled: also write every input text as a single\n"
+    "                    {\"text\", \"label\"} line (what `rewardc eval --labeled` reads)\n"
     "  --quiet           no report on stderr\n"
     "\n"
     "The report (stderr, and --report) counts records read, pairs written and drops\n"
@@ -70,7 +72,7 @@ static const char usage_text[] =
     "over_max_pairs, ignored_file (imdb: a file not named ID_RATING.txt).\n";
 
 typedef struct {
-    const char *from, *dir, *input, *output, *report_path;
+    const char *from, *dir, *input, *output, *report_path, *labeled_output;
     const char *text_field, *label_field, *aggregate, *prompt_marker;
     rc_read_options read;
     rc_ranking_options ranking;
@@ -122,6 +124,7 @@ static int parse_args(int argc, char **argv, prepare_args *args) {
         VALUE_FLAG("--input", args->input)
         VALUE_FLAG("--output", args->output)
         VALUE_FLAG("--report", args->report_path)
+        VALUE_FLAG("--labeled-output", args->labeled_output)
         if ((got = arg_value(argc, argv, &i, "--text-field", &value)) != 0) {
             if (got < 0) return 2;
             args->text_field = value;
@@ -200,6 +203,8 @@ static int check_args(prepare_args *args) {
     if (imdb && args->input) return usage_error("--from imdb reads --dir, not --input");
     if (!imdb && !args->input) return usage_error("this source needs --input");
     if (!imdb && args->dir) return usage_error("--dir is for --from imdb");
+    if (args->labeled_output && !imdb && !labeled)
+        return usage_error("--labeled-output is for --from imdb and --from labeled");
     if (args->labeled_flags_used && !labeled)
         return usage_error("--text-field/--label-field are for --from labeled");
     if (args->ranking_flags_used && !rankings)
@@ -223,6 +228,7 @@ static rc_status read_pairs(const prepare_args *args, rc_pair_list *pairs,
                            ? rc_imdb_read_dir(args->dir, &args->read, &texts, report)
                            : rc_labeled_read_jsonl(args->input, args->text_field,
                                                    args->label_field, &args->read, &texts, report);
+        if (st == RC_OK && args->labeled_output) st = rc_labeled_write_jsonl(args->labeled_output, &texts);
         if (st == RC_OK) st = rc_pairs_from_labeled(&texts, &args->read, pairs, report);
         rc_labeled_texts_free(&texts);
         return st;
