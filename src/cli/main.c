@@ -1,6 +1,9 @@
 /* rewardc: the command-line entry point; dispatches to subcommands. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 
@@ -26,7 +29,23 @@ static void print_usage(FILE *out) {
     fprintf(out, "\nrun 'rewardc <command> --help' for a command's options\n");
 }
 
+/* OpenMP threads that spin while waiting lose their time slice whenever the
+ * machine has other work (a laptop, CI): training steps measured 6x slower
+ * under load. Sleeping waits cost little here, so they are the default. The
+ * OpenMP runtime reads OMP_WAIT_POLICY when it loads, before main, so the
+ * process re-executes itself once with it set; a user's own setting wins. */
+static void use_passive_openmp_waits(char **argv) {
+#ifdef RC_HAVE_OPENMP
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv); /* returns only on failure: then carry on */
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv) {
+    use_passive_openmp_waits(argv);
     if (argc < 2) {
         print_usage(stderr);
         return 2;
