@@ -341,7 +341,7 @@ if [ "$CMAKE_OK" -eq 1 ]; then
     for f in "$REPO"/tests/test_*.c "$REPO"/tests/cli_*.sh; do
         [ -f "$f" ] || continue
         case $(basename "$f") in
-        test_cuda_* | test_backend_*) names="$names $(basename "${f%.*}")" ;;
+        test_cuda_* | test_backend_* | test_train_backends) names="$names $(basename "${f%.*}")" ;;
         *) grep -q REWARDC_BACKEND "$f" && names="$names $(basename "${f%.*}")" ;;
         esac
     done
@@ -351,6 +351,28 @@ if [ "$CMAKE_OK" -eq 1 ]; then
         ctest --output-on-failure --timeout 280 -j4 -R "$regex")
     [ -f "$BUILD/Testing/Temporary/LastTest.log" ] &&
         tail -c 8000000 "$BUILD/Testing/Temporary/LastTest.log" >"$OUT/ctest_cuda.log"
+    # ------------------------------------------------------------ 6. benchmarks
+    # The same training step and scoring pass on the cpu and cuda backends, one
+    # machine, one run: the ratio is what the GPU buys at each shape.
+    TOKDIR=${REWARDC_DATA:-$REPO/build-devdata}/tokenizers/opt
+    if [ -x "$BUILD/rewardc" ] && [ -f "$TOKDIR/vocab.json" ]; then
+        for preset in tiny opt-125m; do
+            model=/tmp/rewardc-bench-$preset
+            step "init $preset" 60 "$BUILD/rewardc" init --preset "$preset" --tokenizer "$TOKDIR" \
+                --out "$model" --force
+            for backend in cpu cuda; do
+                step "bench train-step $preset $backend" 120 "$BUILD/rewardc" bench train-step \
+                    --model "$model" --pairs 4 --seq-len 256 --steps 5 --warmup 1 \
+                    --backend "$backend" --json "$OUT/bench_train_${preset}_$backend.json"
+                step "bench score $preset $backend" 90 "$BUILD/rewardc" bench score \
+                    --model "$model" --batch 8 --seq-len 256 --steps 5 --warmup 1 \
+                    --backend "$backend" --json "$OUT/bench_score_${preset}_$backend.json"
+            done
+        done
+    else
+        note "SKIP  benchmarks (need $BUILD/rewardc and $TOKDIR)"
+    fi
+    [ "${DEVICE_SKIP_OTHER_TESTS:-0}" = 1 ] && { note "SKIP  other tests (DEVICE_SKIP_OTHER_TESTS=1)"; } ||
     (cd "$BUILD" && step "ctest all other tests (REWARDC_BACKEND=cuda)" 300 \
         ctest --output-on-failure --timeout 280 -j"$JOBS" -E "$regex")
     [ -f "$BUILD/Testing/Temporary/LastTest.log" ] &&
