@@ -547,14 +547,18 @@ static rc_status stage_pair_rewards(staged_outputs *out, const char *path,
 static void hint_extract_prompt(const eval_options *o, const rc_pair_list *pairs,
                                 const rc_encode_counts *counts) {
     if (o->extract_prompt || counts->response_truncated == 0) return;
+    /* a prompt to extract exists when most pairs share their beginning (dialogues);
+     * independent texts (IMDB reviews) share one only by chance */
+    size_t sharing = 0;
     for (size_t i = 0; i < pairs->n; i++)
-        if (!pairs->items[i].prompt[0]) {
-            fprintf(stderr,
-                    "rewardc eval: hint: %zu responses lost their end to max_length and some "
-                    "pairs have no \"prompt\"; --extract-prompt keeps the differing ends\n",
-                    counts->response_truncated);
-            return;
-        }
+        sharing += !pairs->items[i].prompt[0] &&
+                   rc_shared_prompt_length(pairs->items[i].chosen, pairs->items[i].rejected, NULL) > 0;
+    if (2 * sharing > pairs->n)
+        fprintf(stderr,
+                "rewardc eval: hint: %zu responses lost their end to max_length and %zu pairs "
+                "share a beginning but have no \"prompt\"; --extract-prompt keeps the differing "
+                "ends\n",
+                counts->response_truncated, sharing);
 }
 
 static int run_pairs(eval_options *o, rc_reward_model *rm) {
