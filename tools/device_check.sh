@@ -165,7 +165,7 @@ direct_build() {
         "$CC_BIN" "${cflags[@]}" -c "$f" -o "$DIRECT/obj/$(basename "$(dirname "$f")")_$(basename "$f").o" &
     done
     for f in "$REPO"/backends/cuda/*.cu; do
-        "$NVCC" -std=c++17 -O3 -arch=sm_"$CUDA_ARCH" -Xcompiler=-Wall,-Wextra \
+        "$NVCC" -std=c++17 -O3 --fmad=false -arch=sm_"$CUDA_ARCH" -Xcompiler=-Wall,-Wextra \
             "-DRC_CUDA_ARCHS=\"$CUDA_ARCH\"" -I"$REPO/include" -I"$REPO/backends" \
             -I"$REPO/backends/cuda" -c "$f" -o "$DIRECT/obj/cu_$(basename "$f").o" &
     done

@@ -46,3 +46,7 @@ target_compile_definitions(rewardc PUBLIC RC_HAVE_CUDA=1)
 target_compile_definitions(rewardc PRIVATE RC_CUDA_ARCHS="${_rc_cuda_archs}")
 target_include_directories(rewardc PRIVATE ${PROJECT_SOURCE_DIR}/backends/cuda)
 target_link_libraries(rewardc PUBLIC CUDA::cudart CUDA::cublas)
+
+# No a*b+c contraction into FMA: the CPU reference (baseline x86-64) rounds
+# each product, and the conformance bounds are tight enough to see the difference.
+target_compile_options(rewardc PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--fmad=false>)

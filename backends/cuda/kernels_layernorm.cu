@@ -18,22 +18,25 @@ constexpr int kLayernormThreads = 256;
 __global__ void layernorm_forward_kernel(float *out, float *mean_out, float *rstd_out,
                                          const float *inp, const float *weight,
                                          const float *bias, int C, float eps) {
-    __shared__ float smem[32];
+    // Statistics in double, two passes, as the CPU reference computes them,
+    // so a large row mean does not cost the variance its precision.
+    __shared__ double smem[32];
     const size_t row = blockIdx.x;
     const float *x = inp + row * (size_t)C;
     float *y = out + row * (size_t)C;
 
-    float sum = 0.0f;
+    double sum = 0.0;
     for (int c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
-    const float mean = block_sum(sum, smem) / (float)C;
+    const double mu = block_sum(sum, smem) / (double)C;
 
-    float sq = 0.0f;
+    double sq = 0.0;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        const float d = x[c] - mean;
+        const double d = (double)x[c] - mu;
         sq += d * d;
     }
-    const float var = block_sum(sq, smem) / (float)C;
-    const float rstd = 1.0f / sqrtf(var + eps);
+    const double var = block_sum(sq, smem) / (double)C;
+    const float mean = (float)mu;
+    const float rstd = (float)(1.0 / sqrt(var + (double)eps));
 
     // y may alias x: each thread reads then writes only its own columns.
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
@@ -51,26 +54,28 @@ __global__ void layernorm_forward_kernel(float *out, float *mean_out, float *rst
 __global__ void layernorm_backward_input_kernel(float *dinp, const float *dout,
                                                 const float *inp, const float *weight,
                                                 const float *mean, const float *rstd, int C) {
-    __shared__ float smem[32];
+    __shared__ double smem[32];
     const size_t row = blockIdx.x;
     const float *x = inp + row * (size_t)C;
     const float *dy = dout + row * (size_t)C;
     float *dx = dinp + row * (size_t)C;
     const float mu = mean[row], rs = rstd[row];
 
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;
+    // Row sums in double, as the CPU reference does.
+    double sum_g = 0.0, sum_g_xhat = 0.0;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
         const float g = weight ? dy[c] * weight[c] : dy[c];
+        const float xhat = (x[c] - mu) * rs;
         sum_g += g;
-        sum_g_xhat += g * (x[c] - mu) * rs;
+        sum_g_xhat += (double)g * xhat;
     }
-    const float mean_g = block_sum(sum_g, smem) / (float)C;
-    const float mean_g_xhat = block_sum(sum_g_xhat, smem) / (float)C;
+    const float mean_g = (float)(block_sum(sum_g, smem) / (double)C);
+    const float mean_g_xhat = (float)(block_sum(sum_g_xhat, smem) / (double)C);
 
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
         const float g = weight ? dy[c] * weight[c] : dy[c];
         const float xhat = (x[c] - mu) * rs;
-        dx[c] += rs * (g - mean_g - xhat * mean_g_xhat);
+        dx[c] += (g - mean_g - xhat * mean_g_xhat) * rs;
     }
 }
 
