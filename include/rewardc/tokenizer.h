@@ -3,8 +3,12 @@
  *   - loads a Hugging Face folder: tokenizer.json (byte-level BPE) when present,
  *     else vocab.json + merges.txt, plus tokenizer_config.json /
  *     special_tokens_map.json for add_bos_token and the bos/eos/pad/unk tokens;
- *   - added/special tokens written in the text ("</s>", "<pad>", "<|endoftext|>")
- *     are matched as those tokens, as the fast tokenizer does by default;
+ *   - added/special tokens written in the text are matched as those tokens, as
+ *     the fast tokenizer does by default: the special tokens the config names
+ *     (bos/eos/unk/pad/additional) and tokenizer.json's added_tokens. So GPT-2
+ *     matches "<|endoftext|>" only; OPT matches "</s>" and "<pad>", while "<s>"
+ *     and "<unk>" (in OPT's vocab but not named by its config) and
+ *     "<|endoftext|>" are ordinary text, exactly as HF encodes them;
  *   - input that is not valid UTF-8 is read as Python's
  *     bytes.decode("utf-8", errors="replace") would read it (each maximal invalid
  *     subsequence becomes U+FFFD), so encoding never fails on user text;

@@ -3,6 +3,7 @@
  * blocks and each block is encoded in parallel, so output order is input order. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,22 +113,24 @@ static int encode_and_print(const rc_tokenizer *tok, const tokenize_options *opt
     return 0;
 }
 
-/* Reads one line of any length; returns 0 at end of input, -1 on error. */
+/* Reads one line of any length (fgets in pieces: a getc loop is slow);
+ * returns 0 at end of input, -1 on error. */
 static int read_line(FILE *in, char **line, size_t *cap, size_t *len) {
     size_t n = 0;
-    int c;
-    while ((c = getc(in)) != EOF) {
-        if (n + 1 >= *cap) {
-            size_t new_cap = *cap ? *cap * 2 : 4096;
+    for (;;) {
+        if (*cap - n < 2) {
+            size_t new_cap = *cap ? *cap * 2 : 1 << 16;
             char *grown = realloc(*line, new_cap);
             if (!grown) return -1;
             *line = grown;
             *cap = new_cap;
         }
-        if (c == '\n') break;
-        (*line)[n++] = (char)c;
+        if (!fgets(*line + n, (int)(*cap - n > INT_MAX ? INT_MAX : *cap - n), in)) break;
+        n += strlen(*line + n);
+        if (n && (*line)[n - 1] == '\n') break;
     }
-    if (c == EOF && n == 0) return ferror(in) ? -1 : 0;
+    if (n == 0) return ferror(in) ? -1 : 0;
+    if ((*line)[n - 1] == '\n') n--;
     if (n && (*line)[n - 1] == '\r') n--; /* CRLF files */
     (*line)[n] = '\0';
     *len = n;
