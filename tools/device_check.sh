@@ -341,7 +341,7 @@ if [ "$CMAKE_OK" -eq 1 ]; then
     for f in "$REPO"/tests/test_*.c "$REPO"/tests/cli_*.sh; do
         [ -f "$f" ] || continue
         case $(basename "$f") in
-        test_cuda_* | test_backend_* | test_train_backends) names="$names $(basename "${f%.*}")" ;;
+        test_cuda_* | test_backend_* | test_train_backends.c) names="$names $(basename "${f%.*}")" ;;
         *) grep -q REWARDC_BACKEND "$f" && names="$names $(basename "${f%.*}")" ;;
         esac
     done

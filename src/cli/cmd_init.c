@@ -21,7 +21,7 @@ static void usage(FILE *out) {
     for (int i = 0; i < n; i++) fprintf(out, "                      %-9s %s\n", presets[i].name, presets[i].description);
     fprintf(out,
             "  --tokenizer DIR   a Hugging Face tokenizer folder (its pad/eos ids go to config)\n"
-            "  --out DIR         output folder (must be empty or absent unless --force)\n"
+            "  --out DIR         output folder (refused if it already holds a model, unless --force)\n"
             "  --seed N          initialisation seed (default 42)\n"
             "  --max-length N    tokens per sequence for train/eval/score (default 512)\n");
 }

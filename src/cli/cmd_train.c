@@ -36,7 +36,7 @@ static int option_table(train_settings *s, train_option *t) {
         {"train_file", OPT_STRING, &s->train_file, "pairs JSONL ({\"prompt\",\"chosen\",\"rejected\"[,\"margin\",\"weight\"]})"},
         {"eval_file", OPT_STRING, &s->eval_file, "pairs JSONL evaluated every eval_steps and at the end"},
         {"output_dir", OPT_STRING, &a->output_dir, "where checkpoints and the final model go"},
-        {"overwrite_output_dir", OPT_BOOL, &a->overwrite_output_dir, "remove an earlier run's checkpoints"},
+        {"overwrite_output_dir", OPT_BOOL, &a->overwrite_output_dir, "remove an earlier run's checkpoints, log and summary"},
         {"resume", OPT_BOOL, &s->resume, "continue from the latest checkpoint in output_dir"},
         {"learning_rate", OPT_DOUBLE, &a->learning_rate, "peak learning rate (5e-5)"},
         {"num_train_epochs", OPT_DOUBLE, &a->num_train_epochs, "epochs (3)"},

@@ -15,7 +15,8 @@
 #include "rewardc/safetensors.h"
 
 static const char *PREFIX = "checkpoint-";
-static const char *LOG_NAME = "train_log.jsonl";
+#define LOG_NAME "train_log.jsonl"
+#define SUMMARY_NAME "training_summary.json"
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
@@ -25,6 +26,8 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 }
 
 static rc_status remove_tree(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return RC_OK; /* already gone */
     if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         return rc_fail(RC_ERR_IO, "cannot remove %s", path);
     return RC_OK;
@@ -84,35 +87,89 @@ static rc_status list_checkpoints(const char *output_dir, long **steps, int *cou
     return RC_OK;
 }
 
+/* A folder is removed by first renaming it to a ".tmp-" name, which no reader
+ * takes for a checkpoint and the next run's prepare_output deletes: a crash
+ * while its files are being unlinked then never leaves a partial
+ * checkpoint-<step>. */
+static rc_status retire_tree(const char *path) {
+    char retired[4096];
+    int len = snprintf(retired, sizeof retired, "%s.tmp-%ld-removed", path, (long)getpid());
+    if (len < 0 || (size_t)len >= sizeof retired) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", path);
+    if (rename(path, retired) != 0) return rc_fail(RC_ERR_IO, "cannot rename %s to %s", path, retired);
+    return remove_tree(retired);
+}
+
+/* Leftovers of an atomic write interrupted by a crash: "<name>.tmp.XXXXXX". */
+static int is_atomic_write_temp(const char *name) {
+    const char *tmp = strstr(name, ".tmp.");
+    return tmp && tmp != name && strlen(tmp + 5) == 6;
+}
+
+/* Files an earlier training run leaves in output_dir besides checkpoints. */
+static int is_run_record(const char *name) {
+    return !strcmp(name, LOG_NAME) || !strcmp(name, SUMMARY_NAME);
+}
+
 rc_status rc_checkpoint_prepare_output(const char *output_dir, int overwrite, int resume) {
-    rc_status st = rc_mkdir_p(output_dir);
-    if (st != RC_OK) return st;
+    /* nothing is created here: a run that fails before training leaves no
+     * output_dir behind (rc_checkpoint_open_log creates it) */
+    if (!rc_path_is_dir(output_dir)) return RC_OK;
     DIR *dir = opendir(output_dir);
     if (!dir) return rc_fail(RC_ERR_IO, "cannot open output_dir %s", output_dir);
+    /* names are collected first: removing entries while readdir walks the
+     * folder may or may not show them again */
+    char (*doomed)[256] = NULL;
+    size_t n_doomed = 0, cap = 0;
+    int has_checkpoints = 0, has_records = 0;
+    rc_status st = RC_OK;
     struct dirent *e;
-    int has_checkpoints = 0;
-    while ((e = readdir(dir)) && st == RC_OK) {
-        char path[4096];
-        if (rc_path_join(path, sizeof path, output_dir, e->d_name) != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
+    while (st == RC_OK && (e = readdir(dir))) {
+        int is_checkpoint = !strncmp(e->d_name, PREFIX, strlen(PREFIX));
         /* temp folders of an interrupted save are never valid checkpoints */
-        if (strstr(e->d_name, ".tmp-") && !strncmp(e->d_name, PREFIX, strlen(PREFIX))) {
-            st = remove_tree(path);
-        } else if (!strncmp(e->d_name, PREFIX, strlen(PREFIX))) {
-            if (overwrite && !resume) st = remove_tree(path);
-            else has_checkpoints = 1;
+        int remove_it = (is_checkpoint && strstr(e->d_name, ".tmp-")) ||
+                        is_atomic_write_temp(e->d_name) || (is_checkpoint && overwrite && !resume);
+        if (!remove_it) {
+            has_checkpoints |= is_checkpoint;
+            has_records |= is_run_record(e->d_name);
+            continue;
         }
+        if (strlen(e->d_name) >= sizeof *doomed) continue; /* not a name rewardc writes */
+        if (n_doomed == cap) {
+            cap = cap ? 2 * cap : 16;
+            char (*grown)[256] = realloc(doomed, cap * sizeof *doomed);
+            if (!grown) {
+                st = rc_fail(RC_ERR_OOM, "listing %s", output_dir);
+                break;
+            }
+            doomed = grown;
+        }
+        strcpy(doomed[n_doomed++], e->d_name);
     }
     closedir(dir);
+    for (size_t i = 0; i < n_doomed && st == RC_OK; i++) {
+        char path[4096];
+        if (rc_path_join(path, sizeof path, output_dir, doomed[i]) != RC_OK)
+            st = rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
+        else if (strncmp(doomed[i], PREFIX, strlen(PREFIX)) && !rc_path_is_file(path))
+            continue; /* a folder that merely looks like an atomic-write temp */
+        else if (strstr(doomed[i], ".tmp")) st = remove_tree(path);
+        else st = retire_tree(path);
+    }
+    free(doomed);
     if (st != RC_OK) return st;
-    if (has_checkpoints && !resume)
+    if ((has_checkpoints || has_records) && !resume && !overwrite)
         return rc_fail(RC_ERR_INVALID_ARG,
-                       "output_dir %s already holds checkpoints: pass --resume to continue that run "
-                       "or --overwrite_output_dir to start over",
-                       output_dir);
+                       "output_dir %s already holds an earlier run (%s): pass --resume to continue "
+                       "that run or --overwrite_output_dir to start over",
+                       output_dir, has_checkpoints ? "checkpoints" : LOG_NAME " or " SUMMARY_NAME);
     if (overwrite && !resume) {
-        char log[4096];
-        if (rc_path_join(log, sizeof log, output_dir, LOG_NAME) != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
-        remove(log);
+        const char *records[] = {LOG_NAME, SUMMARY_NAME};
+        for (int i = 0; i < 2; i++) {
+            char path[4096];
+            if (rc_path_join(path, sizeof path, output_dir, records[i]) != RC_OK)
+                return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
+            remove(path);
+        }
     }
     return RC_OK;
 }
@@ -179,6 +236,8 @@ static rc_status copy_file(const char *src, const char *dst) {
 rc_status rc_checkpoint_open_log(const char *output_dir, const char *resume_dir, FILE **log) {
     char path[4096];
     if (rc_path_join(path, sizeof path, output_dir, LOG_NAME) != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
+    rc_status made = rc_mkdir_p(output_dir);
+    if (made != RC_OK) return made;
     if (resume_dir && resume_dir[0]) {
         char saved[4096];
         if (rc_path_join(saved, sizeof saved, resume_dir, LOG_NAME) != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", resume_dir);
@@ -246,7 +305,7 @@ rc_status rc_checkpoint_save(const char *output_dir, const char *tokenizer_dir, 
     if (st == RC_OK && rc_path_is_file(log_src)) st = copy_file(log_src, log_dst);
     /* trainer_state.json last: its presence marks the checkpoint complete */
     if (st == RC_OK) st = save_state(tmp, state);
-    if (st == RC_OK && rc_path_is_dir(final)) st = remove_tree(final);
+    if (st == RC_OK && rc_path_is_dir(final)) st = retire_tree(final);
     if (st == RC_OK && rename(tmp, final) != 0)
         st = rc_fail(RC_ERR_IO, "cannot rename %s to %s", tmp, final);
     if (st != RC_OK) {
@@ -261,7 +320,7 @@ rc_status rc_checkpoint_save(const char *output_dir, const char *tokenizer_dir, 
         for (int i = 0; i + save_total_limit < count && st == RC_OK; i++) {
             char old[4096];
             snprintf(old, sizeof old, "%s/%s%ld", output_dir, PREFIX, steps[i]);
-            st = remove_tree(old);
+            st = retire_tree(old);
         }
         free(steps);
     }
@@ -285,7 +344,7 @@ rc_status rc_checkpoint_save_final(const char *output_dir, const char *tokenizer
         cJSON_AddNumberToObject(json, "reward_std", s->reward_std);
     }
     char path[4096];
-    if (rc_path_join(path, sizeof path, output_dir, "training_summary.json") != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
+    if (rc_path_join(path, sizeof path, output_dir, SUMMARY_NAME) != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
     st = rc_json_save_file(path, json);
     cJSON_Delete(json);
     return st;

@@ -1,0 +1,274 @@
+/* Gradient accumulation and padding invariance of the training step.
+ *
+ * 1. Accumulation: the pairwise loss is a mean over pairs, so the gradient of
+ *    one batch of 4 pairs must equal the sum of the gradients of two
+ *    micro-batches of 2 pairs, each taken with rc_pairwise_loss grad_scale 0.5
+ *    (what the trainer does with gradient_accumulation_steps 2). The pairs
+ *    have differing lengths and are right-padded, so each micro-batch has its
+ *    own padded length T, different from the full batch's.
+ * 2. Padding: a sequence padded with pad tokens (mask 0) up to T = 12 must get
+ *    the same reward and contribute the same gradient as at its natural
+ *    length: with right padding and a causal mask no real token attends to a
+ *    pad, and the reward is read at the last real token.
+ *
+ * Tolerance. Both sides compute the same sums in float; only the summation
+ * order differs (BLAS blocks a 8-row batch differently from a 4-row one, and
+ * accumulation adds two partial gradients in float). Each gradient element is
+ * a sum of at most a few hundred products, so its relative error is at most
+ * ~sqrt(300) * 2^-24 ~ 1e-6 of the element's magnitude, an NMSE around 1e-12;
+ * 1e-10 leaves 100x headroom. A real bug (a wrong grad_scale, a pad leaking
+ * into attention or pooling) gives an NMSE of 1e-3 or more; the test checks
+ * that a deliberately wrong scale is caught. Rewards here are below 2 in
+ * magnitude, where a float's spacing is 1.2e-7; the padded and natural
+ * forwards differ only in summation order (a few ulps, 4.8e-7 at worst
+ * observed), so they must agree within 1e-6 absolute. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "rewardc/model.h"
+#include "rewardc/train.h"
+#include "rewardc/workflow.h"
+#include "testlib.h"
+
+enum { PAD = 1, BOS = 2, VOCAB = 53, N_PAIRS = 4, PADDED_T = 12 };
+
+static const double GRAD_NMSE_LIMIT = 1e-10;
+static const double REWARD_ABS_LIMIT = 1e-6;
+
+/* A small OPT; proj != hidden adds project_in/project_out. init_std is larger
+ * than OPT's 0.02 so that rewards and gradients are far from zero. */
+static rc_opt_config small_config(int hidden, int proj, int pre_ln) {
+    rc_opt_config c;
+    memset(&c, 0, sizeof c);
+    c.vocab_size = VOCAB;
+    c.hidden_size = hidden;
+    c.num_hidden_layers = 2;
+    c.ffn_dim = 40;
+    c.num_attention_heads = 4;
+    c.max_position_embeddings = 32;
+    c.word_embed_proj_dim = proj;
+    c.do_layer_norm_before = pre_ln;
+    c.enable_bias = 1;
+    c.layer_norm_elementwise_affine = 1;
+    c.activation = RC_ACT_RELU;
+    c.pad_token_id = PAD;
+    c.bos_token_id = BOS;
+    c.eos_token_id = BOS;
+    c.init_std = 0.3f;
+    return c;
+}
+
+/* Deterministic token ids in [3, VOCAB): never pad or BOS inside a sequence. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static int32_t random_token(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (int32_t)(3 + (rng_state >> 33) % (VOCAB - 3));
+}
+
+typedef struct {
+    int32_t tokens[2][PADDED_T]; /* chosen, rejected */
+    size_t len[2];
+} pair;
+
+static void make_pairs(pair *pairs) {
+    /* differing lengths, chosen and rejected unequal, between 2 and 11 */
+    static const size_t lens[N_PAIRS][2] = {{5, 9}, {11, 3}, {2, 7}, {8, 8}};
+    for (int p = 0; p < N_PAIRS; p++)
+        for (int s = 0; s < 2; s++) {
+            pairs[p].len[s] = lens[p][s];
+            pairs[p].tokens[s][0] = BOS;
+            for (size_t t = 1; t < lens[p][s]; t++) pairs[p].tokens[s][t] = random_token();
+        }
+}
+
+typedef struct {
+    rc_model *model;
+    size_t n_params;
+    float *grad;  /* all gradients, concatenated in table order */
+} harness;
+
+static void gather_grads(harness *h) {
+    size_t off = 0;
+    for (int i = 0; i < rc_model_param_count(h->model); i++) {
+        const rc_param_info *p = rc_model_param(h->model, i);
+        rc_status st = rc_model_get_grad(h->model, i, h->grad + off, p->size);
+        CHECK(st == RC_OK, "get_grad %s: %s", p->name, st == RC_OK ? "" : rc_last_error());
+        off += p->size;
+    }
+}
+
+/* Forward + pairwise loss + backward on pairs [first, first+count), rows laid
+ * out as the trainer does (chosen 0..count-1, rejected count..2count-1).
+ * Accumulates into the gradients; returns the padded length used. */
+static int accumulate_batch(harness *h, const pair *pairs, int first, int count, const float *margins,
+                            double grad_scale, float *rewards_out) {
+    const int32_t *seqs[2 * N_PAIRS];
+    size_t lens[2 * N_PAIRS];
+    for (int i = 0; i < count; i++) {
+        seqs[i] = pairs[first + i].tokens[0];
+        lens[i] = pairs[first + i].len[0];
+        seqs[count + i] = pairs[first + i].tokens[1];
+        lens[count + i] = pairs[first + i].len[1];
+    }
+    int32_t ids[2 * N_PAIRS * PADDED_T], mask[2 * N_PAIRS * PADDED_T];
+    int T = rc_pad_batch(seqs, lens, 2 * count, PAD, ids, mask);
+    float rewards[2 * N_PAIRS], d_rewards[2 * N_PAIRS];
+    rc_status st = rc_model_forward(h->model, ids, mask, 2 * count, T, rewards);
+    CHECK(st == RC_OK, "forward: %s", st == RC_OK ? "" : rc_last_error());
+    rc_pairwise_loss(rewards, margins + first, NULL, count, 0.05, grad_scale, d_rewards, NULL);
+    st = rc_model_backward(h->model, d_rewards);
+    CHECK(st == RC_OK, "backward: %s", st == RC_OK ? "" : rc_last_error());
+    if (rewards_out) memcpy(rewards_out, rewards, 2 * (size_t)count * sizeof *rewards);
+    return T;
+}
+
+static void check_accumulation(harness *h, const char *label) {
+    pair pairs[N_PAIRS];
+    make_pairs(pairs);
+    const float margins[N_PAIRS] = {0.0f, 0.5f, -0.25f, 1.0f};
+    float *full = malloc(h->n_params * sizeof *full);
+    float *micro_wrong = malloc(h->n_params * sizeof *micro_wrong);
+
+    rc_model_zero_grad(h->model);
+    int T_full = accumulate_batch(h, pairs, 0, N_PAIRS, margins, 1.0, NULL);
+    gather_grads(h);
+    memcpy(full, h->grad, h->n_params * sizeof *full);
+
+    rc_model_zero_grad(h->model);
+    int T_a = accumulate_batch(h, pairs, 0, 2, margins, 0.5, NULL);
+    int T_b = accumulate_batch(h, pairs, 2, 2, margins, 0.5, NULL);
+    gather_grads(h);
+    CHECK(T_full == 11 && T_a == 11 && T_b == 8, "%s: padded lengths %d, %d, %d (expected 11, 11, 8)",
+          label, T_full, T_a, T_b);
+
+    double norm = 0.0;
+    for (size_t i = 0; i < h->n_params; i++) norm += (double)full[i] * full[i];
+    CHECK(norm > 1e-6, "%s: the full-batch gradient is (nearly) zero: %g", label, norm);
+
+    double total = test_nmse(full, h->grad, h->n_params, NULL);
+    CHECK(total <= GRAD_NMSE_LIMIT, "%s: accumulated gradient NMSE %.3g > %g", label, total, GRAD_NMSE_LIMIT);
+    size_t off = 0;
+    double worst = 0.0;
+    const char *worst_name = "";
+    for (int i = 0; i < rc_model_param_count(h->model); i++) {
+        const rc_param_info *p = rc_model_param(h->model, i);
+        double tensor_norm = 0.0;
+        for (size_t k = 0; k < p->size; k++) tensor_norm += (double)full[off + k] * full[off + k];
+        /* k_proj.bias has an exactly zero gradient (softmax ignores a shift
+         * shared by all keys), so it holds only rounding noise: skip tensors
+         * that carry a negligible share of the gradient */
+        double e = tensor_norm > 1e-12 * norm ? test_nmse(full + off, h->grad + off, p->size, NULL) : 0.0;
+        if (e > worst) worst = e, worst_name = p->name;
+        if (strstr(p->name, "k_proj.bias"))
+            CHECK(tensor_norm <= 1e-12 * norm, "%s: %s gradient should vanish, norm^2 %.3g of %.3g",
+                  label, p->name, tensor_norm, norm);
+        off += p->size;
+    }
+    CHECK(worst <= GRAD_NMSE_LIMIT, "%s: accumulation NMSE %.3g in %s", label, worst, worst_name);
+    printf("%s: accumulation NMSE %.3g overall, worst tensor %.3g (%s)\n", label, total, worst, worst_name);
+
+    /* the same comparison must catch a wrong scale (1.0 instead of 0.5) */
+    rc_model_zero_grad(h->model);
+    accumulate_batch(h, pairs, 0, 2, margins, 1.0, NULL);
+    accumulate_batch(h, pairs, 2, 2, margins, 1.0, NULL);
+    gather_grads(h);
+    memcpy(micro_wrong, h->grad, h->n_params * sizeof *micro_wrong);
+    double wrong = test_nmse(full, micro_wrong, h->n_params, NULL);
+    CHECK(wrong > 0.5, "%s: unscaled micro-batches should differ (NMSE 1), got %.3g", label, wrong);
+    free(full);
+    free(micro_wrong);
+}
+
+/* Forward/backward of rows at length T (>= every length), pads after each. */
+static void run_rows(harness *h, const int32_t *const *seqs, const size_t *lens, int rows, int T,
+                     const float *d_rewards, float *rewards) {
+    int32_t ids[2 * PADDED_T], mask[2 * PADDED_T];
+    for (int r = 0; r < rows; r++)
+        for (int t = 0; t < T; t++) {
+            int real = (size_t)t < lens[r];
+            ids[r * T + t] = real ? seqs[r][t] : PAD;
+            mask[r * T + t] = real;
+        }
+    rc_model_zero_grad(h->model);
+    rc_status st = rc_model_forward(h->model, ids, mask, rows, T, rewards);
+    CHECK(st == RC_OK, "forward T=%d: %s", T, st == RC_OK ? "" : rc_last_error());
+    const int32_t *pooled = rc_model_pooled_index(h->model);
+    for (int r = 0; r < rows; r++)
+        CHECK(pooled[r] == (int32_t)lens[r] - 1, "T=%d row %d pooled at %d, expected %zu", T, r,
+              pooled[r], lens[r] - 1);
+    st = rc_model_backward(h->model, d_rewards);
+    CHECK(st == RC_OK, "backward T=%d: %s", T, st == RC_OK ? "" : rc_last_error());
+    gather_grads(h);
+}
+
+static void check_padding(harness *h, const char *label) {
+    pair pairs[N_PAIRS];
+    make_pairs(pairs);
+    /* two rows, 5 and 9 tokens: natural T is 9, then padded to 12 */
+    const int32_t *seqs[2] = {pairs[0].tokens[0], pairs[0].tokens[1]};
+    const size_t lens[2] = {pairs[0].len[0], pairs[0].len[1]};
+    const float d_rewards[2] = {0.75f, -1.25f};
+    float r_natural[2], r_padded[2];
+    float *g_natural = malloc(h->n_params * sizeof *g_natural);
+    run_rows(h, seqs, lens, 2, 9, d_rewards, r_natural);
+    memcpy(g_natural, h->grad, h->n_params * sizeof *g_natural);
+    run_rows(h, seqs, lens, 2, PADDED_T, d_rewards, r_padded);
+    for (int r = 0; r < 2; r++)
+        CHECK(fabs((double)r_natural[r] - r_padded[r]) <= REWARD_ABS_LIMIT,
+              "%s: row %d reward %.9g at natural length, %.9g padded to %d", label, r, r_natural[r],
+              r_padded[r], PADDED_T);
+    CHECK(fabs(r_natural[0] - r_natural[1]) > 1e-3, "%s: rewards should differ between rows (%g, %g)",
+          label, r_natural[0], r_natural[1]);
+    double e = test_nmse(g_natural, h->grad, h->n_params, NULL);
+    CHECK(e <= GRAD_NMSE_LIMIT, "%s: padded gradient NMSE %.3g > %g", label, e, GRAD_NMSE_LIMIT);
+
+    /* one row alone, padded: compare with the same row at its natural length */
+    const int32_t *one[1] = {pairs[1].tokens[1]};
+    const size_t one_len[1] = {pairs[1].len[1]};
+    const float d_one[1] = {1.0f};
+    float r1, r2;
+    run_rows(h, one, one_len, 1, (int)one_len[0], d_one, &r1);
+    memcpy(g_natural, h->grad, h->n_params * sizeof *g_natural);
+    run_rows(h, one, one_len, 1, PADDED_T, d_one, &r2);
+    CHECK(fabs((double)r1 - r2) <= REWARD_ABS_LIMIT, "%s: 3-token row reward %.9g vs %.9g padded", label, r1, r2);
+    double e1 = test_nmse(g_natural, h->grad, h->n_params, NULL);
+    CHECK(e1 <= GRAD_NMSE_LIMIT, "%s: 3-token row padded gradient NMSE %.3g", label, e1);
+    printf("%s: rewards %.6g %.6g %.6g; padding reward diffs %.2g %.2g %.2g, gradient NMSE %.3g %.3g\n", label, r_natural[0], r_natural[1], r1,
+           fabs((double)r_natural[0] - r_padded[0]), fabs((double)r_natural[1] - r_padded[1]),
+           fabs((double)r1 - r2), e, e1);
+    free(g_natural);
+}
+
+static void run_config(rc_backend *be, const rc_opt_config *cfg, const char *label) {
+    harness h = {0};
+    rc_status st = rc_model_create(cfg, be, 1234, &h.model);
+    CHECK(st == RC_OK, "%s: create: %s", label, st == RC_OK ? "" : rc_last_error());
+    if (st != RC_OK) return;
+    st = rc_model_reserve(h.model, 2 * N_PAIRS, PADDED_T, 1);
+    CHECK(st == RC_OK, "%s: reserve: %s", label, st == RC_OK ? "" : rc_last_error());
+    if (st == RC_OK) {
+        h.n_params = rc_model_num_parameters(h.model);
+        h.grad = malloc(h.n_params * sizeof *h.grad);
+        check_accumulation(&h, label);
+        check_padding(&h, label);
+        free(h.grad);
+    }
+    rc_model_free(h.model);
+}
+
+int main(void) {
+    rc_backend *be = NULL;
+    if (rc_backend_create("cpu", 0, &be) != RC_OK) {
+        printf("cpu backend: %s\n", rc_last_error());
+        return 1;
+    }
+    rc_opt_config pre_ln = small_config(24, 24, 1);
+    rc_opt_config post_ln_proj = small_config(24, 16, 0);
+    run_config(be, &pre_ln, "pre-LN");
+    run_config(be, &post_ln_proj, "post-LN project_in/out");
+    rc_backend_destroy(be);
+    return test_finish("test_train_accum");
+}
