@@ -92,6 +92,18 @@ check "stdout reports eval accuracy" grep -q "eval: pairwise accuracy" full.out
 check "final folder scores" sh -c "echo '{\"prompt\": \"Q: a\", \"response\": \" yes cat\"}' | \"$BIN\" score --model full >score.out 2>score.err"
 check "score output has normalized reward" grep -q '"normalized": -\?[0-9]' score.out
 
+# ---- resume inside a logging window ---------------------------------------------
+# logging every 3 steps, checkpoints every 4: the resumed run must carry the
+# half-filled window over, so its averaged log lines equal the uninterrupted run's.
+WINDOW=(--model model --train_file train.jsonl --max_steps 12 --per_device_train_batch_size 4
+        --save_steps 4 --logging_steps 3 --learning_rate 1e-3 --quiet)
+"$BIN" train "${WINDOW[@]}" --output_dir win_full >/dev/null 2>&1
+"$BIN" train "${WINDOW[@]}" --output_dir win_resumed --stop_after_steps 6 >/dev/null 2>&1
+"$BIN" train "${WINDOW[@]}" --output_dir win_resumed --resume >/dev/null 2>&1
+check "window resume: same averaged log lines" \
+    test "$(numbers win_full/train_log.jsonl)" = "$(numbers win_resumed/train_log.jsonl)"
+check "window resume: same final model" cmp -s win_full/model.safetensors win_resumed/model.safetensors
+
 # ---- overwrite_output_dir -------------------------------------------------------
 cp full/model.safetensors before.safetensors
 "$BIN" train "${COMMON[@]}" --output_dir full >again.out 2>again.err

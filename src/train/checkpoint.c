@@ -204,6 +204,19 @@ rc_status rc_checkpoint_load_state(const char *dir, rc_adamw *opt, rc_train_stat
     state->global_step = json_long(json, "global_step", &ok);
     state->epoch = json_long(json, "epoch", &ok);
     state->batch_in_epoch = json_long(json, "batch_in_epoch", &ok);
+    /* optional: absent in a checkpoint saved at a logging step */
+    const cJSON *window = cJSON_GetObjectItemCaseSensitive(json, "log_window");
+    if (cJSON_IsObject(window)) {
+        int window_ok = 1;
+        state->window_steps = json_long(window, "steps", &window_ok);
+        const cJSON *loss = cJSON_GetObjectItemCaseSensitive(window, "loss_sum");
+        const cJSON *acc = cJSON_GetObjectItemCaseSensitive(window, "accuracy_sum");
+        if (!window_ok || !cJSON_IsNumber(loss) || !cJSON_IsNumber(acc)) ok = 0;
+        else {
+            state->window_loss_sum = loss->valuedouble;
+            state->window_acc_sum = acc->valuedouble;
+        }
+    }
     cJSON_Delete(json);
     if (!ok) return rc_fail(RC_ERR_FORMAT, "%s: global_step, epoch or batch_in_epoch missing", path);
 
@@ -285,6 +298,13 @@ static rc_status save_state(const char *dir, const rc_train_state *state) {
     cJSON_AddNumberToObject(json, "global_step", (double)state->global_step);
     cJSON_AddNumberToObject(json, "epoch", (double)state->epoch);
     cJSON_AddNumberToObject(json, "batch_in_epoch", (double)state->batch_in_epoch);
+    if (state->window_steps > 0) {
+        /* %.17g in cJSON keeps the doubles exact, so resumed averages are identical */
+        cJSON *window = cJSON_AddObjectToObject(json, "log_window");
+        cJSON_AddNumberToObject(window, "steps", (double)state->window_steps);
+        cJSON_AddNumberToObject(window, "loss_sum", state->window_loss_sum);
+        cJSON_AddNumberToObject(window, "accuracy_sum", state->window_acc_sum);
+    }
     char path[4096];
     if (rc_path_join(path, sizeof path, dir, "trainer_state.json") != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", dir);
     rc_status st = rc_json_save_file(path, json);

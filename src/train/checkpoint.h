@@ -13,10 +13,14 @@ typedef struct {
     long global_step;    /* optimizer steps taken */
     long epoch;          /* current epoch (0-based) */
     long batch_in_epoch; /* micro-batches of this epoch already consumed */
+    /* the logging window in progress, so a resumed run logs the same averages */
+    double window_loss_sum, window_acc_sum;
+    long window_steps;
 } rc_train_state;
 
-/* Creates output_dir; refuses to overwrite an earlier run's checkpoints unless
- * overwrite (which removes them) or resume is set; removes stale temp folders. */
+/* Refuses to overwrite an earlier run's checkpoints, log or summary unless
+ * overwrite (which removes them) or resume is set; removes stale temp folders.
+ * output_dir itself is created later, when the log opens. */
 rc_status rc_checkpoint_prepare_output(const char *output_dir, int overwrite, int resume);
 /* The newest complete checkpoint folder; an error when there is none. */
 rc_status rc_checkpoint_latest(const char *output_dir, char *path, size_t size);

@@ -314,6 +314,9 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     const long batches_per_epoch = (long)((n_pairs + bs - 1) / bs);
     make_order(&order, a, state.epoch);
     pr.start = pr.window_start = now_seconds();
+    pr.loss_sum = state.window_loss_sum;
+    pr.acc_sum = state.window_acc_sum;
+    pr.window_steps = state.window_steps;
     rc_pair_stats last_eval = {0};
     long steps_this_run = 0;
     double last_loss = 0.0;
@@ -398,6 +401,9 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             if ((st = evaluate(m, a, eval, state.global_step, epoch_f, &pr, &last_eval)) != RC_OK) break;
         if (a->save_steps > 0 && state.global_step % a->save_steps == 0 && state.global_step != total_steps) {
             if (pr.tty) fprintf(stderr, "\r\033[K");
+            state.window_loss_sum = pr.loss_sum;
+            state.window_acc_sum = pr.acc_sum;
+            state.window_steps = pr.window_steps;
             st = rc_checkpoint_save(a->output_dir, model_dir, m, &meta, opt, &state, a->save_total_limit);
             if (st != RC_OK) break;
         }
