@@ -19,7 +19,7 @@ static const rc_opt_config config = {
     .num_attention_heads = 3, .max_position_embeddings = 64, .word_embed_proj_dim = 32,
     .do_layer_norm_before = 1, .enable_bias = 1, .layer_norm_elementwise_affine = 1,
     .activation = RC_ACT_GELU, .pad_token_id = 1, .bos_token_id = 2, .eos_token_id = 2,
-    .init_std = 0.1f,
+    .init_std = 0.1,
 };
 
 /* Right-padded random pairs of different lengths. */

@@ -32,7 +32,7 @@ typedef struct {
     int layer_norm_elementwise_affine;
     rc_activation activation;
     int pad_token_id, bos_token_id, eos_token_id;
-    float init_std;
+    double init_std;
 } rc_opt_config;
 
 /* Parses an OPTConfig dictionary (config.json); `where` names the file in errors. */

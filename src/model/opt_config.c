@@ -49,7 +49,7 @@ rc_status rc_opt_config_from_json(const cJSON *json, const char *where, rc_opt_c
         .num_attention_heads = 12, .max_position_embeddings = 2048, .word_embed_proj_dim = -1,
         .do_layer_norm_before = 1, .remove_final_layer_norm = 0, .enable_bias = 1,
         .layer_norm_elementwise_affine = 1, .activation = RC_ACT_RELU, .pad_token_id = 1,
-        .bos_token_id = 2, .eos_token_id = 2, .init_std = 0.02f,
+        .bos_token_id = 2, .eos_token_id = 2, .init_std = 0.02,
     };
     rc_status st;
 #define INT_FIELD(key, member) \
@@ -91,7 +91,7 @@ rc_status rc_opt_config_from_json(const cJSON *json, const char *where, rc_opt_c
                            where, act->valuestring);
     }
     const cJSON *init_std = cJSON_GetObjectItemCaseSensitive(json, "init_std");
-    if (cJSON_IsNumber(init_std)) c.init_std = (float)init_std->valuedouble;
+    if (cJSON_IsNumber(init_std)) c.init_std = init_std->valuedouble;
 
     if ((st = rc_opt_config_validate(&c)) != RC_OK)
         return rc_fail_context(st, "%s", where);

@@ -10,7 +10,7 @@
      .num_attention_heads = heads, .max_position_embeddings = 2048, .word_embed_proj_dim = proj, \
      .do_layer_norm_before = pre, .enable_bias = 1, .layer_norm_elementwise_affine = 1,         \
      .activation = RC_ACT_RELU, .pad_token_id = 1, .bos_token_id = 2, .eos_token_id = 2,        \
-     .init_std = 0.02f}
+     .init_std = 0.02}
 
 static const rc_model_preset presets[] = {
     {"tiny", "2 layers, d_model 64: a demo that trains in minutes on a laptop",

@@ -1,5 +1,6 @@
 /* The "rewardc" entry of a model folder's config.json, and tokenizer files. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,12 @@ rc_status rc_copy_tokenizer_files(const char *src_dir, const char *dst_dir) {
         rc_status st = rc_path_join(src, sizeof src, src_dir, files[i]);
         if (st == RC_OK) st = rc_path_join(dst, sizeof dst, dst_dir, files[i]);
         if (st != RC_OK) return st;
-        if (!rc_path_is_file(src)) continue;
+        if (!rc_path_is_file(src)) {
+            /* a stale file from another tokenizer would take precedence on load */
+            if (rc_path_is_file(dst) && remove(dst) != 0)
+                return rc_fail(RC_ERR_IO, "cannot remove stale %s", dst);
+            continue;
+        }
         char *data = NULL;
         size_t len = 0;
         if ((st = rc_read_file(src, &data, &len)) != RC_OK) return st;
