@@ -21,7 +21,8 @@
 #      cJSON / PCRE2 / OpenBLAS are taken from carried build-devdeps/debs)
 #   5. ctest with REWARDC_BACKEND=cuda: the CUDA-relevant tests, then the rest
 #
-# Environment: OUT (log folder), REWARDC_DATA (shared data; else
+# Environment: DEVICE_SKIP_BENCH=1 / DEVICE_SKIP_OTHER_TESTS=1 skip steps 6 / the
+# rest of ctest; OUT (log folder), REWARDC_DATA (shared data; else
 # build-devdata/ in the repo if present), DEVICE_CHECK_BUDGET_S (seconds for
 # the whole script, default 420; steps that would start later are skipped),
 # CUDA_ARCH (e.g. 90; default: read from nvidia-smi).
@@ -355,7 +356,9 @@ if [ "$CMAKE_OK" -eq 1 ]; then
     # The same training step and scoring pass on the cpu and cuda backends, one
     # machine, one run: the ratio is what the GPU buys at each shape.
     TOKDIR=${REWARDC_DATA:-$REPO/build-devdata}/tokenizers/opt
-    if [ -x "$BUILD/rewardc" ] && [ -f "$TOKDIR/vocab.json" ]; then
+    if [ "${DEVICE_SKIP_BENCH:-0}" = 1 ]; then
+        note "SKIP  benchmarks (DEVICE_SKIP_BENCH=1)"
+    elif [ -x "$BUILD/rewardc" ] && [ -f "$TOKDIR/vocab.json" ]; then
         for preset in tiny opt-125m; do
             model=/tmp/rewardc-bench-$preset
             step "init $preset" 60 "$BUILD/rewardc" init --preset "$preset" --tokenizer "$TOKDIR" \
