@@ -9,23 +9,8 @@
 # config.json keeping every other setting. Failures (missing model, a bad
 # line, a bad label, two targets, an unreachable target) exit non-zero and
 # write nothing.
-set -u
-BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
-DATA=${REWARDC_DATA:-../shared/data}
-WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_eval
-if [ ! -f "$DATA/tokenizers/opt/vocab.json" ]; then
-    echo "skipped: $DATA/tokenizers/opt is missing"
-    exit 77
-fi
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+cli_setup cli_eval
 # json_has FILE KEY VALUE: the pretty-printed summary has "key":<tab>value
 json_has() { grep -Eq "\"$2\":[[:space:]]*$3([,}]|\$)" "$1"; }
 svg_ok() { # well-formed XML with an <svg> root
@@ -367,5 +352,4 @@ check "one class only: exit 1" test $? -eq 1
 check "no temporary files left (labelled)" test -z "$(ls -a | grep -E '^(keep\.json|nf\.svg|nr\.jsonl).+')"
 check "no temporary files left in the model folder" test -z "$(ls -a g | grep -E '^config\.json.+')"
 
-echo "cli_eval: $passed passed, $failed failed"
-test "$failed" -eq 0
+cli_finish cli_eval

@@ -3,27 +3,8 @@
 # is reproducible from its seed, the opt-125m shape with its exact parameter
 # count, and the usage errors (unknown preset, missing tokenizer, an existing
 # model without --force).
-set -u
-BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
-DATA=${REWARDC_DATA:-../shared/data}
-TOKENIZER=$DATA/tokenizers/opt
-if [ ! -f "$TOKENIZER/vocab.json" ]; then
-    echo "skipped: no OPT tokenizer in $TOKENIZER"
-    exit 77
-fi
-# the tests run in their own folder: make relative paths absolute first
-TOKENIZER=$(cd "$TOKENIZER" && pwd)
-case $BIN in */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
-WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_init
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+cli_setup cli_init
 # json_has FILE KEY VALUE: config.json is pretty-printed as "key":<tab>value
 json_has() { grep -Eq "\"$2\":[[:space:]]*$3,?\$" "$1"; }
 # safetensors: 8-byte little-endian header length, the JSON header, then data
@@ -125,5 +106,4 @@ fails missing_out "--preset, --tokenizer and --out are required" --preset tiny -
 fails unknown_flag "unknown option '--layers'" --preset tiny --tokenizer "$TOKENIZER" --out bad5 --layers 3
 check "usage errors: nothing written" test ! -e bad4 -a ! -e bad5
 
-echo "cli_init: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_finish cli_init

@@ -4,23 +4,8 @@
 # while the rest is scored (exit 3), truncation counted, decisions that follow
 # the threshold (given or stored in the model folder by rewardc eval), rewards
 # equal to those rewardc eval computes, atomic --output, clean failures.
-set -u
-BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
-DATA=${REWARDC_DATA:-../shared/data}
-WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_score
-if [ ! -f "$DATA/tokenizers/opt/vocab.json" ]; then
-    echo "skipped: $DATA/tokenizers/opt is missing"
-    exit 77
-fi
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+cli_setup cli_score
 have_python() { command -v python3 >/dev/null 2>&1; }
 # field FILE KEY: the values of "KEY": in a JSONL file, one per line ("-" where absent)
 field() {
@@ -167,5 +152,4 @@ else
     echo "python3 not found: skipped the numeric comparison with eval"
 fi
 
-echo "cli_score: $passed passed, $failed failed"
-test "$failed" -eq 0
+cli_finish cli_score

@@ -5,27 +5,8 @@
 # save_total_limit; overwrite_output_dir; reward statistics in config.json;
 # group_by_length; and bad input failing with a clear message before any
 # output_dir is made.
-set -u
-BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
-DATA=${REWARDC_DATA:-../shared/data}
-TOKENIZER=$DATA/tokenizers/opt
-if [ ! -f "$TOKENIZER/vocab.json" ]; then
-    echo "skipped: no OPT tokenizer in $TOKENIZER"
-    exit 77
-fi
-# the tests run in their own folder: make relative paths absolute first
-TOKENIZER=$(cd "$TOKENIZER" && pwd)
-case $BIN in */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
-WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_train
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+cli_setup cli_train
 # step lines without the wall-clock fields, which differ between runs
 numbers() { sed -e 's/, "tokens_per_second".*}$/}/' "$1"; }
 step_lines() { grep -c '"loss"' "$1"; }
@@ -199,5 +180,4 @@ fails_cleanly no_checkpoint "no complete checkpoint" --model model --train_file 
     --resume "${BASE[@]}"
 fails_cleanly missing_model_flag "--model and --train_file are required" --train_file train.jsonl "${BASE[@]}"
 
-echo "cli_train: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_finish cli_train

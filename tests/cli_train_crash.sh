@@ -7,27 +7,8 @@
 # and load for scoring; then --resume goes on. The run that finally completes
 # must match an uninterrupted run byte for byte (model) and number for number
 # (log). Set CRASH_SEED to replay a particular sequence of kill delays.
-set -u
-BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
-DATA=${REWARDC_DATA:-../shared/data}
-TOKENIZER=$DATA/tokenizers/opt
-if [ ! -f "$TOKENIZER/vocab.json" ]; then
-    echo "skipped: no OPT tokenizer in $TOKENIZER"
-    exit 77
-fi
-# the tests run in their own folder: make relative paths absolute first
-TOKENIZER=$(cd "$TOKENIZER" && pwd)
-case $BIN in */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
-WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_train_crash
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+cli_setup cli_train_crash
 numbers() { sed -e 's/, "tokens_per_second".*}$/}/' "$1"; }
 
 "$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 64 >init.out 2>&1
@@ -135,5 +116,4 @@ check "save_total_limit pruned old checkpoints (${#kept[@]} kept)" test "${#kept
 no_temporaries() { ! compgen -G 'run/*.tmp*' >/dev/null; }
 check "no temporary folders or files left" no_temporaries
 
-echo "cli_train_crash: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_finish cli_train_crash
