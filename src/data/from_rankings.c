@@ -251,17 +251,5 @@ rc_status rc_pairs_read_rankings(const char *path, const rc_read_options *option
         cJSON_Delete(object);
         if (st != RC_OK) break;
     }
-    if (st != RC_OK) {
-        rc_jsonl_abort(&input);
-        rc_pair_list_free(&pairs);
-        return st;
-    }
-    st = rc_jsonl_close(&input);
-    if (st != RC_OK) {
-        rc_pair_list_free(&pairs);
-        return st;
-    }
-    if (report) report->pairs_written = pairs.n;
-    *out = pairs;
-    return RC_OK;
+    return records_finish_pairs(&input, st, &pairs, out, report);
 }

@@ -133,3 +133,16 @@ rc_status record_reject(const rc_jsonl_input *input, int reason, const rc_read_o
     }
     return rc_fail(RC_ERR_FORMAT, "%s", message);
 }
+
+rc_status records_finish_pairs(rc_jsonl_input *input, rc_status st, rc_pair_list *pairs,
+                               rc_pair_list *out, rc_prepare_report *report) {
+    if (st != RC_OK) rc_jsonl_abort(input);
+    else st = rc_jsonl_close(input);
+    if (st != RC_OK) {
+        rc_pair_list_free(pairs);
+        return st;
+    }
+    if (report) report->pairs_written = pairs->n;
+    *out = *pairs;
+    return RC_OK;
+}

@@ -37,4 +37,10 @@ int utf8_is_valid(const char *text, size_t len);
 rc_status record_reject(const rc_jsonl_input *input, int reason, const rc_read_options *options,
                         rc_prepare_report *report);
 
+/* Ends a pairs reader: on success (st == RC_OK) closes the input (a gzip
+ * failure still fails) and hands the pairs to *out; otherwise, or if closing
+ * fails, abandons the input and frees the pairs. Returns the final status. */
+rc_status records_finish_pairs(rc_jsonl_input *input, rc_status st, rc_pair_list *pairs,
+                               rc_pair_list *out, rc_prepare_report *report);
+
 #endif
