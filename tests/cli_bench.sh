@@ -4,23 +4,9 @@
 # expected FLOPs below are worked out by hand from the tiny shape), trains
 # (the loss falls over the repeated batch), saves the batch for a peer, checks
 # its GEMM, and rejects bad options with exit code 2.
-set -u
-BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
-DATA=${REWARDC_DATA:-../shared/data}
-WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_bench
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-if [ ! -f "$DATA/tokenizers/opt/vocab.json" ]; then
-    echo "skipping: no OPT tokenizer under $DATA/tokenizers/opt"
-    exit 77
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+cli_setup cli_bench
 
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
 has() { grep -Eq "\"$2\":[[:space:]]*$3([,}]|\$)" "$1"; } # has FILE KEY VALUE
 
 "$BIN" init --preset tiny --tokenizer "$DATA/tokenizers/opt" --out model >/dev/null
@@ -73,5 +59,4 @@ check "usage: bad --lengths" test $? -eq 2
 "$BIN" bench score --model does-not-exist --steps 1 >/dev/null 2>&1
 check "missing model: exit 1" test $? -eq 1
 
-echo "cli_bench: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_finish cli_bench

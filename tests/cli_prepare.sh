@@ -3,19 +3,12 @@
 # labelled JSONL, gzip), bad input failing with its line number and writing
 # nothing, usage errors, and, when the shared data is present, the IMDB
 # subset recipe and the HH-RLHF dev pairs.
-set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
 DATA=${REWARDC_DATA:-../shared/data}
 WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_prepare
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
 
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
 lines() { wc -l <"$1" | tr -d ' '; }
 # json_count FILE KEY VALUE: the pretty-printed report has "key":<tab>value
 json_count() { grep -Eq "\"$2\":[[:space:]]*$3([,}]|\$)" "$1"; }
@@ -176,5 +169,4 @@ else
     echo "note: $HH not found; HH-RLHF checks skipped" >&2
 fi
 
-echo "cli_prepare: $passed passed, $failed failed"
-test "$failed" -eq 0
+cli_finish cli_prepare

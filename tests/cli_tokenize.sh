@@ -3,25 +3,15 @@
 # JSON Lines from a file and from stdin (order, blank lines, --field), and bad
 # input (malformed JSON, missing field, non-string field) failing with the
 # line number; usage errors. Skips (77) without the shared tokenizer folders.
-set -u
-BIN=${REWARDC_BIN:?REWARDC_BIN must point at the rewardc CLI}
-DATA=${REWARDC_DATA:-../shared/data}
-WORK=${REWARDC_TMP:-/tmp/rewardc-test}/cli_tokenize
-OPT=$DATA/tokenizers/opt
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+cli_setup cli_tokenize
+OPT=$TOKENIZER
 GPT2=$DATA/tokenizers/gpt2
-if [ ! -f "$OPT/vocab.json" ] || [ ! -f "$GPT2/vocab.json" ]; then
-    echo "cli_tokenize: SKIP: no tokenizer folders under $DATA/tokenizers (set REWARDC_DATA)"
+if [ ! -f "$GPT2/vocab.json" ]; then
+    echo "cli_tokenize: SKIP: no GPT-2 tokenizer folder under $DATA/tokenizers (set REWARDC_DATA)"
     exit 77
 fi
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
 
-passed=0
-failed=0
-check() { # check "description" command...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
 
 # ---- reference ids -------------------------------------------------------------
 out=$("$BIN" tokenize --tokenizer "$OPT" --text "Hello, I'm am conscious and")
@@ -93,5 +83,4 @@ check "missing tokenizer folder: named" grep -q "no_such_folder" nofolder.err
 "$BIN" tokenize --tokenizer "$GPT2" --input "$WORK/nope.jsonl" >/dev/null 2>noinput.err
 check "missing input file: exit 1" test $? -eq 1
 
-echo "cli_tokenize: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_finish cli_tokenize
