@@ -6,12 +6,6 @@
 
 #include "model/opt_internal.h"
 
-static rc_view layer_input(const rc_model *m, int l) {
-    if (l == 0) return opt_act(m, m->plan.x0);
-    const opt_layer_acts *prev = &m->plan.layer[l - 1];
-    return opt_act(m, m->cfg.do_layer_norm_before ? prev->res2 : prev->ln2);
-}
-
 /* dattn ([N,C]) -> g_q, g_k, g_v, through softmax(scale * Q K^T) V per head. */
 static void attention_backward(rc_model *m, const opt_layer_acts *L) {
     rc_backend *be = m->be;
@@ -56,7 +50,7 @@ static void layer_backward(rc_model *m, int l) {
     const int N = A->rows * A->T, C = c->hidden_size, F = c->ffn_dim;
     const size_t NC = (size_t)N * C;
     const int pre = c->do_layer_norm_before;
-    rc_view x = layer_input(m, l);
+    rc_view x = opt_layer_input(m, l);
     rc_view g_stream = opt_act(m, A->g_stream), g_tmp = opt_act(m, A->g_tmp);
     rc_view g_ln = opt_act(m, A->g_ln);
 
@@ -140,10 +134,8 @@ rc_status rc_model_backward(rc_model *m, const float *d_rewards) {
     if (pre_final) {
         g_gathered = opt_act(m, A->g_gathered);
         be->fill(be, g_gathered, 0.0f, (size_t)rows * C);
-        m->be->layernorm_backward(be, g_gathered, opt_grad(m, m->p.final_ln_w),
-                                  opt_grad(m, m->p.final_ln_b), g_head_in, gathered,
-                                  opt_param(m, m->p.final_ln_w), opt_act(m, A->final_mean),
-                                  opt_act(m, A->final_rstd), rows, C);
+        layernorm_backward(m, g_gathered, g_head_in, gathered, m->p.final_ln_w, m->p.final_ln_b,
+                           A->final_mean, A->final_rstd, rows);
     }
     rc_view g_stream = opt_act(m, A->g_stream);
     be->fill(be, g_stream, 0.0f, (size_t)N * C);

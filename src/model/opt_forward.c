@@ -12,13 +12,6 @@
 
 static const float LAYER_NORM_EPS = 1e-5f; /* torch.nn.LayerNorm default, as OPT uses */
 
-/* View of the input of layer l: the embeddings, or the previous layer's output. */
-static rc_view layer_input(const rc_model *m, int l) {
-    if (l == 0) return opt_act(m, m->plan.x0);
-    const opt_layer_acts *prev = &m->plan.layer[l - 1];
-    return opt_act(m, m->cfg.do_layer_norm_before ? prev->res2 : prev->ln2);
-}
-
 /* Attention: per sequence b, H heads as one strided batched product.
  * Head h of row t lives at columns h*D..h*D+D-1 of q/k/v/attn ([N, C]). */
 static void attention_forward(rc_model *m, const opt_layer_acts *L) {
@@ -49,7 +42,7 @@ static void layer_forward(rc_model *m, int l) {
     const opt_layer_acts *L = &m->plan.layer[l];
     const int N = m->plan.rows * m->plan.T, C = c->hidden_size, F = c->ffn_dim;
     const int pre = c->do_layer_norm_before;
-    rc_view x = layer_input(m, l);
+    rc_view x = opt_layer_input(m, l);
     rc_view ln1 = opt_act(m, L->ln1), res1 = opt_act(m, L->res1);
     rc_view ln2 = opt_act(m, L->ln2), res2 = opt_act(m, L->res2);
 
@@ -165,7 +158,7 @@ rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask,
 
     for (int l = 0; l < c->num_hidden_layers; l++) layer_forward(m, l);
 
-    rc_view top = layer_input(m, c->num_hidden_layers);
+    rc_view top = opt_layer_input(m, c->num_hidden_layers);
     rc_view gathered = opt_act(m, A->gathered);
     be->gather_rows(be, gathered, top, opt_act(m, A->pooled_rows), rows, C);
     rc_view head_in = gathered;

@@ -74,6 +74,9 @@ size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int train
 rc_view opt_param(const rc_model *m, int index);
 rc_view opt_grad(const rc_model *m, int index);
 rc_view opt_act(const rc_model *m, size_t offset);
+/* The input of layer l: the embeddings, or the previous layer's output
+ * (res2 for pre-LN, ln2 for post-LN); l == n_layers gives the stack's output. */
+rc_view opt_layer_input(const rc_model *m, int l);
 
 /* y[N,out] = x[N,in] W^T (+ b) */
 void opt_linear_forward(rc_backend *be, rc_view y, rc_view x, rc_view w, rc_view b, int N,

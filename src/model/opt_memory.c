@@ -129,3 +129,9 @@ rc_memory_plan rc_model_memory_plan(const rc_model *m) {
 }
 
 rc_view opt_act(const rc_model *m, size_t offset) { return (rc_view){m->acts, offset}; }
+
+rc_view opt_layer_input(const rc_model *m, int l) {
+    if (l == 0) return opt_act(m, m->plan.x0);
+    const opt_layer_acts *prev = &m->plan.layer[l - 1];
+    return opt_act(m, m->cfg.do_layer_norm_before ? prev->res2 : prev->ln2);
+}
