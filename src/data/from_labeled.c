@@ -69,7 +69,6 @@ rc_status rc_labeled_read_jsonl(const char *path, const char *text_field,
         size_t len;
         st = rc_jsonl_next(&input, &line, &len);
         if (st != RC_OK || !line) break;
-        if (strspn(line, " \t") == len) continue; /* blank lines are not records */
         if (report) report->records_read++;
         rc_status fatal = RC_OK;
         int result = parse_labeled_line(line, len, text_field, label_field, &texts, &fatal);

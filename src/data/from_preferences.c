@@ -103,7 +103,6 @@ rc_status rc_pairs_read_preferences(const char *path, const rc_read_options *opt
         size_t len;
         st = rc_jsonl_next(&input, &line, &len);
         if (st != RC_OK || !line) break;
-        if (strspn(line, " \t") == len) continue;
         if (report) report->records_read++;
         cJSON *object = NULL;
         rc_status fatal = RC_OK;

@@ -239,7 +239,6 @@ rc_status rc_pairs_read_rankings(const char *path, const rc_read_options *option
         size_t len;
         st = rc_jsonl_next(&input, &line, &len);
         if (st != RC_OK || !line) break;
-        if (strspn(line, " \t") == len) continue;
         if (report) report->records_read++;
         cJSON *object = NULL;
         ranking_record record = {0};

@@ -61,7 +61,12 @@ rc_status rc_jsonl_open(rc_jsonl_input *input, const char *path) {
 
 rc_status rc_jsonl_next(rc_jsonl_input *input, char **line, size_t *len) {
     errno = 0;
-    ssize_t n = getline(&input->line, &input->line_capacity, input->stream);
+    ssize_t n;
+    /* blank lines are not records: skip them, still counting their numbers */
+    while ((n = getline(&input->line, &input->line_capacity, input->stream)) >= 0) {
+        if (strspn(input->line, " \t\r\n") != (size_t)n) break;
+        input->line_number++;
+    }
     if (n < 0) {
         if (ferror(input->stream))
             return rc_fail(RC_ERR_IO, "%s: read failed after line %zu: %s", input->path,

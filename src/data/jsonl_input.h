@@ -18,8 +18,9 @@ typedef struct {
 } rc_jsonl_input;
 
 rc_status rc_jsonl_open(rc_jsonl_input *input, const char *path);
-/* Reads the next line (without its newline) into *line / *len; *line is NULL
- * at the end of the input. The buffer is reused by the next call. */
+/* Reads the next non-blank line (without its newline) into *line / *len;
+ * *line is NULL at the end of the input. Blank lines still count in
+ * line_number. The buffer is reused by the next call. */
 rc_status rc_jsonl_next(rc_jsonl_input *input, char **line, size_t *len);
 /* Closes the input; for gzip input, fails if gzip reported an error (a
  * truncated or corrupt archive), so a short read is never taken as complete. */

@@ -4,6 +4,7 @@
 #ifndef REWARDC_IO_SAFETENSORS_INTERNAL_H
 #define REWARDC_IO_SAFETENSORS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "rewardc/safetensors.h"
@@ -35,6 +36,11 @@ struct rc_safetensors {
     rc_st_meta_entry *meta; /* sorted by key after rc_st_finish */
     size_t n_meta, cap_meta;
 };
+
+/* malloc'd copy of s (NULL when out of memory). */
+char *rc_st_copy_string(const char *s);
+/* Grows *array (of `elem` bytes each) so that index `needed - 1` is valid. */
+bool rc_st_reserve(void **array, size_t *cap, size_t needed, size_t elem);
 
 rc_status rc_st_create(const char *source, rc_safetensors **out);
 /* Maps `path`, validates its header and appends its tensors and metadata. */

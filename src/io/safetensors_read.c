@@ -17,15 +17,14 @@
 #include "io/safetensors_internal.h"
 #include "rewardc/safetensors.h"
 
-static char *copy_string(const char *s) {
+char *rc_st_copy_string(const char *s) {
     size_t len = strlen(s);
     char *copy = malloc(len + 1);
     if (copy) memcpy(copy, s, len + 1);
     return copy;
 }
 
-/* Grows *array (of `elem` bytes each) so that index `needed - 1` is valid. */
-static bool reserve(void **array, size_t *cap, size_t needed, size_t elem) {
+bool rc_st_reserve(void **array, size_t *cap, size_t needed, size_t elem) {
     if (needed <= *cap) return true;
     size_t new_cap = *cap ? *cap * 2 : 16;
     while (new_cap < needed) new_cap *= 2;
@@ -39,7 +38,7 @@ static bool reserve(void **array, size_t *cap, size_t needed, size_t elem) {
 rc_status rc_st_create(const char *source, rc_safetensors **out) {
     *out = NULL;
     rc_safetensors *st = calloc(1, sizeof *st);
-    if (!st || !(st->source = copy_string(source))) {
+    if (!st || !(st->source = rc_st_copy_string(source))) {
         free(st);
         return rc_fail(RC_ERR_OOM, "opening %s: out of memory", source);
     }
@@ -99,9 +98,9 @@ static rc_status parse_metadata(rc_safetensors *st, const char *path, const cJSO
     for (const cJSON *entry = object->child; entry; entry = entry->next) {
         if (!cJSON_IsString(entry))
             return rc_fail(RC_ERR_FORMAT, "%s: __metadata__ value for \"%s\" is not a string", path, entry->string);
-        if (!reserve((void **)&st->meta, &st->cap_meta, st->n_meta + 1, sizeof *st->meta))
+        if (!rc_st_reserve((void **)&st->meta, &st->cap_meta, st->n_meta + 1, sizeof *st->meta))
             return rc_fail(RC_ERR_OOM, "%s: out of memory reading __metadata__", path);
-        char *key = copy_string(entry->string), *value = copy_string(entry->valuestring);
+        char *key = rc_st_copy_string(entry->string), *value = rc_st_copy_string(entry->valuestring);
         if (!key || !value) {
             free(key);
             free(value);
@@ -245,7 +244,7 @@ static rc_status parse_header(rc_safetensors *st, rc_st_mapped_file *file) {
     size_t n_entries = 0;
     for (const cJSON *entry = header->child; entry; entry = entry->next) n_entries++;
     byte_range *ranges = malloc((n_entries ? n_entries : 1) * sizeof *ranges);
-    if (!ranges || !reserve((void **)&st->tensors, &st->cap_tensors, first + n_entries, sizeof *st->tensors)) {
+    if (!ranges || !rc_st_reserve((void **)&st->tensors, &st->cap_tensors, first + n_entries, sizeof *st->tensors)) {
         free(ranges);
         cJSON_Delete(header);
         return rc_fail(RC_ERR_OOM, "%s: out of memory for %zu header entries", path, n_entries);
@@ -263,7 +262,7 @@ static rc_status parse_header(rc_safetensors *st, rc_st_mapped_file *file) {
         uint64_t begin = 0, end_offset = 0;
         status = parse_tensor_entry(path, entry, data_len, view, &begin, &end_offset);
         if (status != RC_OK) break;
-        view->name = copy_string(entry->string);
+        view->name = rc_st_copy_string(entry->string);
         if (!view->name) {
             status = rc_fail(RC_ERR_OOM, "%s: out of memory", path);
             break;
@@ -283,10 +282,10 @@ static rc_status parse_header(rc_safetensors *st, rc_st_mapped_file *file) {
 }
 
 rc_status rc_st_add_file(rc_safetensors *st, const char *path) {
-    if (!reserve((void **)&st->files, &st->cap_files, st->n_files + 1, sizeof *st->files))
+    if (!rc_st_reserve((void **)&st->files, &st->cap_files, st->n_files + 1, sizeof *st->files))
         return rc_fail(RC_ERR_OOM, "opening %s: out of memory", path);
     rc_st_mapped_file *file = calloc(1, sizeof *file);
-    if (!file || !(file->path = copy_string(path))) {
+    if (!file || !(file->path = rc_st_copy_string(path))) {
         free(file);
         return rc_fail(RC_ERR_OOM, "opening %s: out of memory", path);
     }

@@ -28,24 +28,6 @@ struct rc_st_writer {
     size_t n_meta, cap_meta;
 };
 
-static char *copy_string(const char *s) {
-    size_t len = strlen(s);
-    char *copy = malloc(len + 1);
-    if (copy) memcpy(copy, s, len + 1);
-    return copy;
-}
-
-static bool reserve(void **array, size_t *cap, size_t needed, size_t elem) {
-    if (needed <= *cap) return true;
-    size_t new_cap = *cap ? *cap * 2 : 16;
-    while (new_cap < needed) new_cap *= 2;
-    void *grown = realloc(*array, new_cap * elem);
-    if (!grown) return false;
-    *array = grown;
-    *cap = new_cap;
-    return true;
-}
-
 /* JSON strings must be UTF-8; Python's reader rejects anything else. */
 static bool is_valid_utf8(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
@@ -121,11 +103,11 @@ rc_status rc_st_writer_add(rc_st_writer *w, const char *name, rc_dtype dtype, in
     for (size_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0)
             return rc_fail(RC_ERR_INVALID_ARG, "safetensors writer: tensor '%s' added twice", name);
-    if (!reserve((void **)&w->tensors, &w->cap_tensors, w->n_tensors + 1, sizeof *w->tensors))
+    if (!rc_st_reserve((void **)&w->tensors, &w->cap_tensors, w->n_tensors + 1, sizeof *w->tensors))
         return rc_fail(RC_ERR_OOM, "safetensors writer: out of memory");
     writer_tensor *t = &w->tensors[w->n_tensors];
     memset(t, 0, sizeof *t);
-    if (!(t->name = copy_string(name))) return rc_fail(RC_ERR_OOM, "safetensors writer: out of memory");
+    if (!(t->name = rc_st_copy_string(name))) return rc_fail(RC_ERR_OOM, "safetensors writer: out of memory");
     t->dtype = dtype;
     t->n_dims = n_dims;
     for (int i = 0; i < n_dims; i++) t->shape[i] = shape[i];
@@ -140,16 +122,16 @@ rc_status rc_st_writer_add_metadata(rc_st_writer *w, const char *key, const char
         return rc_fail(RC_ERR_INVALID_ARG, "safetensors writer: metadata key and value must be UTF-8 strings");
     for (size_t i = 0; i < w->n_meta; i++) {
         if (strcmp(w->meta[i].key, key) == 0) {
-            char *copy = copy_string(value);
+            char *copy = rc_st_copy_string(value);
             if (!copy) return rc_fail(RC_ERR_OOM, "safetensors writer: out of memory");
             free(w->meta[i].value);
             w->meta[i].value = copy;
             return RC_OK;
         }
     }
-    if (!reserve((void **)&w->meta, &w->cap_meta, w->n_meta + 1, sizeof *w->meta))
+    if (!rc_st_reserve((void **)&w->meta, &w->cap_meta, w->n_meta + 1, sizeof *w->meta))
         return rc_fail(RC_ERR_OOM, "safetensors writer: out of memory");
-    char *k = copy_string(key), *v = copy_string(value);
+    char *k = rc_st_copy_string(key), *v = rc_st_copy_string(value);
     if (!k || !v) {
         free(k);
         free(v);
@@ -171,7 +153,7 @@ typedef struct {
 
 static void append(text_buffer *b, const char *s, size_t n) {
     if (b->failed) return;
-    if (!reserve((void **)&b->text, &b->cap, b->len + n + 1, 1)) {
+    if (!rc_st_reserve((void **)&b->text, &b->cap, b->len + n + 1, 1)) {
         b->failed = true;
         return;
     }
