@@ -106,8 +106,12 @@ struct rc_backend {
     void (*scale)(rc_backend *be, rc_view x, float alpha, size_t n);
 
     /* ---- attention ----
-     * scores/probs are [B, H, T, T]. Query i may see key j iff j <= i and
-     * key_mask[b, j] != 0 (key_mask is int32 [B, T]). Masked entries get
+     * scores/probs are [B, H, T, T]. Query i may see key j iff j <= i,
+     * key_mask[b, j] != 0, and key_mask[b, j] == 1 or key_mask[b, j] ==
+     * key_mask[b, i] (key_mask is int32 [B, T]). Plain 0/1 masks are HF's
+     * attention_mask; values >= 2 mark branches of a packed pair (a shared
+     * prompt prefix marked 1, then each response on its own value), so a
+     * response sees the prefix and itself but not the other. Masked entries get
      * probability 0; a row with no visible key (a padding query under left
      * padding) is all zeros. probs may alias scores. */
     void (*attention_softmax_forward)(rc_backend *be, rc_view probs, rc_view scores,

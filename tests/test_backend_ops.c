@@ -724,22 +724,26 @@ static void test_elementwise(void) {
 /* ---------------------------------------------------------------- softmax */
 
 /* mask kinds: 0 all visible, 1 left padding (some queries see nothing),
- * 2 random holes */
+ * 2 random holes, 3 packed pairs (a shared prefix marked 1, branches 2 and 3,
+ * right padding) */
 static void softmax_case(int B, int H, int T, int mask_kind, int in_place) {
     size_t n = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
     tensor scores = t_new(n), probs = t_new(n), mask = t_new((size_t)B * (size_t)T);
     t_normal(&scores, 3.0f, 0.0f);
     for (int b = 0; b < B; b++) {
         int pad = mask_kind == 1 ? (b * 3 + 1) % (T + 1) : 0; /* b's first `pad` keys hidden */
+        int prefix = below(T + 1), split = prefix + below(T - prefix + 1);
+        int end = split + below(T - split + 1);
         for (int j = 0; j < T; j++) {
-            int visible = mask_kind == 2 ? below(4) != 0 : j >= pad;
-            t_set_int(&mask, (size_t)b * (size_t)T + (size_t)j, visible);
+            int value = mask_kind == 2 ? below(4) != 0 : j >= pad;
+            if (mask_kind == 3) value = j < prefix ? 1 : j < split ? 2 : j < end ? 3 : 0;
+            t_set_int(&mask, (size_t)b * (size_t)T + (size_t)j, value);
         }
     }
     t_upload(&scores);
     t_upload(&probs);
     t_upload(&mask);
-    static const char *const kinds[] = {"causal", "left-padded", "holes"};
+    static const char *const kinds[] = {"causal", "left-padded", "holes", "packed pairs"};
     report r = report_begin("attention_softmax_forward", "B=%d H=%d T=%d %s%s", B, H, T,
                             kinds[mask_kind], in_place ? " in-place" : "");
     tensor *p = in_place ? &scores : &probs;
@@ -777,6 +781,8 @@ static void test_softmax(void) {
     softmax_case(2, 3, 7, 0, 0);
     softmax_case(4, 2, 33, 1, 0);
     softmax_case(3, 2, 33, 2, 1);
+    softmax_case(5, 2, 37, 3, 0);
+    softmax_case(4, 3, 130, 3, 1);
     softmax_case(1, 2, 300, 1, 0);
     softmax_case(2, 1, 1031, 0, 1);
 }

@@ -633,14 +633,22 @@ static void test_vector_ops(void) {
 /* ------------------------------------------------------- attention softmax */
 
 /* mask rows by batch: 0 all visible, 1 right padding, 2 left padding (early
- * queries see nothing), 3 nothing visible at all, then all visible again. */
+ * queries see nothing), 3 nothing visible at all, 4 a packed pair (shared
+ * prefix 1, branches 2 and 3, one padding key), then all visible again. */
 static int mask_value(int b, int j, int T) {
-    switch (b % 5) {
+    switch (b % 6) {
     case 1: return j < T - 2;
     case 2: return j >= 3;
     case 3: return 0;
+    case 4: return j == T - 1 && T > 3 ? 0 : j < T / 3 ? 1 : j < 2 * T / 3 ? 2 : 3;
     default: return 1;
     }
+}
+
+/* the rule of backend.h, written out independently of the backends */
+static int key_visible_ref(int b, int i, int j, int T) {
+    const int key = mask_value(b, j, T), query = mask_value(b, i, T);
+    return j <= i && key != 0 && (key == 1 || key == query);
 }
 
 static void test_softmax_case(int B, int H, int T, double score_scale, int in_place) {
@@ -662,14 +670,14 @@ static void test_softmax_case(int B, int H, int T, double score_scale, int in_pl
         const float *s = scores.host + off + r * T;
         double max = -INFINITY, sum = 0, spread = 0;
         for (int j = 0; j <= i; j++)
-            if (mask_value(b, j, T) && s[j] > max) max = s[j];
+            if (key_visible_ref(b, i, j, T) && s[j] > max) max = s[j];
         for (int j = 0; j <= i; j++)
-            if (mask_value(b, j, T)) sum += exp(s[j] - max);
+            if (key_visible_ref(b, i, j, T)) sum += exp(s[j] - max);
         for (int j = 0; j <= i; j++)
-            if (mask_value(b, j, T)) spread += exp(s[j] - max) / sum * (fabs(s[j] - max) + 2);
+            if (key_visible_ref(b, i, j, T)) spread += exp(s[j] - max) / sum * (fabs(s[j] - max) + 2);
         for (int j = 0; j < T; j++) {
             const size_t at = off + r * T + j;
-            const int visible = j <= i && mask_value(b, j, T);
+            const int visible = key_visible_ref(b, i, j, T);
             e.ref[at] = visible ? exp(s[j] - max) / sum : 0.0;
             /* exp(s - max) has relative error ~u(|s - max| + 1); the sum
              * inherits the p-weighted average of those; one final rounding. */

@@ -1,10 +1,14 @@
 /* Masked causal softmax over attention scores for the CPU backend, forward
- * and backward. scores/probs are [B, H, T, T]; query i sees key j iff j <= i
- * and key_mask[b, j] != 0. Each (b, h, i) row is independent, so both
- * directions are parallel over rows. */
+ * and backward. scores/probs are [B, H, T, T]; visibility is the rule in
+ * backend.h (causal, key not padding, key shared or on the query's branch).
+ * Each (b, h, i) row is independent, so both directions are parallel over rows. */
 #include <math.h>
 
 #include "cpu_internal.h"
+
+static inline int key_visible(const int32_t *mask, int i, int j) {
+    return j <= i && mask[j] != 0 && (mask[j] == 1 || mask[j] == mask[i]);
+}
 
 /* Rows with no visible key (padding queries under left padding) are all
  * zeros rather than NaN. Masked entries are exactly 0, which is what an
@@ -28,19 +32,19 @@ void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores
     for (ptrdiff_t r = 0; r < n_rows; r++) {
         const int i = (int)(r % T);
         const int b = (int)(r / ((ptrdiff_t)H * T));
-        const int32_t *visible = mask + (size_t)b * (size_t)T;
+        const int32_t *row_mask = mask + (size_t)b * (size_t)T;
         const float *srow = s + (size_t)r * (size_t)T;
         float *prow = p + (size_t)r * (size_t)T;
         float max = -INFINITY;
         int any = 0;
         for (int j = 0; j <= i; j++)
-            if (visible[j] && (!any || srow[j] > max)) {
+            if (key_visible(row_mask, i, j) && (!any || srow[j] > max)) {
                 max = srow[j];
                 any = 1;
             }
         double sum = 0.0;
         for (int j = 0; j < T; j++) {
-            if (any && j <= i && visible[j]) {
+            if (any && key_visible(row_mask, i, j)) {
                 const float e = expf(srow[j] - max);
                 prow[j] = e;
                 sum += e;

@@ -2,7 +2,9 @@
 // One warp per row (query i of head h in sequence b); lanes stride over the
 // keys, and warp butterflies give every lane the same max and sums.
 //
-// Query i sees key j iff j <= i and key_mask[b, j] != 0. Hidden keys get
+// Query i sees key j iff j <= i, key_mask[b, j] != 0, and key_mask[b, j] is 1
+// (shared) or equals key_mask[b, i] (the query's branch, for packed pairs);
+// with a null mask every key j <= i is visible. Hidden keys get
 // probability 0; a row that sees nothing (a padding query under left
 // padding) is all zeros. Each lane reads and writes only its own keys, and
 // the reductions finish before any write, so probs may alias scores and
@@ -19,7 +21,10 @@ using rc_cuda::warp_sum;
 constexpr int kWarpsPerBlock = 4;
 
 __device__ inline bool key_visible(const int32_t *key_mask_row, int i, int j) {
-    return j <= i && (key_mask_row == nullptr || key_mask_row[j] != 0);
+    if (j > i) return false;
+    if (key_mask_row == nullptr) return true;
+    const int32_t key = key_mask_row[j];
+    return key != 0 && (key == 1 || key == key_mask_row[i]);
 }
 
 __global__ void softmax_forward_kernel(float *probs, const float *scores,

@@ -88,11 +88,29 @@ rc_memory_plan rc_model_memory_plan(const rc_model *m);
  * token that is not pad_token_id, as transformers does. rewards_out[rows]. */
 rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask, int rows, int T,
                            float *rewards_out);
-/* The pooled index of each row used by the last forward. */
+/* Sequences packed into shared rows, for chosen/rejected pairs whose prompt
+ * prefix is computed once: a row holds [prefix | chosen rest | rejected rest
+ * | padding]. The mask marks padding 0, the shared prefix 1 and each branch
+ * its own value >= 2; a token sees earlier tokens of the prefix and of its
+ * own branch (see backend.h). The rewards equal those of rc_model_forward on
+ * the sequences one per row, up to float rounding. */
+typedef struct {
+    const int32_t *ids;       /* [rows, T] */
+    const int32_t *mask;      /* [rows, T] */
+    const int32_t *positions; /* [rows, T]: index within its own sequence, -1 for padding */
+    const int32_t *score_at;  /* [n_scores]: slot row * T + t where each score is read */
+    int rows, T, n_scores;
+} rc_packed_batch;
+rc_status rc_model_forward_packed(rc_model *m, const rc_packed_batch *batch, float *rewards_out);
+
+/* Estimated matrix-multiply FLOPs of one forward pass over rows x T slots. */
+double rc_model_forward_flops(const rc_opt_config *cfg, int rows, int T);
+
+/* The pooled index (position within its row) of each score of the last forward. */
 const int32_t *rc_model_pooled_index(const rc_model *m);
 
-/* Backward of the last forward given dLoss/dReward for each row; accumulates
- * into the gradient buffer. */
+/* Backward of the last forward given dLoss/dReward for each score;
+ * accumulates into the gradient buffer. */
 rc_status rc_model_backward(rc_model *m, const float *d_rewards);
 void rc_model_zero_grad(rc_model *m);
 

@@ -290,25 +290,6 @@ static int emit(cJSON *obj, const bench_options *o) {
 
 /* ---- model FLOPs ---- */
 
-/* Matrix-product FLOPs (2*M*N*K each) of one forward pass of `rows`
- * sequences of T tokens, as rewardc computes it: per layer the q, k, v and
- * out projections, fc1 and fc2, and the attention products QK^T and PV over
- * the full T x T square (the causal mask is applied after the product, as
- * transformers does too); then project_in on every token and project_out on
- * the pooled rows when word_embed_proj_dim differs from d_model, and the
- * score head on the pooled rows. Layer norms, softmax, activations,
- * embeddings and the optimizer are element-wise and not counted. */
-static double forward_matmul_flops(const rc_opt_config *c, int rows, int T) {
-    const double N = (double)rows * T, C = c->hidden_size, F = c->ffn_dim;
-    const double P = c->word_embed_proj_dim;
-    const double projections = 4.0 * 2.0 * N * C * C;
-    const double mlp = 2.0 * 2.0 * N * C * F;
-    const double attention = 2.0 * (2.0 * rows * (double)T * T * C); /* summed over heads */
-    double flops = c->num_hidden_layers * (projections + mlp + attention);
-    if (c->word_embed_proj_dim != c->hidden_size) flops += 2.0 * N * P * C + 2.0 * rows * C * P;
-    return flops + 2.0 * rows * P;
-}
-
 static cJSON *model_summary(rc_model *m, const char *dir) {
     const rc_opt_config *c = rc_model_config(m);
     cJSON *obj = cJSON_CreateObject();
@@ -483,7 +464,7 @@ static int bench_train_step(const bench_options *o, int threads) {
         cJSON_AddNumberToObject(obj, "max_grad_norm", o->max_grad_norm);
         add_timing(obj, &timer);
         double median = median_of(timer.wall, timer.timed);
-        double flops = 3.0 * forward_matmul_flops(rc_model_config(m), b.rows, b.T);
+        double flops = 3.0 * rc_model_forward_flops(rc_model_config(m), b.rows, b.T);
         cJSON_AddNumberToObject(obj, "tokens_per_second", (double)b.rows * b.T / median);
         cJSON_AddNumberToObject(obj, "real_tokens_per_second", (double)b.real_tokens / median);
         cJSON_AddNumberToObject(obj, "model_flops_per_step", flops);
@@ -529,7 +510,7 @@ static int bench_score(const bench_options *o, int threads) {
         add_batch_fields(obj, &b, o->lengths);
         add_timing(obj, &timer);
         double median = median_of(timer.wall, timer.timed);
-        double flops = forward_matmul_flops(rc_model_config(m), b.rows, b.T);
+        double flops = rc_model_forward_flops(rc_model_config(m), b.rows, b.T);
         cJSON_AddNumberToObject(obj, "sequences_per_second", b.rows / median);
         cJSON_AddNumberToObject(obj, "tokens_per_second", (double)b.rows * b.T / median);
         cJSON_AddNumberToObject(obj, "model_flops_per_pass", flops);

@@ -111,7 +111,7 @@ rc_status rc_model_backward(rc_model *m, const float *d_rewards) {
     rc_backend *be = m->be;
     const rc_opt_config *c = &m->cfg;
     const opt_acts *A = &m->plan;
-    const int rows = A->rows, N = rows * A->T, C = c->hidden_size, P = c->word_embed_proj_dim;
+    const int rows = A->n_out, N = A->rows * A->T, C = c->hidden_size, P = c->word_embed_proj_dim;
     rc_status st = be->upload(be, opt_act(m, A->g_rewards), d_rewards, (size_t)rows);
     if (st != RC_OK) return st;
 

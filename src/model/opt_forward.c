@@ -87,64 +87,54 @@ static void layer_forward(rc_model *m, int l) {
                               LAYER_NORM_EPS);
 }
 
-/* Host-side bookkeeping of one batch: HF position ids (cumsum of the mask,
- * offset 2) and the pooled index (rightmost token that is not pad). */
-static rc_status prepare_inputs(rc_model *m, const int32_t *ids, const int32_t *mask, int rows,
-                                int T) {
-    const size_t N = (size_t)rows * T;
-    int32_t *pos = malloc(N * sizeof *pos);
-    int32_t *pooled_rows = malloc((size_t)rows * sizeof *pooled_rows);
-    if (!pos || !pooled_rows) {
-        free(pos);
-        free(pooled_rows);
-        return rc_fail(RC_ERR_OOM, "cannot allocate position ids");
-    }
-    rc_status st = RC_OK;
-    for (int b = 0; b < rows && st == RC_OK; b++) {
-        int seen = 0, last = 0;
-        for (int t = 0; t < T; t++) {
-            int32_t id = ids[(size_t)b * T + t];
-            if (id < 0 || id >= m->cfg.vocab_size) {
-                st = rc_fail(RC_ERR_INVALID_ARG, "token id %d at row %d, position %d is outside "
-                             "the vocabulary (size %d)", id, b, t, m->cfg.vocab_size);
-                break;
-            }
-            int on = mask[(size_t)b * T + t] != 0;
-            seen += on;
-            /* (cumsum(mask) * mask - 1) + offset 2: padding gets position 1 */
-            pos[(size_t)b * T + t] = (on ? seen - 1 : -1) + 2;
-            if (id != m->cfg.pad_token_id) last = t;
-        }
-        m->pooled_index[b] = last;
-        pooled_rows[b] = b * T + last;
-    }
+/* Plans the activations of a batch after checking that it fits the memory
+ * rc_model_reserve set aside. */
+static rc_status plan_batch(rc_model *m, int rows, int T, int n_out) {
+    if (!m->acts)
+        return rc_fail(RC_ERR_INVALID_ARG, "rc_model_reserve must be called before forward");
+    if (rows <= 0 || T <= 0 || n_out <= 0 || n_out > m->max_rows)
+        return rc_fail(RC_ERR_INVALID_ARG,
+                       "batch of %d x %d with %d scores does not fit the reserved %d x %d", rows,
+                       T, n_out, m->max_rows, m->max_seq_len);
+    opt_acts plan = m->plan;
+    size_t need = opt_plan_activations(&m->cfg, rows, T, n_out, m->training, &plan, plan.layer);
+    if (need > m->acts_capacity)
+        return rc_fail(RC_ERR_INVALID_ARG,
+                       "batch of %d x %d needs %.1f MB of activations; %.1f MB were reserved "
+                       "for %d x %d", rows, T, need * 4.0 / 1e6, m->acts_capacity * 4.0 / 1e6,
+                       m->max_rows, m->max_seq_len);
+    m->plan = plan;
+    return RC_OK;
+}
+
+static rc_status check_ids(const rc_model *m, const int32_t *ids, int rows, int T) {
+    for (size_t i = 0; i < (size_t)rows * T; i++)
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
+            return rc_fail(RC_ERR_INVALID_ARG, "token id %d at row %d, position %d is outside "
+                           "the vocabulary (size %d)", ids[i], (int)(i / T), (int)(i % T),
+                           m->cfg.vocab_size);
+    return RC_OK;
+}
+
+static rc_status upload_inputs(rc_model *m, const int32_t *ids, const int32_t *mask,
+                               const int32_t *pos, const int32_t *pooled_rows) {
     rc_backend *be = m->be;
-    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.ids), ids, N);
-    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.mask), mask, N);
-    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.pos_ids), pos, N);
-    if (st == RC_OK) st = be->upload(be, opt_act(m, m->plan.pooled_rows), pooled_rows, (size_t)rows);
-    free(pos);
-    free(pooled_rows);
+    const opt_acts *A = &m->plan;
+    const size_t N = (size_t)A->rows * A->T;
+    rc_status st = be->upload(be, opt_act(m, A->ids), ids, N);
+    if (st == RC_OK) st = be->upload(be, opt_act(m, A->mask), mask, N);
+    if (st == RC_OK) st = be->upload(be, opt_act(m, A->pos_ids), pos, N);
+    if (st == RC_OK) st = be->upload(be, opt_act(m, A->pooled_rows), pooled_rows, (size_t)A->n_out);
     return st;
 }
 
-rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask, int rows, int T,
-                           float *rewards_out) {
-    if (!m->acts)
-        return rc_fail(RC_ERR_INVALID_ARG, "rc_model_reserve must be called before forward");
-    if (rows <= 0 || T <= 0 || rows > m->max_rows || T > m->max_seq_len)
-        return rc_fail(RC_ERR_INVALID_ARG,
-                       "batch of %d x %d does not fit the reserved %d x %d", rows, T, m->max_rows,
-                       m->max_seq_len);
-    opt_plan_activations(&m->cfg, rows, T, m->training, &m->plan, m->plan.layer);
-    m->have_forward = 0;
-    rc_status st = prepare_inputs(m, ids, mask, rows, T);
-    if (st != RC_OK) return st;
-
+/* Embeddings, the layers, and the score head on the n_out pooled rows. */
+static rc_status forward_planned(rc_model *m, float *rewards_out) {
     rc_backend *be = m->be;
     const rc_opt_config *c = &m->cfg;
     const opt_acts *A = &m->plan;
-    const int N = rows * T, C = c->hidden_size, P = c->word_embed_proj_dim;
+    const int N = A->rows * A->T, C = c->hidden_size, P = c->word_embed_proj_dim;
+    const int n_out = A->n_out;
     rc_view x0 = opt_act(m, A->x0);
     if (m->p.project_in != RC_NO_PARAM) {
         be->embedding_forward(be, opt_act(m, A->tok_embed), opt_act(m, A->ids),
@@ -160,26 +150,86 @@ rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask,
 
     rc_view top = opt_layer_input(m, c->num_hidden_layers);
     rc_view gathered = opt_act(m, A->gathered);
-    be->gather_rows(be, gathered, top, opt_act(m, A->pooled_rows), rows, C);
+    be->gather_rows(be, gathered, top, opt_act(m, A->pooled_rows), n_out, C);
     rc_view head_in = gathered;
     if (c->do_layer_norm_before && !c->remove_final_layer_norm) {
         be->layernorm_forward(be, opt_act(m, A->final_ln), opt_act(m, A->final_mean),
                               opt_act(m, A->final_rstd), gathered, opt_param(m, m->p.final_ln_w),
-                              opt_param(m, m->p.final_ln_b), rows, C, LAYER_NORM_EPS);
+                              opt_param(m, m->p.final_ln_b), n_out, C, LAYER_NORM_EPS);
         head_in = opt_act(m, A->final_ln);
     }
     rc_view pooled = head_in;
     if (m->p.project_out != RC_NO_PARAM) {
         pooled = opt_act(m, A->pooled);
-        opt_linear_forward(be, pooled, head_in, opt_param(m, m->p.project_out), (rc_view){0}, rows,
+        opt_linear_forward(be, pooled, head_in, opt_param(m, m->p.project_out), (rc_view){0}, n_out,
                            C, P);
     }
     opt_linear_forward(be, opt_act(m, A->rewards), pooled, opt_param(m, m->p.score), (rc_view){0},
-                       rows, P, 1);
-    st = be->download(be, rewards_out, opt_act(m, A->rewards), (size_t)rows);
+                       n_out, P, 1);
+    rc_status st = be->download(be, rewards_out, opt_act(m, A->rewards), (size_t)n_out);
     if (st != RC_OK) return rc_fail_context(st, "forward pass on the %s backend", be->name);
     m->have_forward = 1;
     return RC_OK;
+}
+
+/* HF's bookkeeping of a padded batch: position ids are the cumsum of the mask
+ * (offset 2) and the score is read at the rightmost token that is not pad. */
+rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask, int rows, int T,
+                           float *rewards_out) {
+    m->have_forward = 0;
+    if (T > m->cfg.max_position_embeddings)
+        return rc_fail(RC_ERR_INVALID_ARG,
+                       "sequence length %d exceeds the model's max_position_embeddings %d", T,
+                       m->cfg.max_position_embeddings);
+    rc_status st = plan_batch(m, rows, T, rows);
+    if (st == RC_OK) st = check_ids(m, ids, rows, T);
+    if (st != RC_OK) return st;
+    const size_t N = (size_t)rows * T;
+    int32_t *pos = malloc(N * sizeof *pos);
+    int32_t *pooled_rows = malloc((size_t)rows * sizeof *pooled_rows);
+    if (!pos || !pooled_rows) st = rc_fail(RC_ERR_OOM, "cannot allocate position ids");
+    for (int b = 0; b < rows && st == RC_OK; b++) {
+        int seen = 0, last = 0;
+        for (int t = 0; t < T; t++) {
+            int on = mask[(size_t)b * T + t] != 0;
+            seen += on;
+            /* (cumsum(mask) * mask - 1) + offset 2: padding gets position 1 */
+            pos[(size_t)b * T + t] = (on ? seen - 1 : -1) + 2;
+            if (ids[(size_t)b * T + t] != m->cfg.pad_token_id) last = t;
+        }
+        m->pooled_index[b] = last;
+        pooled_rows[b] = b * T + last;
+    }
+    if (st == RC_OK) st = upload_inputs(m, ids, mask, pos, pooled_rows);
+    free(pos);
+    free(pooled_rows);
+    return st == RC_OK ? forward_planned(m, rewards_out) : st;
+}
+
+rc_status rc_model_forward_packed(rc_model *m, const rc_packed_batch *b, float *rewards_out) {
+    m->have_forward = 0;
+    rc_status st = plan_batch(m, b->rows, b->T, b->n_scores);
+    if (st == RC_OK) st = check_ids(m, b->ids, b->rows, b->T);
+    if (st != RC_OK) return st;
+    const size_t N = (size_t)b->rows * b->T;
+    int32_t *pos = malloc(N * sizeof *pos);
+    if (!pos) return rc_fail(RC_ERR_OOM, "cannot allocate position ids");
+    for (size_t i = 0; i < N && st == RC_OK; i++) {
+        if (b->positions[i] < -1 || b->positions[i] >= m->cfg.max_position_embeddings)
+            st = rc_fail(RC_ERR_INVALID_ARG, "position %d at row %d, slot %d is outside -1..%d",
+                         b->positions[i], (int)(i / b->T), (int)(i % b->T),
+                         m->cfg.max_position_embeddings - 1);
+        pos[i] = b->positions[i] + 2; /* OPT's learned positions start at offset 2 */
+    }
+    for (int i = 0; i < b->n_scores && st == RC_OK; i++) {
+        if (b->score_at[i] < 0 || (size_t)b->score_at[i] >= N)
+            st = rc_fail(RC_ERR_INVALID_ARG, "score %d is read at slot %d, outside the %d x %d "
+                         "batch", i, b->score_at[i], b->rows, b->T);
+        else m->pooled_index[i] = b->score_at[i] % b->T;
+    }
+    if (st == RC_OK) st = upload_inputs(m, b->ids, b->mask, pos, b->score_at);
+    free(pos);
+    return st == RC_OK ? forward_planned(m, rewards_out) : st;
 }
 
 const int32_t *rc_model_pooled_index(const rc_model *m) { return m->pooled_index; }

@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     int rows, T; /* the batch this plan was made for */
+    int n_out;   /* rewards read from it: rows, or 2 per row for packed pairs */
     size_t ids, mask, pos_ids, pooled_rows; /* int32 inputs */
     size_t tok_embed;                       /* [N, P] when project_in exists */
     size_t x0;                              /* embeddings, input of layer 0, [N, C] */
@@ -67,7 +68,7 @@ struct rc_model {
 };
 
 /* Lays out the activations for a batch; returns the total element count. */
-size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int training,
+size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int n_out, int training,
                             opt_acts *plan, opt_layer_acts *layers);
 
 /* A parameter's view (buf NULL when the index is RC_NO_PARAM). */

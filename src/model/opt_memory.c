@@ -15,17 +15,17 @@ static size_t take(planner *pl, size_t n) {
     return at;
 }
 
-size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int training,
+size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, int training,
                             opt_acts *plan, opt_layer_acts *layers) {
     const size_t N = (size_t)rows * T, C = (size_t)c->hidden_size, F = (size_t)c->ffn_dim;
     const size_t P = (size_t)c->word_embed_proj_dim, H = (size_t)c->num_attention_heads;
-    const size_t B = (size_t)rows;
+    const size_t B = (size_t)rows, O = (size_t)n_out;
     planner pl = {0};
-    opt_acts a = {.rows = rows, .T = T, .layer = layers};
+    opt_acts a = {.rows = rows, .T = T, .n_out = n_out, .layer = layers};
     a.ids = take(&pl, N);
     a.mask = take(&pl, N);
     a.pos_ids = take(&pl, N);
-    a.pooled_rows = take(&pl, B);
+    a.pooled_rows = take(&pl, O);
     a.tok_embed = P != C ? take(&pl, N * P) : 0;
     a.x0 = take(&pl, N * C);
     /* Inference walks the layers through one set of buffers: each layer's
@@ -50,12 +50,12 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int trainin
         L->res2 = take(&pl, N * C);
     }
     for (int l = distinct_layers; l < c->num_hidden_layers; l++) layers[l] = layers[0];
-    a.gathered = take(&pl, B * C);
-    a.final_ln = take(&pl, B * C);
-    a.final_mean = take(&pl, B);
-    a.final_rstd = take(&pl, B);
-    a.pooled = take(&pl, B * P);
-    a.rewards = take(&pl, B);
+    a.gathered = take(&pl, O * C);
+    a.final_ln = take(&pl, O * C);
+    a.final_mean = take(&pl, O);
+    a.final_rstd = take(&pl, O);
+    a.pooled = take(&pl, O * P);
+    a.rewards = take(&pl, O);
     if (training) {
         a.g_stream = take(&pl, N * C);
         a.g_tmp = take(&pl, N * C);
@@ -68,10 +68,10 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int trainin
         a.g_fc1 = take(&pl, N * F);
         a.g_probs = take(&pl, B * H * T * T);
         a.g_tok = P != C ? take(&pl, N * P) : 0;
-        a.g_gathered = take(&pl, B * C);
-        a.g_final = take(&pl, B * C);
-        a.g_pooled = take(&pl, B * P);
-        a.g_rewards = take(&pl, B);
+        a.g_gathered = take(&pl, O * C);
+        a.g_final = take(&pl, O * C);
+        a.g_pooled = take(&pl, O * P);
+        a.g_rewards = take(&pl, O);
     }
     a.total = pl.next;
     *plan = a;
@@ -94,7 +94,8 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
         return rc_fail(RC_ERR_OOM, "cannot allocate the activation plan");
     }
     opt_acts plan;
-    size_t need = opt_plan_activations(&m->cfg, max_rows, max_seq_len, training, &plan, layers);
+    size_t need =
+        opt_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, training, &plan, layers);
     if (m->acts) m->be->free(m->be, m->acts);
     m->acts = NULL;
     rc_status st = m->be->alloc(m->be, need, &m->acts);

@@ -1,7 +1,8 @@
 /* Masked causal softmax over attention scores [B, H, T, T] and its backward.
  *
- * One work-group per row (b, h, query i). Key j is visible iff j <= i and
- * key_mask[b, j] != 0; hidden keys get probability exactly 0, and a row with
+ * One work-group per row (b, h, query i). Key j is visible iff j <= i,
+ * key_mask[b, j] != 0, and key_mask[b, j] is 1 (shared) or equals
+ * key_mask[b, i] (the query's branch, for packed pairs); hidden keys get probability exactly 0, and a row with
  * no visible key (a padding query under left padding) is all zeros rather
  * than NaN. Sums are rc_acc and each probability is divided once, as on the
  * CPU. Every element is read and written by the same work-item, and all reads
@@ -19,10 +20,12 @@ __kernel void rc_softmax_forward(__global float *probs, ulong probs_off,
     __global const int *mask = key_mask + mask_off + batch * T;
     __global const float *s = scores + scores_off + row * T;
     __global float *p = probs + probs_off + row * T;
+    const int branch = mask[query];
+#define RC_VISIBLE(j) ((j) <= query && mask[j] != 0 && (mask[j] == 1 || mask[j] == branch))
 
     rc_acc best = -INFINITY, n_visible = 0;
     for (size_t j = lid; j <= query; j += step) {
-        if (mask[j] != 0) {
+        if (RC_VISIBLE(j)) {
             best = fmax(best, (rc_acc)s[j]);
             n_visible += 1;
         }
@@ -33,7 +36,7 @@ __kernel void rc_softmax_forward(__global float *probs, ulong probs_off,
     rc_acc sum = 0;
     for (size_t j = lid; j < T; j += step) {
         float e = 0.0f;
-        if (n_visible > 0 && j <= query && mask[j] != 0) {
+        if (n_visible > 0 && RC_VISIBLE(j)) {
             e = exp(s[j] - max_score);
             sum += e;
         }
@@ -42,6 +45,7 @@ __kernel void rc_softmax_forward(__global float *probs, ulong probs_off,
     sum = rc_group_sum(sum, scratch);
     if (n_visible == 0) return; /* every p[j] is already 0 */
     for (size_t j = lid; j <= query; j += step) p[j] = (float)(p[j] / sum);
+#undef RC_VISIBLE
 }
 
 /* dscores = probs * (dprobs - sum_j probs * dprobs), over the whole row */
