@@ -10,6 +10,10 @@
  *    the same reward and contribute the same gradient as at its natural
  *    length: with right padding and a causal mask no real token attends to a
  *    pad, and the reward is read at the last real token.
+ * 3. Packing: pairs packed one per row with their shared prompt prefix laid
+ *    out once (rc_pack_pairs, rc_model_forward_packed) must give the rewards
+ *    and gradients of the same pairs one sequence per padded row. The prefix
+ *    gets the gradient of both responses through the attention of each.
  *
  * Tolerance. Both sides compute the same sums in float; only the summation
  * order differs (BLAS blocks a 8-row batch differently from a 4-row one, and
@@ -18,10 +22,11 @@
  * ~sqrt(300) * 2^-24 ~ 1e-6 of the element's magnitude, an NMSE around 1e-12;
  * 1e-10 leaves 100x headroom. A real bug (a wrong grad_scale, a pad leaking
  * into attention or pooling) gives an NMSE of 1e-3 or more; the test checks
- * that a deliberately wrong scale is caught. Rewards here are below 2 in
- * magnitude, where a float's spacing is 1.2e-7; the padded and natural
- * forwards differ only in summation order (a few ulps, 4.8e-7 at worst
- * observed), so they must agree within 1e-6 absolute. */
+ * that a deliberately wrong scale is caught. Rewards here are below 2.5 in
+ * magnitude, where a float's spacing is at most 2.4e-7; the padded, natural
+ * and packed forwards differ only in summation order (a few ulps: 4.8e-7 at
+ * worst observed for padding, 9.5e-7 for packing), so they must agree within
+ * 1e-6 absolute. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -242,6 +247,107 @@ static void check_padding(harness *h, const char *label) {
     free(g_natural);
 }
 
+/* Pairs sharing prefixes of several kinds, each sequence at most PADDED_T. */
+static void make_prefix_pairs(pair *pairs) {
+    const uint64_t saved = rng_state; /* leave the other checks' tokens as they were */
+    static const struct {
+        size_t chosen, rejected, common;
+    } shape[N_PAIRS] = {
+        {10, 12, 7}, /* a long shared prompt */
+        {4, 7, 4},   /* chosen is a prefix of rejected: the prefix stops at 3 */
+        {5, 5, 5},   /* identical: the prefix stops at 4, the rewards tie */
+        {6, 9, 1},   /* only BOS shared */
+    };
+    for (int p = 0; p < N_PAIRS; p++) {
+        for (int s = 0; s < 2; s++) {
+            pairs[p].len[s] = s ? shape[p].rejected : shape[p].chosen;
+            pairs[p].tokens[s][0] = BOS;
+            for (size_t t = 1; t < pairs[p].len[s]; t++)
+                pairs[p].tokens[s][t] = s && t < shape[p].common ? pairs[p].tokens[0][t] : random_token();
+        }
+        /* make sure the responses differ right after the common part */
+        if (shape[p].common < shape[p].chosen && shape[p].common < shape[p].rejected &&
+            pairs[p].tokens[0][shape[p].common] == pairs[p].tokens[1][shape[p].common])
+            pairs[p].tokens[1][shape[p].common] = 3 + (pairs[p].tokens[1][shape[p].common] - 2) % (VOCAB - 3);
+    }
+    rng_state = saved;
+}
+
+static void check_packing(harness *h, const char *label) {
+    pair pairs[N_PAIRS];
+    make_prefix_pairs(pairs);
+    const float margins[N_PAIRS] = {0.0f, 0.5f, -0.25f, 1.0f};
+    const int32_t *seqs[2 * N_PAIRS];
+    size_t lens[2 * N_PAIRS];
+    for (int i = 0; i < N_PAIRS; i++) {
+        seqs[i] = pairs[i].tokens[0], lens[i] = pairs[i].len[0];
+        seqs[N_PAIRS + i] = pairs[i].tokens[1], lens[N_PAIRS + i] = pairs[i].len[1];
+    }
+    float *unpacked = malloc(h->n_params * sizeof *unpacked);
+    float r_rows[2 * N_PAIRS], r_packed[2 * N_PAIRS], r_leaky[2 * N_PAIRS], d[2 * N_PAIRS];
+    rc_model_zero_grad(h->model);
+    accumulate_batch(h, pairs, 0, N_PAIRS, margins, 1.0, r_rows);
+    gather_grads(h);
+    memcpy(unpacked, h->grad, h->n_params * sizeof *unpacked);
+
+    enum { MAX_PACKED = 2 * PADDED_T };
+    int32_t ids[N_PAIRS * MAX_PACKED], mask[N_PAIRS * MAX_PACKED], pos[N_PAIRS * MAX_PACKED];
+    int32_t score_at[2 * N_PAIRS];
+    size_t shared = 0;
+    int T = rc_pack_pairs(seqs, lens, N_PAIRS, PAD, ids, mask, pos, score_at, &shared);
+    /* rows: 10+12-7, 4+7-3, 5+5-4, 6+9-1 */
+    CHECK(T == 15 && shared == 7 + 3 + 4 + 1, "%s: packed T %d (15), shared %zu (15)", label, T, shared);
+    const int32_t expect_at[2 * N_PAIRS] = {9, 15 + 3, 30 + 4, 45 + 5, 14, 15 + 7, 30 + 5, 45 + 13};
+    for (int i = 0; i < 2 * N_PAIRS; i++)
+        CHECK(score_at[i] == expect_at[i], "%s: score %d read at slot %d, expected %d", label, i,
+              score_at[i], expect_at[i]);
+    CHECK(mask[0] == 1 && mask[7] == 2 && mask[10] == 3 && pos[10] == 7 && pos[14] == 11,
+          "%s: row 0 mask %d %d %d, positions %d %d", label, mask[0], mask[7], mask[10], pos[10], pos[14]);
+
+    rc_model_zero_grad(h->model);
+    rc_packed_batch batch = {ids, mask, pos, score_at, N_PAIRS, T, 2 * N_PAIRS};
+    rc_status st = rc_model_forward_packed(h->model, &batch, r_packed);
+    CHECK(st == RC_OK, "%s: packed forward: %s", label, st == RC_OK ? "" : rc_last_error());
+    rc_pairwise_loss(r_packed, margins, NULL, N_PAIRS, 0.05, 1.0, d, NULL);
+    st = rc_model_backward(h->model, d);
+    CHECK(st == RC_OK, "%s: packed backward: %s", label, st == RC_OK ? "" : rc_last_error());
+    gather_grads(h);
+    double worst_reward = 0.0;
+    for (int i = 0; i < 2 * N_PAIRS; i++) {
+        double diff = fabs((double)r_rows[i] - r_packed[i]);
+        if (diff > worst_reward) worst_reward = diff;
+        CHECK(diff <= REWARD_ABS_LIMIT, "%s: reward %d is %.9g packed, %.9g one per row", label, i,
+              r_packed[i], r_rows[i]);
+    }
+    CHECK(fabs((double)r_packed[2] - r_packed[N_PAIRS + 2]) <= REWARD_ABS_LIMIT,
+          "%s: identical responses score %.9g and %.9g", label, r_packed[2], r_packed[N_PAIRS + 2]);
+    double e = test_nmse(unpacked, h->grad, h->n_params, NULL);
+    CHECK(e <= GRAD_NMSE_LIMIT, "%s: packed gradient NMSE %.3g > %g", label, e, GRAD_NMSE_LIMIT);
+    printf("%s: packed pairs: rewards %.4g .. %.4g, worst reward diff %.2g, gradient NMSE %.3g\n", label,
+           r_rows[0], r_rows[2 * N_PAIRS - 1], worst_reward, e);
+
+    /* the same comparison catches a rejected branch that sees the chosen one */
+    for (int i = 0; i < N_PAIRS * T; i++) mask[i] = mask[i] == 3 ? 2 : mask[i];
+    st = rc_model_forward_packed(h->model, &batch, r_leaky);
+    CHECK(st == RC_OK && fabs((double)r_leaky[N_PAIRS] - r_rows[N_PAIRS]) > 1e-3,
+          "%s: a leaking mask should change the rejected reward (%.9g vs %.9g)", label,
+          r_leaky[N_PAIRS], r_rows[N_PAIRS]);
+
+    /* bad slots and positions are refused by name */
+    score_at[3] = N_PAIRS * T;
+    st = rc_model_forward_packed(h->model, &batch, r_leaky);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "score 3"),
+          "%s: score slot outside the batch: %s", label, rc_last_error());
+    score_at[3] = 0;
+    pos[5] = rc_model_config(h->model)->max_position_embeddings;
+    st = rc_model_forward_packed(h->model, &batch, r_leaky);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "position"),
+          "%s: position past max_position_embeddings: %s", label, rc_last_error());
+    CHECK(rc_model_backward(h->model, d) == RC_ERR_INVALID_ARG,
+          "%s: backward after a refused forward must fail", label);
+    free(unpacked);
+}
+
 static void run_config(rc_backend *be, const rc_opt_config *cfg, const char *label) {
     harness h = {0};
     rc_status st = rc_model_create(cfg, be, 1234, &h.model);
@@ -254,6 +360,7 @@ static void run_config(rc_backend *be, const rc_opt_config *cfg, const char *lab
         h.grad = malloc(h.n_params * sizeof *h.grad);
         check_accumulation(&h, label);
         check_padding(&h, label);
+        check_packing(&h, label);
         free(h.grad);
     }
     rc_model_free(h.model);

@@ -82,6 +82,8 @@ typedef struct {
     size_t params, grads, optimizer, activations;
 } rc_memory_plan;
 rc_memory_plan rc_model_memory_plan(const rc_model *m);
+/* Whether a batch of rows x T slots with n_scores rewards fits the reservation. */
+int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores);
 
 /* Forward pass on `rows` sequences of length T (right or left padded).
  * ids/mask are int32 [rows, T] on the host. The score is read at the rightmost

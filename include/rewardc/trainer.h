@@ -34,6 +34,7 @@ typedef struct {
     /* reward-model options */
     double centering_coef;           /* coef * mean((r_c + r_r)^2) */
     int group_by_length;             /* bucket batches by length to cut padding */
+    int share_prompt_prefix;         /* a pair's shared prefix computed once (default on) */
     const char *backend;
     int device;
     int quiet;                       /* no progress display */
@@ -54,6 +55,8 @@ typedef struct {
     double eval_accuracy, eval_loss, eval_ties;
     double reward_mean, reward_std;
     double seconds, tokens_per_second;
+    size_t tokens;               /* real tokens of the sequences trained on */
+    size_t shared_prefix_tokens; /* of those, prompt-prefix tokens computed once for two */
 } rc_train_summary;
 
 /* Trains the model in `model_dir` on `train`, evaluating on `eval` (may have
@@ -63,9 +66,9 @@ rc_status rc_train(const char *model_dir, const rc_train_args *args, const rc_tr
                    const rc_train_data *eval, int resume, rc_train_summary *summary);
 
 /* Evaluates pairs with a training model (no gradients); rewards (2 per pair:
- * chosen then rejected, per pair) may be NULL. */
+ * chosen then rejected, per pair) may be NULL. share_prefix: as in training. */
 rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs, double centering,
-                        rc_pair_stats *stats, float *rewards);
+                        int share_prefix, rc_pair_stats *stats, float *rewards);
 
 #ifdef __cplusplus
 }

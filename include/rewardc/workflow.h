@@ -47,6 +47,15 @@ const rc_model_preset *rc_model_preset_find(const char *name);
  * [n, T]; returns T. ids/mask must hold n * max_len elements. */
 int rc_pad_batch(const int32_t *const *seqs, const size_t *lens, int n, int32_t pad_id,
                  int32_t *ids, int32_t *mask);
+/* Packs n pairs (seqs[i] chosen, seqs[n + i] rejected, each non-empty) one
+ * per row as rc_packed_batch lays them out: [shared prefix | rest of chosen |
+ * rest of rejected | padding], right padded to the longest row. score_at gets
+ * chosen i at [i] and rejected i at [n + i], on the token rc_model_forward
+ * would read. ids/mask/pos hold n * rc_packed_pairs_length() elements,
+ * score_at 2n. Returns T; *shared gets the prefix tokens laid out once. */
+int rc_packed_pairs_length(const int32_t *const *seqs, const size_t *lens, int n);
+int rc_pack_pairs(const int32_t *const *seqs, const size_t *lens, int n, int32_t pad_id,
+                  int32_t *ids, int32_t *mask, int32_t *pos, int32_t *score_at, size_t *shared);
 
 /* ---- a reward model ready to score (src/train/reward_model.c) ---- */
 struct rc_tokenizer;

@@ -60,6 +60,7 @@ static int option_table(train_settings *s, train_option *t) {
         {"max_length", OPT_LONG, &s->max_length, "tokens per sequence; longer pairs are truncated (the model folder's setting)"},
         {"centering_coef", OPT_DOUBLE, &a->centering_coef, "adds coef * mean((r_c + r_r)^2) (0)"},
         {"group_by_length", OPT_BOOL, &a->group_by_length, "batch similar lengths together to save padding"},
+        {"share_prompt_prefix", OPT_BOOL, &a->share_prompt_prefix, "compute the prefix a chosen/rejected pair shares once (true)"},
         {"extract_prompt", OPT_BOOL, &s->extract_prompt, "split implicit-prompt pairs at their shared beginning"},
         {"prompt_marker", OPT_STRING, &s->prompt_marker, "with extract_prompt: cut after the last marker (e.g. \"\\n\\nAssistant:\")"},
         {"threads", OPT_LONG, &s->threads, "CPU threads (default: all)"},
@@ -277,6 +278,10 @@ int cmd_train(int argc, char **argv) {
     }
     printf("trained %ld steps in %.1f s (%.0f tokens/s); final train loss %.4f\n", summary.steps,
            summary.seconds, summary.tokens_per_second, summary.final_loss);
+    if (summary.shared_prefix_tokens)
+        printf("shared prompt prefixes: %zu of %zu tokens (%.1f%%) were computed once for both "
+               "responses\n", summary.shared_prefix_tokens, summary.tokens,
+               100.0 * summary.shared_prefix_tokens / summary.tokens);
     if (s.eval_file)
         printf("eval: pairwise accuracy %.4f (ties %.4f), loss %.4f, reward mean %.4f std %.4f\n",
                summary.eval_accuracy, summary.eval_ties, summary.eval_loss, summary.reward_mean,

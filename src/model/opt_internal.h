@@ -67,7 +67,8 @@ struct rc_model {
     int have_forward;
 };
 
-/* Lays out the activations for a batch; returns the total element count. */
+/* Lays out the activations for a batch; returns the total element count.
+ * layers may be NULL when only the total is wanted. */
 size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int n_out, int training,
                             opt_acts *plan, opt_layer_acts *layers);
 

@@ -31,8 +31,9 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     /* Inference walks the layers through one set of buffers: each layer's
      * input is dead by the time that layer writes its output (see opt_forward.c). */
     int distinct_layers = training ? c->num_hidden_layers : 1;
+    opt_layer_acts scratch; /* when only the total is wanted */
     for (int l = 0; l < distinct_layers; l++) {
-        opt_layer_acts *L = &layers[l];
+        opt_layer_acts *L = layers ? &layers[l] : &scratch;
         L->ln1 = take(&pl, N * C);
         L->ln1_mean = take(&pl, N);
         L->ln1_rstd = take(&pl, N);
@@ -49,7 +50,7 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
         L->act = take(&pl, N * F);
         L->res2 = take(&pl, N * C);
     }
-    for (int l = distinct_layers; l < c->num_hidden_layers; l++) layers[l] = layers[0];
+    for (int l = distinct_layers; l < c->num_hidden_layers && layers; l++) layers[l] = layers[0];
     a.gathered = take(&pl, O * C);
     a.final_ln = take(&pl, O * C);
     a.final_mean = take(&pl, O);
@@ -117,6 +118,13 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
     m->training = training;
     m->have_forward = 0;
     return RC_OK;
+}
+
+int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores) {
+    if (!m->acts || rows <= 0 || T <= 0 || n_scores <= 0 || n_scores > m->max_rows) return 0;
+    opt_acts plan;
+    return opt_plan_activations(&m->cfg, rows, T, n_scores, m->training, &plan, NULL) <=
+           m->acts_capacity;
 }
 
 rc_memory_plan rc_model_memory_plan(const rc_model *m) {

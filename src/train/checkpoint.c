@@ -356,6 +356,8 @@ rc_status rc_checkpoint_save_final(const char *output_dir, const char *tokenizer
     cJSON_AddNumberToObject(json, "final_train_loss", s->final_loss);
     cJSON_AddNumberToObject(json, "train_seconds", s->seconds);
     cJSON_AddNumberToObject(json, "tokens_per_second", s->tokens_per_second);
+    cJSON_AddNumberToObject(json, "tokens", (double)s->tokens);
+    cJSON_AddNumberToObject(json, "shared_prefix_tokens", (double)s->shared_prefix_tokens);
     if (meta->has_reward_stats) {
         cJSON_AddNumberToObject(json, "eval_accuracy", s->eval_accuracy);
         cJSON_AddNumberToObject(json, "eval_ties", s->eval_ties);

@@ -31,6 +31,7 @@ void rc_train_args_default(rc_train_args *a) {
     a->seed = 42;
     a->output_dir = "trainer_output";
     a->backend = "cpu";
+    a->share_prompt_prefix = 1;
 }
 
 static double now_seconds(void) {
@@ -88,44 +89,71 @@ static void make_order(data_order *o, const rc_train_args *args, long epoch) {
 /* ---- one micro-batch ---- */
 
 typedef struct {
-    int32_t *ids, *mask;
+    int32_t *ids, *mask, *pos, *score_at;
     float *rewards, *d_rewards, *margins, *weights;
     const int32_t **seqs;
     size_t *lens;
 } batch_buffers;
 
-/* Lays pairs [first, first+count) of `indices` out as rows: chosen 0..b-1,
- * rejected b..2b-1. Returns T and the number of real tokens. */
-static int fill_batch(batch_buffers *bb, const rc_train_data *data, const size_t *indices,
-                      int count, int32_t pad, size_t *tokens, int *has_weights) {
-    *tokens = 0;
-    *has_weights = 0;
+/* What a micro-batch held: real tokens, prompt-prefix tokens computed once
+ * rather than twice, and whether any pair carries a weight. */
+typedef struct {
+    size_t tokens, shared;
+    int has_weights;
+} batch_info;
+
+/* Forward of the pairs indices[0..count): rewards chosen 0..count-1, rejected
+ * count..2count-1. With share_prefix each pair shares one row and its prompt
+ * prefix is computed once (rc_pack_pairs), when that costs fewer FLOPs than
+ * one padded row per sequence and fits the reserved memory. */
+static rc_status forward_pairs(rc_model *m, batch_buffers *bb, const rc_train_data *data,
+                               const size_t *indices, int count, int share_prefix,
+                               batch_info *info) {
+    const rc_opt_config *cfg = rc_model_config(m);
+    const int32_t pad = (int32_t)cfg->pad_token_id;
+    memset(info, 0, sizeof *info);
+    int T_rows = 1, non_empty = 1;
     for (int i = 0; i < count; i++) {
         const rc_encoded_pair *p = &data->pairs->items[indices[i]];
         bb->seqs[i] = p->chosen;
         bb->lens[i] = p->n_chosen;
         bb->seqs[count + i] = p->rejected;
         bb->lens[count + i] = p->n_rejected;
-        *tokens += p->n_chosen + p->n_rejected;
+        info->tokens += p->n_chosen + p->n_rejected;
         const rc_pair *src = &data->source->items[p->source];
         bb->margins[i] = src->has_margin ? (float)src->margin : 0.0f;
         bb->weights[i] = src->has_weight ? (float)src->weight : 1.0f;
-        *has_weights |= src->has_weight;
+        info->has_weights |= src->has_weight;
+        if ((int)pair_length(p) > T_rows) T_rows = (int)pair_length(p);
+        non_empty &= p->n_chosen > 0 && p->n_rejected > 0;
     }
-    return rc_pad_batch(bb->seqs, bb->lens, 2 * count, pad, bb->ids, bb->mask);
+    if (share_prefix && non_empty) {
+        int T = rc_packed_pairs_length(bb->seqs, bb->lens, count);
+        if (rc_model_forward_flops(cfg, count, T) < rc_model_forward_flops(cfg, 2 * count, T_rows) &&
+            rc_model_batch_fits(m, count, T, 2 * count)) {
+            rc_pack_pairs(bb->seqs, bb->lens, count, pad, bb->ids, bb->mask, bb->pos, bb->score_at,
+                          &info->shared);
+            rc_packed_batch packed = {bb->ids, bb->mask, bb->pos, bb->score_at, count, T, 2 * count};
+            return rc_model_forward_packed(m, &packed, bb->rewards);
+        }
+    }
+    int T = rc_pad_batch(bb->seqs, bb->lens, 2 * count, pad, bb->ids, bb->mask);
+    return rc_model_forward(m, bb->ids, bb->mask, 2 * count, T, bb->rewards);
 }
 
 static rc_status alloc_batch(batch_buffers *bb, int max_pairs, size_t max_len) {
     size_t rows = 2 * (size_t)max_pairs;
     bb->ids = malloc(rows * max_len * sizeof *bb->ids);
     bb->mask = malloc(rows * max_len * sizeof *bb->mask);
+    bb->pos = malloc(rows * max_len * sizeof *bb->pos); /* a packed pair fills <= 2 max_len */
+    bb->score_at = malloc(rows * sizeof *bb->score_at);
     bb->rewards = malloc(rows * sizeof *bb->rewards);
     bb->d_rewards = malloc(rows * sizeof *bb->d_rewards);
     bb->margins = malloc(rows * sizeof *bb->margins);
     bb->weights = malloc(rows * sizeof *bb->weights);
     bb->seqs = malloc(rows * sizeof *bb->seqs);
     bb->lens = malloc(rows * sizeof *bb->lens);
-    if (!bb->ids || !bb->mask || !bb->rewards || !bb->d_rewards || !bb->margins || !bb->weights ||
+    if (!bb->ids || !bb->mask || !bb->pos || !bb->score_at || !bb->rewards || !bb->d_rewards || !bb->margins || !bb->weights ||
         !bb->seqs || !bb->lens)
         return rc_fail(RC_ERR_OOM, "cannot allocate batch buffers");
     return RC_OK;
@@ -134,6 +162,8 @@ static rc_status alloc_batch(batch_buffers *bb, int max_pairs, size_t max_len) {
 static void free_batch(batch_buffers *bb) {
     free(bb->ids);
     free(bb->mask);
+    free(bb->pos);
+    free(bb->score_at);
     free(bb->rewards);
     free(bb->d_rewards);
     free(bb->margins);
@@ -150,7 +180,7 @@ static size_t max_encoded_length(const rc_encoded_pairs *pairs) {
 }
 
 rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs, double centering,
-                        rc_pair_stats *stats, float *rewards) {
+                        int share_prefix, rc_pair_stats *stats, float *rewards) {
     memset(stats, 0, sizeof *stats);
     size_t n = data->pairs->n;
     if (n == 0) return RC_OK;
@@ -162,11 +192,8 @@ rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs,
     for (size_t i = 0; i < n && indices; i++) indices[i] = i;
     for (size_t start = 0; start < n && st == RC_OK; start += (size_t)batch_pairs) {
         int count = (int)(n - start < (size_t)batch_pairs ? n - start : (size_t)batch_pairs);
-        size_t tokens;
-        int has_weights;
-        int T = fill_batch(&bb, data, indices + start, count,
-                           (int32_t)rc_model_config(m)->pad_token_id, &tokens, &has_weights);
-        st = rc_model_forward(m, bb.ids, bb.mask, 2 * count, T, bb.rewards);
+        batch_info info;
+        st = forward_pairs(m, &bb, data, indices + start, count, share_prefix, &info);
         if (st != RC_OK) break;
         rc_pair_stats s;
         rc_pairwise_loss(bb.rewards, bb.margins, NULL, count, centering, 1.0, NULL, &s);
@@ -205,6 +232,7 @@ typedef struct {
     double loss_sum, acc_sum;
     long window_steps;
     size_t window_tokens, total_tokens;
+    size_t shared_tokens; /* prompt-prefix tokens computed once instead of twice */
 } progress;
 
 static void log_line(progress *pr, const char *json) {
@@ -226,7 +254,8 @@ static long total_steps_for(const rc_train_args *a, size_t n_pairs, long *steps_
 
 static rc_status evaluate(rc_model *m, const rc_train_args *a, const rc_train_data *eval, long step,
                           double epoch, progress *pr, rc_pair_stats *stats) {
-    rc_status st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef, stats, NULL);
+    rc_status st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef,
+                                 a->share_prompt_prefix, stats, NULL);
     if (st != RC_OK) return st;
     char line[512];
     snprintf(line, sizeof line,
@@ -309,7 +338,6 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             train->pairs->n, total_steps, steps_per_epoch, a->per_device_train_batch_size,
             a->gradient_accumulation_steps, warmup, rc_schedule_name(a->lr_scheduler_type),
             a->learning_rate);
-    const int32_t pad = (int32_t)rc_model_config(m)->pad_token_id;
     const size_t n_pairs = train->pairs->n, bs = (size_t)a->per_device_train_batch_size;
     const long batches_per_epoch = (long)((n_pairs + bs - 1) / bs);
     make_order(&order, a, state.epoch);
@@ -335,19 +363,19 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
         for (long g = 0; g < group && st == RC_OK; g++) {
             size_t first = (size_t)(state.batch_in_epoch + g) * bs;
             int count = (int)(n_pairs - first < bs ? n_pairs - first : bs);
-            size_t tokens;
-            int has_weights;
-            int T = fill_batch(&bb, train, order.order + first, count, pad, &tokens, &has_weights);
-            st = rc_model_forward(m, bb.ids, bb.mask, 2 * count, T, bb.rewards);
+            batch_info info;
+            st = forward_pairs(m, &bb, train, order.order + first, count, a->share_prompt_prefix,
+                               &info);
             if (st != RC_OK) break;
             rc_pair_stats s;
-            rc_pairwise_loss(bb.rewards, bb.margins, has_weights ? bb.weights : NULL, count,
+            rc_pairwise_loss(bb.rewards, bb.margins, info.has_weights ? bb.weights : NULL, count,
                              a->centering_coef, 1.0 / (double)group, bb.d_rewards, &s);
             st = rc_model_backward(m, bb.d_rewards);
             step_loss += s.loss / (double)group;
             step_acc += s.accuracy / (double)group;
-            pr.window_tokens += tokens;
-            pr.total_tokens += tokens;
+            pr.window_tokens += info.tokens;
+            pr.total_tokens += info.tokens;
+            pr.shared_tokens += info.shared;
         }
         if (st != RC_OK) break;
         double grad_norm = rc_clip_grad_norm(m, a->max_grad_norm);
@@ -416,6 +444,8 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     summary->final_loss = last_loss;
     summary->seconds = now_seconds() - pr.start;
     summary->tokens_per_second = pr.total_tokens / (summary->seconds > 0 ? summary->seconds : 1);
+    summary->tokens = pr.total_tokens;
+    summary->shared_prefix_tokens = pr.shared_tokens;
     if (eval && eval->pairs->n) {
         double epoch_f = (double)state.epoch + (double)state.batch_in_epoch / (double)batches_per_epoch;
         float *rewards = malloc(2 * eval->pairs->n * sizeof *rewards);
@@ -423,7 +453,8 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             st = rc_fail(RC_ERR_OOM, "cannot allocate eval rewards");
             goto done;
         }
-        st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef, &last_eval, rewards);
+        st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef,
+                           a->share_prompt_prefix, &last_eval, rewards);
         if (st == RC_OK) {
             double sum = 0.0, sq = 0.0;
             size_t n = 2 * eval->pairs->n;
