@@ -106,20 +106,23 @@ struct rc_backend {
     void (*scale)(rc_backend *be, rc_view x, float alpha, size_t n);
 
     /* ---- attention ----
-     * scores/probs are [B, H, T, T]. Query i may see key j iff j <= i,
-     * key_mask[b, j] != 0, and key_mask[b, j] == 1 or key_mask[b, j] ==
-     * key_mask[b, i] (key_mask is int32 [B, T]). Plain 0/1 masks are HF's
-     * attention_mask; values >= 2 mark branches of a packed pair (a shared
-     * prompt prefix marked 1, then each response on its own value), so a
-     * response sees the prefix and itself but not the other. Masked entries get
-     * probability 0; a row with no visible key (a padding query under left
-     * padding) is all zeros. probs may alias scores. */
+     * scores/probs are [B, H, Tq, Tk]: Tq queries that are the last Tq of Tk
+     * positions (Tq == Tk for a whole sequence; 1 for the one position a score
+     * is read at), query i sitting at position Tk - Tq + i. The query at
+     * position i may see key j iff j <= i, key_mask[b, j] != 0, and
+     * key_mask[b, j] == 1 or key_mask[b, j] == key_mask[b, i] (key_mask is
+     * int32 [B, Tk]). Plain 0/1 masks are HF's attention_mask; values >= 2 mark
+     * branches of a packed pair (a shared prompt prefix marked 1, then each
+     * response on its own value), so a response sees the prefix and itself but
+     * not the other. Masked entries get probability 0; a row with no visible
+     * key (a padding query under left padding) is all zeros. probs may alias
+     * scores. */
     void (*attention_softmax_forward)(rc_backend *be, rc_view probs, rc_view scores,
-                                      rc_view key_mask, int B, int H, int T);
+                                      rc_view key_mask, int B, int H, int Tq, int Tk);
     /* dscores = probs * (dprobs - sum_j probs*dprobs): written, not accumulated
      * (scores are an intermediate, not a parameter); dscores may alias dprobs. */
     void (*attention_softmax_backward)(rc_backend *be, rc_view dscores, rc_view dprobs,
-                                       rc_view probs, int B, int H, int T);
+                                       rc_view probs, int B, int H, int Tq, int Tk);
 
     /* ---- row selection for the score head ----
      * out[i,:] = inp[rows[i],:] ; dinp[rows[i],:] += dout[i,:] */

@@ -139,6 +139,25 @@ check "group_by_length: exit 0" test $? -eq 0
 check "group_by_length: 3 steps logged" test "$(step_lines grouped/train_log.jsonl)" -eq 3
 check "group_by_length: final model" test -f grouped/model.safetensors
 
+# ---- share_prompt_prefix: the pairs share "Qn: ...?", so packing pays off ---------------
+summary_value() { grep -o "\"$2\":[[:space:]]*[0-9.eE+-]*" "$1" | awk '{print $NF}'; }
+first_loss() { grep -m1 -o '"loss": [^,]*' "$1" | cut -d' ' -f2; }
+"$BIN" train "${SHORT[@]}" --max_steps 3 --output_dir shared >shared.out 2>shared.err
+check "share_prompt_prefix (default): exit 0" test $? -eq 0
+check "share_prompt_prefix (default): prefix tokens counted" \
+    test "$(summary_value shared/training_summary.json shared_prefix_tokens)" -gt 0
+check "share_prompt_prefix (default): reported" grep -q "shared prompt prefixes" shared.out
+"$BIN" train "${SHORT[@]}" --max_steps 3 --share_prompt_prefix=false --output_dir unshared \
+    >unshared.out 2>unshared.err
+check "share_prompt_prefix=false: exit 0" test $? -eq 0
+check "share_prompt_prefix=false: nothing shared" \
+    test "$(summary_value unshared/training_summary.json shared_prefix_tokens)" -eq 0
+check "share_prompt_prefix: same tokens either way" test \
+    "$(summary_value shared/training_summary.json tokens)" = "$(summary_value unshared/training_summary.json tokens)"
+# the same step computed two ways: equal up to float rounding
+check "share_prompt_prefix: same first loss to 1e-5" awk -v a="$(first_loss shared/train_log.jsonl)" \
+    -v b="$(first_loss unshared/train_log.jsonl)" 'BEGIN { d = a - b; exit !(a != "" && d <= 1e-5 && -d <= 1e-5) }'
+
 # ---- bad input: non-zero exit, a clear message, no output_dir --------------------------
 fails_cleanly() { # fails_cleanly NAME "expected message" train-args...
     local name=$1 message=$2

@@ -115,6 +115,12 @@ static void check_misuse(rc_backend *be) {
     for (int i = 0; i < N; i++) intact &= back[i] == (float)i;
     CHECK(intact, "%s: the rejected add still wrote to the buffer", be->name);
 
+    /* more attention queries than keys: refused by name */
+    be->attention_softmax_forward(be, at0, at0, (rc_view){ids, 0}, 1, 1, 3, 2);
+    expect_reported(be, "softmax with Tq > Tk", "queries");
+    be->attention_softmax_backward(be, at0, at0, at0, 1, 1, 3, 2);
+    expect_reported(be, "softmax backward with Tq > Tk", "queries");
+
     /* a row index outside the table ([N/C] rows of C): reported by download */
     int32_t bad_ids[ROWS] = {0, 1, N / C, 2};
     st = be->upload(be, (rc_view){ids, 0}, bad_ids, ROWS);

@@ -726,8 +726,9 @@ static void test_elementwise(void) {
 /* mask kinds: 0 all visible, 1 left padding (some queries see nothing),
  * 2 random holes, 3 packed pairs (a shared prefix marked 1, branches 2 and 3,
  * right padding) */
-static void softmax_case(int B, int H, int T, int mask_kind, int in_place) {
-    size_t n = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
+/* Tq queries, the last Tq of the T positions */
+static void softmax_case(int B, int H, int Tq, int T, int mask_kind, int in_place) {
+    size_t n = (size_t)B * (size_t)H * (size_t)Tq * (size_t)T;
     tensor scores = t_new(n), probs = t_new(n), mask = t_new((size_t)B * (size_t)T);
     t_normal(&scores, 3.0f, 0.0f);
     for (int b = 0; b < B; b++) {
@@ -744,10 +745,10 @@ static void softmax_case(int B, int H, int T, int mask_kind, int in_place) {
     t_upload(&probs);
     t_upload(&mask);
     static const char *const kinds[] = {"causal", "left-padded", "holes", "packed pairs"};
-    report r = report_begin("attention_softmax_forward", "B=%d H=%d T=%d %s%s", B, H, T,
+    report r = report_begin("attention_softmax_forward", "B=%d H=%d Tq=%d T=%d %s%s", B, H, Tq, T,
                             kinds[mask_kind], in_place ? " in-place" : "");
     tensor *p = in_place ? &scores : &probs;
-    ON_BOTH(b) b->attention_softmax_forward(b, V(p), V(&scores), V(&mask), B, H, T);
+    ON_BOTH(b) b->attention_softmax_forward(b, V(p), V(&scores), V(&mask), B, H, Tq, T);
     sync_both("attention_softmax_forward");
     check_output(&r, "probs", p, TOL_TRANSCENDENTAL);
     check_input("key_mask", &mask);
@@ -760,10 +761,10 @@ static void softmax_case(int B, int H, int T, int mask_kind, int in_place) {
     t_upload(&P);
     t_upload(&dprobs);
     t_upload(&dscores);
-    r = report_begin("attention_softmax_backward", "B=%d H=%d T=%d %s%s", B, H, T,
+    r = report_begin("attention_softmax_backward", "B=%d H=%d Tq=%d T=%d %s%s", B, H, Tq, T,
                      kinds[mask_kind], in_place ? " in-place" : "");
     tensor *ds = in_place ? &dprobs : &dscores;
-    ON_BOTH(b) b->attention_softmax_backward(b, V(ds), V(&dprobs), V(&P), B, H, T);
+    ON_BOTH(b) b->attention_softmax_backward(b, V(ds), V(&dprobs), V(&P), B, H, Tq, T);
     sync_both("attention_softmax_backward");
     check_output(&r, "dscores", ds, TOL_REDUCTION);
     check_input("probs", &P);
@@ -777,14 +778,18 @@ static void softmax_case(int B, int H, int T, int mask_kind, int in_place) {
 }
 
 static void test_softmax(void) {
-    softmax_case(1, 1, 1, 0, 0);
-    softmax_case(2, 3, 7, 0, 0);
-    softmax_case(4, 2, 33, 1, 0);
-    softmax_case(3, 2, 33, 2, 1);
-    softmax_case(5, 2, 37, 3, 0);
-    softmax_case(4, 3, 130, 3, 1);
-    softmax_case(1, 2, 300, 1, 0);
-    softmax_case(2, 1, 1031, 0, 1);
+    softmax_case(1, 1, 1, 1, 0, 0);
+    softmax_case(2, 3, 7, 7, 0, 0);
+    softmax_case(4, 2, 33, 33, 1, 0);
+    softmax_case(3, 2, 33, 33, 2, 1);
+    softmax_case(5, 2, 37, 37, 3, 0);
+    softmax_case(4, 3, 130, 130, 3, 1);
+    softmax_case(1, 2, 300, 300, 1, 0);
+    softmax_case(2, 1, 1031, 1031, 0, 1);
+    /* the last query only (where a score is read), and the last few */
+    softmax_case(6, 3, 1, 37, 1, 0);
+    softmax_case(5, 2, 1, 130, 3, 1);
+    softmax_case(4, 2, 5, 61, 2, 0);
 }
 
 /* -------------------------------------------------------------- optimizer */

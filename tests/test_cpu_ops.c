@@ -651,8 +651,9 @@ static int key_visible_ref(int b, int i, int j, int T) {
     return j <= i && key != 0 && (key == 1 || key == query);
 }
 
-static void test_softmax_case(int B, int H, int T, double score_scale, int in_place) {
-    const size_t off = 3, tail = 5, total = (size_t)B * H * T * T;
+/* Tq queries, the last Tq of T positions (Tq == T: whole sequences) */
+static void test_softmax_case(int B, int H, int Tq, int T, double score_scale, int in_place) {
+    const size_t off = 3, tail = 5, total = (size_t)B * H * Tq * T;
     tensor scores = t_new(off + total + tail), probs = t_new(off + total + tail),
            mask = t_new(off + (size_t)B * T + tail);
     t_fill_random(&scores, off, total, -4 * score_scale, 4 * score_scale);
@@ -663,10 +664,10 @@ static void test_softmax_case(int B, int H, int T, double score_scale, int in_pl
     t_push(&mask);
     tensor *out = in_place ? &scores : &probs;
     be->attention_softmax_forward(be, t_at(out, off), t_at(&scores, off), t_at(&mask, off), B, H,
-                                  T);
+                                  Tq, T);
     expect e = expect_new(out->size);
-    for (size_t r = 0; r < (size_t)B * H * T; r++) {
-        const int i = (int)(r % T), b = (int)(r / ((size_t)H * T));
+    for (size_t r = 0; r < (size_t)B * H * Tq; r++) {
+        const int i = T - Tq + (int)(r % Tq), b = (int)(r / ((size_t)H * Tq));
         const float *s = scores.host + off + r * T;
         double max = -INFINITY, sum = 0, spread = 0;
         for (int j = 0; j <= i; j++)
@@ -687,8 +688,8 @@ static void test_softmax_case(int B, int H, int T, double score_scale, int in_pl
         }
     }
     char what[96];
-    snprintf(what, sizeof what, "attention_softmax_forward B=%d H=%d T=%d scale=%g in_place=%d",
-             B, H, T, score_scale, in_place);
+    snprintf(what, sizeof what, "attention_softmax_forward B=%d H=%d Tq=%d T=%d scale=%g in_place=%d",
+             B, H, Tq, T, score_scale, in_place);
     check_tensor(what, out, &e);
     expect_free(&e);
 
@@ -701,9 +702,9 @@ static void test_softmax_case(int B, int H, int T, double score_scale, int in_pl
     t_push(&dscores);
     tensor *dout = in_place ? &dprobs : &dscores;
     be->attention_softmax_backward(be, t_at(dout, off), t_at(&dprobs, off), t_at(out, off), B, H,
-                                   T);
+                                   Tq, T);
     expect ed = expect_new(dout->size);
-    for (size_t r = 0; r < (size_t)B * H * T; r++) {
+    for (size_t r = 0; r < (size_t)B * H * Tq; r++) {
         const float *pr = p + off + r * T, *dp = dprobs.host + off + r * T;
         double dot = 0, dot_mag = 0;
         for (int j = 0; j < T; j++) dot += (double)pr[j] * dp[j], dot_mag += fabs(pr[j] * dp[j]);
@@ -712,8 +713,8 @@ static void test_softmax_case(int B, int H, int T, double score_scale, int in_pl
             ed.tol[off + r * T + j] = 4 * U * fabs(pr[j]) * (fabs(dp[j]) + dot_mag);
         }
     }
-    snprintf(what, sizeof what, "attention_softmax_backward B=%d H=%d T=%d in_place=%d", B, H, T,
-             in_place);
+    snprintf(what, sizeof what, "attention_softmax_backward B=%d H=%d Tq=%d T=%d in_place=%d", B, H,
+             Tq, T, in_place);
     check_tensor(what, dout, &ed);
     check_no_pending_error("softmax");
     expect_free(&ed);
@@ -726,12 +727,16 @@ static void test_softmax_case(int B, int H, int T, double score_scale, int in_pl
 }
 
 static void test_softmax(void) {
-    test_softmax_case(1, 1, 1, 1.0, 0);
-    test_softmax_case(5, 2, 7, 1.0, 0);
-    test_softmax_case(5, 2, 7, 1.0, 1);
-    test_softmax_case(4, 3, 5, 1e4, 0); /* large scores: needs the max subtracted */
-    test_softmax_case(2, 3, 61, 1.0, 0);
-    test_softmax_case(6, 1, 29, 1.0, 1);
+    test_softmax_case(1, 1, 1, 1, 1.0, 0);
+    test_softmax_case(5, 2, 7, 7, 1.0, 0);
+    test_softmax_case(5, 2, 7, 7, 1.0, 1);
+    test_softmax_case(4, 3, 5, 5, 1e4, 0); /* large scores: needs the max subtracted */
+    test_softmax_case(2, 3, 61, 61, 1.0, 0);
+    test_softmax_case(6, 1, 29, 29, 1.0, 1);
+    /* only the last queries: one (where a score is read) or a few */
+    test_softmax_case(6, 2, 1, 9, 1.0, 0);
+    test_softmax_case(6, 3, 1, 61, 1.0, 1);
+    test_softmax_case(5, 2, 3, 8, 1.0, 0);
 }
 
 /* ---------------------------------------------------- optimizer helpers */
@@ -862,7 +867,7 @@ static void test_memory_and_errors(void) {
     be->bias_backward(be, t_at(&t, 0), t_at(&t, 0), 0, 4);
     be->layernorm_forward(be, t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), t_at(&t, 0),
                           t_at(&t, 0), 0, 8, 1e-5f);
-    be->attention_softmax_forward(be, t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), 0, 2, 3);
+    be->attention_softmax_forward(be, t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), 0, 2, 3, 3);
     CHECK(be->sync(be) == RC_OK, "empty ops are not errors: %s", rc_last_error());
     check_tensor("empty ops leave the buffer alone", &t, &e);
     expect_free(&e);

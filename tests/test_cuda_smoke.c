@@ -374,7 +374,7 @@ static void test_softmax(int B, int H, int T) {
     darray dS = dnew(n), dM = dnew((size_t)B * T), dDp = dnew(n), dP = dnew(n);
     dput(dS, scores), dput(dM, mask), dput(dDp, dprobs);
     /* forward in place (probs aliases scores), backward out of place */
-    be->attention_softmax_forward(be, V(dS), V(dS), V(dM), B, H, T);
+    be->attention_softmax_forward(be, V(dS), V(dS), V(dM), B, H, T, T);
     float *got = dfetch(dS, what);
     expect_close(what, probs, got, n, TIGHT_NMSE);
     int zero_rows_ok = 1; /* padding queries see nothing: all-zero rows */
@@ -384,7 +384,7 @@ static void test_softmax(int B, int H, int T) {
             for (int j = 0; j < T; j++) zero_rows_ok &= got[r * T + j] == 0.0f;
     }
     CHECK(zero_rows_ok, "%s: a row with no visible key is not all zeros", what);
-    be->attention_softmax_backward(be, V(dP), V(dDp), V(dS), B, H, T);
+    be->attention_softmax_backward(be, V(dP), V(dDp), V(dS), B, H, T, T);
     float *gds = dfetch(dP, "softmax backward");
     expect_close("attention softmax backward", dscores, gds, n, TIGHT_NMSE);
     free(scores), free(dprobs), free(probs), free(dscores), free(mask), free(got), free(gds);

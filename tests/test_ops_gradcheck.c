@@ -457,8 +457,8 @@ static void test_softmax(int B, int H, int T) {
     free(unused);
     rc_view vs = dev_from(scores, n), vmask = dev_from(mask, (size_t)B * T),
             vp = dev_from(NULL, n), vdp = dev_from(dprobs, n), vds = dev_from(garbage, n);
-    be->attention_softmax_forward(be, vp, vs, vmask, B, H, T);
-    be->attention_softmax_backward(be, vds, vdp, vp, B, H, T);
+    be->attention_softmax_forward(be, vp, vs, vmask, B, H, T, T);
+    be->attention_softmax_backward(be, vds, vdp, vp, B, H, T, T);
     softmax_loss(&c);
     float *out = dev_get(vp, n);
     check_forward("attention_softmax", c.out, out, n);

@@ -1,7 +1,8 @@
 /* Masked causal softmax over attention scores for the CPU backend, forward
- * and backward. scores/probs are [B, H, T, T]; visibility is the rule in
- * backend.h (causal, key not padding, key shared or on the query's branch).
- * Each (b, h, i) row is independent, so both directions are parallel over rows. */
+ * and backward. scores/probs are [B, H, Tq, Tk], the queries being the last Tq
+ * of the Tk positions; visibility is the rule in backend.h (causal, key not
+ * padding, key shared or on the query's branch). Each (b, h, i) row is
+ * independent, so both directions are parallel over rows. */
 #include <math.h>
 
 #include "cpu_internal.h"
@@ -15,26 +16,26 @@ static inline int key_visible(const int32_t *mask, int i, int j) {
  * additive -inf/finfo.min mask gives after exp in PyTorch. probs may alias
  * scores: every score of a row is read before the same element is written. */
 void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores,
-                                   rc_view key_mask, int B, int H, int T) {
+                                   rc_view key_mask, int B, int H, int Tq, int Tk) {
     static const char op[] = "attention_softmax_forward";
-    if (!cpu_sizes_ok(be, op, B, H, T)) return;
-    const size_t total = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
+    if (!cpu_sizes_ok(be, op, B, H, Tq) || !cpu_queries_ok(be, op, Tq, Tk)) return;
+    const size_t total = (size_t)B * (size_t)H * (size_t)Tq * (size_t)Tk;
     if (!cpu_view_fits(be, op, "probs", probs, total) ||
         !cpu_view_fits(be, op, "scores", scores, total) ||
-        !cpu_view_fits(be, op, "key_mask", key_mask, total ? (size_t)B * (size_t)T : 0) ||
+        !cpu_view_fits(be, op, "key_mask", key_mask, total ? (size_t)B * (size_t)Tk : 0) ||
         total == 0)
         return;
     float *p = cpu_f32(probs);
     const float *s = cpu_f32(scores);
     const int32_t *mask = cpu_i32(key_mask);
-    const ptrdiff_t n_rows = (ptrdiff_t)B * H * T;
+    const ptrdiff_t n_rows = (ptrdiff_t)B * H * Tq;
     CPU_PARALLEL_FOR_IF(total)
     for (ptrdiff_t r = 0; r < n_rows; r++) {
-        const int i = (int)(r % T);
-        const int b = (int)(r / ((ptrdiff_t)H * T));
-        const int32_t *row_mask = mask + (size_t)b * (size_t)T;
-        const float *srow = s + (size_t)r * (size_t)T;
-        float *prow = p + (size_t)r * (size_t)T;
+        const int i = Tk - Tq + (int)(r % Tq); /* the query's position among the keys */
+        const int b = (int)(r / ((ptrdiff_t)H * Tq));
+        const int32_t *row_mask = mask + (size_t)b * (size_t)Tk;
+        const float *srow = s + (size_t)r * (size_t)Tk;
+        float *prow = p + (size_t)r * (size_t)Tk;
         float max = -INFINITY;
         int any = 0;
         for (int j = 0; j <= i; j++)
@@ -43,7 +44,7 @@ void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores
                 any = 1;
             }
         double sum = 0.0;
-        for (int j = 0; j < T; j++) {
+        for (int j = 0; j < Tk; j++) {
             if (any && key_visible(row_mask, i, j)) {
                 const float e = expf(srow[j] - max);
                 prow[j] = e;
@@ -64,10 +65,10 @@ void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores
  * whole row before any element is overwritten. Masked entries have
  * probs == 0 and so get a zero gradient without consulting the mask. */
 void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs,
-                                    rc_view probs, int B, int H, int T) {
+                                    rc_view probs, int B, int H, int Tq, int Tk) {
     static const char op[] = "attention_softmax_backward";
-    if (!cpu_sizes_ok(be, op, B, H, T)) return;
-    const size_t total = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
+    if (!cpu_sizes_ok(be, op, B, H, Tq) || !cpu_queries_ok(be, op, Tq, Tk)) return;
+    const size_t total = (size_t)B * (size_t)H * (size_t)Tq * (size_t)Tk;
     if (!cpu_view_fits(be, op, "dscores", dscores, total) ||
         !cpu_view_fits(be, op, "dprobs", dprobs, total) ||
         !cpu_view_fits(be, op, "probs", probs, total) || total == 0)
@@ -75,13 +76,13 @@ void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dpr
     float *ds = cpu_f32(dscores);
     const float *dp = cpu_f32(dprobs);
     const float *p = cpu_f32(probs);
-    const ptrdiff_t n_rows = (ptrdiff_t)B * H * T;
+    const ptrdiff_t n_rows = (ptrdiff_t)B * H * Tq;
     CPU_PARALLEL_FOR_IF(total)
     for (ptrdiff_t r = 0; r < n_rows; r++) {
-        const size_t base = (size_t)r * (size_t)T;
+        const size_t base = (size_t)r * (size_t)Tk;
         double dot = 0.0;
-        for (int j = 0; j < T; j++) dot += (double)p[base + j] * dp[base + j];
+        for (int j = 0; j < Tk; j++) dot += (double)p[base + j] * dp[base + j];
         const float dotf = (float)dot;
-        for (int j = 0; j < T; j++) ds[base + j] = p[base + j] * (dp[base + j] - dotf);
+        for (int j = 0; j < Tk; j++) ds[base + j] = p[base + j] * (dp[base + j] - dotf);
     }
 }

@@ -50,6 +50,12 @@ int cpu_sizes_ok(rc_backend *be, const char *op, int a, int b, int c) {
     return 0;
 }
 
+int cpu_queries_ok(rc_backend *be, const char *op, int Tq, int Tk) {
+    if (Tq >= 0 && Tq <= Tk) return 1;
+    cpu_record_error(be, RC_ERR_INVALID_ARG, "cpu %s: %d queries over %d keys", op, Tq, Tk);
+    return 0;
+}
+
 /* Hands a remembered op failure to the caller (once) through rc_fail. */
 static rc_status take_pending(rc_backend *be) {
     cpu_state *st = state_of(be);

@@ -39,6 +39,8 @@ int cpu_view_fits(rc_backend *be, const char *op, const char *arg, rc_view v, si
 
 /* Returns 1 when every size is >= 0; otherwise records an error naming `op`. */
 int cpu_sizes_ok(rc_backend *be, const char *op, int a, int b, int c);
+/* Attention queries are the last Tq of Tk positions: 0 <= Tq <= Tk. */
+int cpu_queries_ok(rc_backend *be, const char *op, int Tq, int Tk);
 
 static inline float *cpu_f32(rc_view v) { return v.buf->data + v.offset; }
 static inline int32_t *cpu_i32(rc_view v) { return (int32_t *)(void *)(v.buf->data + v.offset); }
@@ -97,9 +99,9 @@ void cpu_axpy(rc_backend *be, rc_view y, float alpha, rc_view x, size_t n);
 void cpu_scale(rc_backend *be, rc_view x, float alpha, size_t n);
 
 void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores,
-                                   rc_view key_mask, int B, int H, int T);
+                                   rc_view key_mask, int B, int H, int Tq, int Tk);
 void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs,
-                                    rc_view probs, int B, int H, int T);
+                                    rc_view probs, int B, int H, int Tq, int Tk);
 
 double cpu_sum_squares(rc_backend *be, rc_view x, size_t n);
 void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,

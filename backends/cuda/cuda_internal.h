@@ -124,9 +124,9 @@ void cuda_add(rc_backend *be, rc_view out, rc_view a, rc_view b, size_t n);
 void cuda_axpy(rc_backend *be, rc_view y, float alpha, rc_view x, size_t n);
 void cuda_scale(rc_backend *be, rc_view x, float alpha, size_t n);
 void cuda_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores,
-                                    rc_view key_mask, int B, int H, int T);
+                                    rc_view key_mask, int B, int H, int Tq, int Tk);
 void cuda_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs,
-                                     rc_view probs, int B, int H, int T);
+                                     rc_view probs, int B, int H, int Tq, int Tk);
 double cuda_sum_squares(rc_backend *be, rc_view x, size_t n);
 void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
                 float lr, float beta1, float beta2, float eps, float weight_decay,
@@ -185,10 +185,10 @@ cudaError_t cuda_launch_sum_squares(cudaStream_t s, const float *x, size_t n, do
 cudaError_t cuda_launch_attention_softmax_forward(cudaStream_t s, float *probs,
                                                   const float *scores,
                                                   const int32_t *key_mask, int B, int H,
-                                                  int T);
+                                                  int Tq, int Tk);
 cudaError_t cuda_launch_attention_softmax_backward(cudaStream_t s, float *dscores,
                                                    const float *dprobs, const float *probs,
-                                                   int B, int H, int T);
+                                                   int B, int H, int Tq, int Tk);
 
 #ifdef __cplusplus
 }

@@ -184,32 +184,40 @@ void cuda_scale(rc_backend *be, rc_view x, float alpha, size_t n) {
     cuda_after_launch(be, op, cuda_launch_scale(stream_of(be), cuda_f32(x), alpha, n));
 }
 
+/* Queries are the last Tq of Tk positions (see backend.h). */
+static int queries_ok(rc_backend *be, const char *op, int B, int H, int Tq, int Tk) {
+    if (!cuda_sizes_ok(be, op, B, H, Tq)) return 0;
+    if (Tq <= Tk) return 1;
+    cuda_record_error(be, RC_ERR_INVALID_ARG, "%s: %d queries over %d keys", op, Tq, Tk);
+    return 0;
+}
+
 void cuda_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores,
-                                    rc_view key_mask, int B, int H, int T) {
+                                    rc_view key_mask, int B, int H, int Tq, int Tk) {
     static const char op[] = "attention_softmax_forward";
-    if (!ready(be) || !cuda_sizes_ok(be, op, B, H, T) || B == 0 || H == 0 || T == 0) return;
-    const size_t n = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
+    if (!ready(be) || !queries_ok(be, op, B, H, Tq, Tk) || B == 0 || H == 0 || Tq == 0) return;
+    const size_t n = (size_t)B * (size_t)H * (size_t)Tq * (size_t)Tk;
     if (!cuda_view_fits(be, op, "probs", probs, n) || !cuda_view_fits(be, op, "scores", scores, n) ||
-        (key_mask.buf && !cuda_view_fits(be, op, "key_mask", key_mask, area(B, T))))
+        (key_mask.buf && !cuda_view_fits(be, op, "key_mask", key_mask, area(B, Tk))))
         return;
     cuda_after_launch(be, op,
                       cuda_launch_attention_softmax_forward(stream_of(be), cuda_f32(probs),
                                                             cuda_f32(scores), cuda_i32(key_mask),
-                                                            B, H, T));
+                                                            B, H, Tq, Tk));
 }
 
 void cuda_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs,
-                                     rc_view probs, int B, int H, int T) {
+                                     rc_view probs, int B, int H, int Tq, int Tk) {
     static const char op[] = "attention_softmax_backward";
-    if (!ready(be) || !cuda_sizes_ok(be, op, B, H, T) || B == 0 || H == 0 || T == 0) return;
-    const size_t n = (size_t)B * (size_t)H * (size_t)T * (size_t)T;
+    if (!ready(be) || !queries_ok(be, op, B, H, Tq, Tk) || B == 0 || H == 0 || Tq == 0) return;
+    const size_t n = (size_t)B * (size_t)H * (size_t)Tq * (size_t)Tk;
     if (!cuda_view_fits(be, op, "dscores", dscores, n) ||
         !cuda_view_fits(be, op, "dprobs", dprobs, n) || !cuda_view_fits(be, op, "probs", probs, n))
         return;
     cuda_after_launch(be, op,
                       cuda_launch_attention_softmax_backward(stream_of(be), cuda_f32(dscores),
                                                              cuda_f32(dprobs), cuda_f32(probs), B,
-                                                             H, T));
+                                                             H, Tq, Tk));
 }
 
 double cuda_sum_squares(rc_backend *be, rc_view x, size_t n) {

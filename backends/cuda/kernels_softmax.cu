@@ -1,8 +1,10 @@
-// Masked attention softmax over rows of [B, H, T, T], forward and backward.
-// One warp per row (query i of head h in sequence b); lanes stride over the
-// keys, and warp butterflies give every lane the same max and sums.
+// Masked attention softmax over rows of [B, H, Tq, Tk], forward and backward:
+// the queries are the last Tq of the Tk positions, query q at position
+// Tk - Tq + q. One warp per row (query q of head h in sequence b); lanes
+// stride over the keys, and warp butterflies give every lane the same max and
+// sums.
 //
-// Query i sees key j iff j <= i, key_mask[b, j] != 0, and key_mask[b, j] is 1
+// The query at position i sees key j iff j <= i, key_mask[b, j] != 0, and key_mask[b, j] is 1
 // (shared) or equals key_mask[b, i] (the query's branch, for packed pairs);
 // with a null mask every key j <= i is visible. Hidden keys get
 // probability 0; a row that sees nothing (a padding query under left
@@ -28,13 +30,13 @@ __device__ inline bool key_visible(const int32_t *key_mask_row, int i, int j) {
 }
 
 __global__ void softmax_forward_kernel(float *probs, const float *scores,
-                                       const int32_t *key_mask, int H, int T,
+                                       const int32_t *key_mask, int H, int Tq, int T,
                                        long long n_rows) {
     const long long row = (long long)blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
     if (row >= n_rows) return; // whole warps leave together
     const int lane = threadIdx.x & 31;
-    const int i = (int)(row % T);
-    const long long b = row / ((long long)H * T);
+    const int i = T - Tq + (int)(row % Tq); // the query's position among the T keys
+    const long long b = row / ((long long)H * Tq);
     const int32_t *mask_row = key_mask ? key_mask + b * T : nullptr;
     const float *s = scores + (size_t)row * (size_t)T;
     float *p = probs + (size_t)row * (size_t)T;
@@ -87,23 +89,23 @@ extern "C" {
 cudaError_t cuda_launch_attention_softmax_forward(cudaStream_t s, float *probs,
                                                   const float *scores,
                                                   const int32_t *key_mask, int B, int H,
-                                                  int T) {
-    const long long n_rows = (long long)B * H * T;
+                                                  int Tq, int Tk) {
+    const long long n_rows = (long long)B * H * Tq;
     if ((n_rows + kWarpsPerBlock - 1) / kWarpsPerBlock > 0x7fffffffLL)
         return cudaErrorInvalidConfiguration;
     softmax_forward_kernel<<<softmax_blocks(n_rows), 32 * kWarpsPerBlock, 0, s>>>(
-        probs, scores, key_mask, H, T, n_rows);
+        probs, scores, key_mask, H, Tq, Tk, n_rows);
     return cudaGetLastError();
 }
 
 cudaError_t cuda_launch_attention_softmax_backward(cudaStream_t s, float *dscores,
                                                    const float *dprobs, const float *probs,
-                                                   int B, int H, int T) {
-    const long long n_rows = (long long)B * H * T;
+                                                   int B, int H, int Tq, int Tk) {
+    const long long n_rows = (long long)B * H * Tq;
     if ((n_rows + kWarpsPerBlock - 1) / kWarpsPerBlock > 0x7fffffffLL)
         return cudaErrorInvalidConfiguration;
     softmax_backward_kernel<<<softmax_blocks(n_rows), 32 * kWarpsPerBlock, 0, s>>>(
-        dscores, dprobs, probs, T, n_rows);
+        dscores, dprobs, probs, Tk, n_rows);
     return cudaGetLastError();
 }
 

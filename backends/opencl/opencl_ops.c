@@ -359,48 +359,57 @@ static void ocl_scale(rc_backend *be, rc_view x, float alpha, size_t n) {
 
 /* ---- attention softmax ---- */
 
+/* Queries are the last Tq of Tk positions (see backend.h). */
+static int queries_ok(rc_ocl_ctx *ctx, const char *op, int B, int H, int Tq, int Tk) {
+    if (!rc_ocl_sizes_ok(ctx, op, B, H, Tq)) return 0;
+    if (Tq <= Tk) return 1;
+    rc_ocl_set_error(ctx, RC_ERR_INVALID_ARG, "%s: %d queries over %d keys", op, Tq, Tk);
+    return 0;
+}
+
 static void ocl_softmax_forward(rc_backend *be, rc_view probs, rc_view scores, rc_view key_mask,
-                                int B, int H, int T) {
+                                int B, int H, int Tq, int Tk) {
     rc_ocl_ctx *ctx = rc_ocl(be);
     const char *op = "attention_softmax_forward";
-    if (!rc_ocl_sizes_ok(ctx, op, B, H, T)) return;
-    size_t rows = (size_t)B * (size_t)H * (size_t)T;
-    size_t n = rows * (size_t)T;
+    if (!queries_ok(ctx, op, B, H, Tq, Tk)) return;
+    size_t rows = (size_t)B * (size_t)H * (size_t)Tq;
+    size_t n = rows * (size_t)Tk;
     if (!rc_ocl_check_view(ctx, op, "probs", probs, n, 0) ||
         !rc_ocl_check_view(ctx, op, "scores", scores, n, 0) ||
-        !rc_ocl_check_view(ctx, op, "key_mask", key_mask, n ? (size_t)B * (size_t)T : 0, 0) ||
+        !rc_ocl_check_view(ctx, op, "key_mask", key_mask, n ? (size_t)B * (size_t)Tk : 0, 0) ||
         n == 0)
         return;
-    size_t local = row_group_size(ctx, K_SOFTMAX_FORWARD, (size_t)T);
+    size_t local = row_group_size(ctx, K_SOFTMAX_FORWARD, (size_t)Tk);
     rc_ocl_launch l;
     if (!rc_ocl_begin(&l, ctx, K_SOFTMAX_FORWARD, op)) return;
     rc_ocl_arg_view(&l, probs);
     rc_ocl_arg_view(&l, scores);
     rc_ocl_arg_view(&l, key_mask);
     rc_ocl_arg_int(&l, H);
-    rc_ocl_arg_int(&l, T);
+    rc_ocl_arg_int(&l, Tq);
+    rc_ocl_arg_int(&l, Tk);
     rc_ocl_arg_local(&l, local * ctx->acc_size);
     enqueue_rows(&l, rows, local);
 }
 
 static void ocl_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs, rc_view probs,
-                                 int B, int H, int T) {
+                                 int B, int H, int Tq, int Tk) {
     rc_ocl_ctx *ctx = rc_ocl(be);
     const char *op = "attention_softmax_backward";
-    if (!rc_ocl_sizes_ok(ctx, op, B, H, T)) return;
-    size_t rows = (size_t)B * (size_t)H * (size_t)T;
-    size_t n = rows * (size_t)T;
+    if (!queries_ok(ctx, op, B, H, Tq, Tk)) return;
+    size_t rows = (size_t)B * (size_t)H * (size_t)Tq;
+    size_t n = rows * (size_t)Tk;
     if (!rc_ocl_check_view(ctx, op, "dscores", dscores, n, 0) ||
         !rc_ocl_check_view(ctx, op, "dprobs", dprobs, n, 0) ||
         !rc_ocl_check_view(ctx, op, "probs", probs, n, 0) || n == 0)
         return;
-    size_t local = row_group_size(ctx, K_SOFTMAX_BACKWARD, (size_t)T);
+    size_t local = row_group_size(ctx, K_SOFTMAX_BACKWARD, (size_t)Tk);
     rc_ocl_launch l;
     if (!rc_ocl_begin(&l, ctx, K_SOFTMAX_BACKWARD, op)) return;
     rc_ocl_arg_view(&l, dscores);
     rc_ocl_arg_view(&l, dprobs);
     rc_ocl_arg_view(&l, probs);
-    rc_ocl_arg_int(&l, T);
+    rc_ocl_arg_int(&l, Tk);
     rc_ocl_arg_local(&l, local * ctx->acc_size);
     enqueue_rows(&l, rows, local);
 }

@@ -105,8 +105,9 @@ typedef struct {
 } rc_packed_batch;
 rc_status rc_model_forward_packed(rc_model *m, const rc_packed_batch *batch, float *rewards_out);
 
-/* Estimated matrix-multiply FLOPs of one forward pass over rows x T slots. */
-double rc_model_forward_flops(const rc_opt_config *cfg, int rows, int T);
+/* Matrix-product FLOPs of one forward pass over rows x T slots: of the dense
+ * model (n_scores 0), or as rewardc runs it with n_scores score rows. */
+double rc_model_forward_flops(const rc_opt_config *cfg, int rows, int T, int n_scores);
 
 /* The pooled index (position within its row) of each score of the last forward. */
 const int32_t *rc_model_pooled_index(const rc_model *m);

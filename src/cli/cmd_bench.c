@@ -96,7 +96,9 @@ static void usage(FILE *out) {
             "seconds, tokens/s, model FLOP/s, peak RSS); tools/bench.py compares with PyTorch.\n"
             "Model FLOPs count matrix products only, 2*M*N*K each: the q/k/v/out projections,\n"
             "fc1/fc2, the full T x T attention products QK^T and PV, project_in/out and the\n"
-            "score head; backward counts twice the forward.\n");
+            "score head, for the dense model (every layer at every token, as transformers\n"
+            "computes it); backward counts twice the forward. executed_flops counts what\n"
+            "rewardc runs: its last layer goes past K and V only at the score rows.\n");
     const char *names[] = {"train-step", "score", "sgemm"};
     for (int c = 0; c < 3; c++) {
         fprintf(out, "\n%s options:\n", names[c]);
@@ -288,8 +290,6 @@ static int emit(cJSON *obj, const bench_options *o) {
     return rc;
 }
 
-/* ---- model FLOPs ---- */
-
 static cJSON *model_summary(rc_model *m, const char *dir) {
     const rc_opt_config *c = rc_model_config(m);
     cJSON *obj = cJSON_CreateObject();
@@ -464,10 +464,12 @@ static int bench_train_step(const bench_options *o, int threads) {
         cJSON_AddNumberToObject(obj, "max_grad_norm", o->max_grad_norm);
         add_timing(obj, &timer);
         double median = median_of(timer.wall, timer.timed);
-        double flops = 3.0 * rc_model_forward_flops(rc_model_config(m), b.rows, b.T);
+        double flops = 3.0 * rc_model_forward_flops(rc_model_config(m), b.rows, b.T, 0);
         cJSON_AddNumberToObject(obj, "tokens_per_second", (double)b.rows * b.T / median);
         cJSON_AddNumberToObject(obj, "real_tokens_per_second", (double)b.real_tokens / median);
         cJSON_AddNumberToObject(obj, "model_flops_per_step", flops);
+        cJSON_AddNumberToObject(obj, "executed_flops_per_step",
+                                3.0 * rc_model_forward_flops(rc_model_config(m), b.rows, b.T, b.rows));
         cJSON_AddNumberToObject(obj, "model_flops_per_second", flops / median);
         cJSON_AddItemToObject(obj, "losses", number_array(losses, total));
         rc = emit(obj, o);
@@ -510,10 +512,12 @@ static int bench_score(const bench_options *o, int threads) {
         add_batch_fields(obj, &b, o->lengths);
         add_timing(obj, &timer);
         double median = median_of(timer.wall, timer.timed);
-        double flops = rc_model_forward_flops(rc_model_config(m), b.rows, b.T);
+        double flops = rc_model_forward_flops(rc_model_config(m), b.rows, b.T, 0);
         cJSON_AddNumberToObject(obj, "sequences_per_second", b.rows / median);
         cJSON_AddNumberToObject(obj, "tokens_per_second", (double)b.rows * b.T / median);
         cJSON_AddNumberToObject(obj, "model_flops_per_pass", flops);
+        cJSON_AddNumberToObject(obj, "executed_flops_per_pass",
+                                rc_model_forward_flops(rc_model_config(m), b.rows, b.T, b.rows));
         cJSON_AddNumberToObject(obj, "model_flops_per_second", flops / median);
         double first[8];
         int n_first = b.rows < 8 ? b.rows : 8;

@@ -23,7 +23,7 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L) {
                          opt_act(m, A->g_attn + seq), C, D, 0.0f, opt_act(m, A->g_v + seq), C, D, H);
     }
     be->attention_softmax_backward(be, opt_act(m, A->g_probs), opt_act(m, A->g_probs),
-                                   opt_act(m, L->probs), rows, H, T);
+                                   opt_act(m, L->probs), rows, H, T, T);
     for (int b = 0; b < rows; b++) {
         size_t seq = (size_t)b * T * C, heads = (size_t)b * H * TT;
         /* dQ = scale dS K ; dK = scale dS^T Q */
@@ -34,6 +34,39 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L) {
     }
 }
 
+/* The last layer's attention at the score rows: g_attn ([n_out, C]) -> g_q
+ * ([n_out, C]) and g_k, g_v ([N, C], zero except in sequences with a score;
+ * a packed row's two scores both add to its keys and values). */
+static void score_attention_backward(rc_model *m, const opt_layer_acts *L) {
+    rc_backend *be = m->be;
+    const opt_acts *A = &m->plan;
+    const int T = A->T, C = m->cfg.hidden_size, N = A->rows * T;
+    const int H = m->cfg.num_attention_heads, D = C / H;
+    const float scale = 1.0f / sqrtf((float)D);
+    be->fill(be, opt_act(m, A->g_k), 0.0f, (size_t)N * C);
+    be->fill(be, opt_act(m, A->g_v), 0.0f, (size_t)N * C);
+    for (int o = 0; o < A->n_out; o++) {
+        size_t seq = (size_t)(m->score_slots[o] / T) * T * C, row = (size_t)o * C;
+        size_t heads = (size_t)o * H * T;
+        /* dP = dAttn V^T ; dV += P^T dAttn */
+        be->gemm_batched(be, 0, 1, 1, T, D, 1.0f, opt_act(m, A->g_attn + row), C, D,
+                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, A->g_probs + heads), T, T, H);
+        be->gemm_batched(be, 1, 0, T, D, 1, 1.0f, opt_act(m, L->probs + heads), T, T,
+                         opt_act(m, A->g_attn + row), C, D, 1.0f, opt_act(m, A->g_v + seq), C, D, H);
+    }
+    be->attention_softmax_backward(be, opt_act(m, A->g_probs), opt_act(m, A->g_probs),
+                                   opt_act(m, L->probs), A->n_out, H, 1, T);
+    for (int o = 0; o < A->n_out; o++) {
+        size_t seq = (size_t)(m->score_slots[o] / T) * T * C, row = (size_t)o * C;
+        size_t heads = (size_t)o * H * T;
+        /* dQ = scale dS K ; dK += scale dS^T Q */
+        be->gemm_batched(be, 0, 0, 1, D, T, scale, opt_act(m, A->g_probs + heads), T, T,
+                         opt_act(m, L->k + seq), C, D, 0.0f, opt_act(m, A->g_q + row), C, D, H);
+        be->gemm_batched(be, 1, 0, T, D, 1, scale, opt_act(m, A->g_probs + heads), T, T,
+                         opt_act(m, L->q + row), C, D, 1.0f, opt_act(m, A->g_k + seq), C, D, H);
+    }
+}
+
 static void layernorm_backward(rc_model *m, rc_view dinp, rc_view dout, rc_view inp, int w, int b,
                                size_t mean, size_t rstd, int N) {
     m->be->layernorm_backward(m->be, dinp, opt_grad(m, w), opt_grad(m, b), dout, inp,
@@ -41,67 +74,86 @@ static void layernorm_backward(rc_model *m, rc_view dinp, rc_view dout, rc_view 
                               m->cfg.hidden_size);
 }
 
-static void layer_backward(rc_model *m, int l) {
+/* g_out: dLoss/d(layer output), [N, C] or, for the last layer, its n_out
+ * score rows. Leaves dLoss/d(layer input) ([N, C]) in g_stream. */
+static void layer_backward(rc_model *m, int l, rc_view g_out) {
     rc_backend *be = m->be;
     const rc_opt_config *c = &m->cfg;
     const opt_layer_params *W = &m->p.layers[l];
     const opt_layer_acts *L = &m->plan.layer[l];
     const opt_acts *A = &m->plan;
-    const int N = A->rows * A->T, C = c->hidden_size, F = c->ffn_dim;
-    const size_t NC = (size_t)N * C;
+    const int score_rows = l == c->num_hidden_layers - 1;
+    const int N = A->rows * A->T, R = score_rows ? A->n_out : N;
+    const int C = c->hidden_size, F = c->ffn_dim;
+    const size_t NC = (size_t)N * C, RC = (size_t)R * C;
     const int pre = c->do_layer_norm_before;
     rc_view x = opt_layer_input(m, l);
     rc_view g_stream = opt_act(m, A->g_stream), g_tmp = opt_act(m, A->g_tmp);
     rc_view g_ln = opt_act(m, A->g_ln);
 
     /* FC block: out = res2 (pre) or LN2(res2) (post); res2 = h1 + fc2(act(fc1(mlp_in))) */
-    rc_view g_res2 = g_stream;
+    rc_view g_res2 = g_out;
     if (!pre) {
-        be->fill(be, g_tmp, 0.0f, NC);
-        layernorm_backward(m, g_tmp, g_stream, opt_act(m, L->res2), W->mlp_ln_w, W->mlp_ln_b,
-                           L->ln2_mean, L->ln2_rstd, N);
+        be->fill(be, g_tmp, 0.0f, RC);
+        layernorm_backward(m, g_tmp, g_out, opt_act(m, L->res2), W->mlp_ln_w, W->mlp_ln_b,
+                           L->ln2_mean, L->ln2_rstd, R);
         g_res2 = g_tmp;
     }
     rc_view h1 = pre ? opt_act(m, L->res1) : opt_act(m, L->ln1);
     rc_view mlp_in = pre ? opt_act(m, L->ln2) : h1;
     rc_view g_act = opt_act(m, A->g_act), g_fc1 = opt_act(m, A->g_fc1);
     opt_linear_backward(be, g_act, 0, opt_grad(m, W->fc2_w), opt_grad(m, W->fc2_b), g_res2,
-                        opt_act(m, L->act), opt_param(m, W->fc2_w), N, F, C);
-    be->fill(be, g_fc1, 0.0f, (size_t)N * F);
-    be->activation_backward(be, c->activation, g_fc1, g_act, opt_act(m, L->fc1), (size_t)N * F);
+                        opt_act(m, L->act), opt_param(m, W->fc2_w), R, F, C);
+    be->fill(be, g_fc1, 0.0f, (size_t)R * F);
+    be->activation_backward(be, c->activation, g_fc1, g_act, opt_act(m, L->fc1), (size_t)R * F);
     opt_linear_backward(be, g_ln, 0, opt_grad(m, W->fc1_w), opt_grad(m, W->fc1_b), g_fc1, mlp_in,
-                        opt_param(m, W->fc1_w), N, C, F);
+                        opt_param(m, W->fc1_w), R, C, F);
     /* g_res2 now becomes dLoss/dh1: the residual path plus the FC path */
     if (pre)
-        layernorm_backward(m, g_res2, g_ln, h1, W->mlp_ln_w, W->mlp_ln_b, L->ln2_mean, L->ln2_rstd, N);
+        layernorm_backward(m, g_res2, g_ln, h1, W->mlp_ln_w, W->mlp_ln_b, L->ln2_mean, L->ln2_rstd, R);
     else
-        be->axpy(be, g_res2, 1.0f, g_ln, NC);
+        be->axpy(be, g_res2, 1.0f, g_ln, RC);
 
-    /* Attention block: h1 = res1 (pre) or LN1(res1) (post); res1 = x + out_proj(attn) */
+    /* Attention block: h1 = res1 (pre) or LN1(res1) (post); res1 = x + out_proj(attn).
+     * g_res1 must not be g_stream where dx (N rows) is assembled from R rows. */
     rc_view g_res1 = g_res2;
     if (!pre) {
-        be->fill(be, g_stream, 0.0f, NC);
-        layernorm_backward(m, g_stream, g_res2, opt_act(m, L->res1), W->attn_ln_w, W->attn_ln_b,
-                           L->ln1_mean, L->ln1_rstd, N);
-        g_res1 = g_stream;
+        g_res1 = score_rows ? opt_act(m, A->g_rows) : g_stream;
+        be->fill(be, g_res1, 0.0f, RC);
+        layernorm_backward(m, g_res1, g_res2, opt_act(m, L->res1), W->attn_ln_w, W->attn_ln_b,
+                           L->ln1_mean, L->ln1_rstd, R);
     }
     opt_linear_backward(be, opt_act(m, A->g_attn), 0, opt_grad(m, W->out_w), opt_grad(m, W->out_b),
-                        g_res1, opt_act(m, L->attn), opt_param(m, W->out_w), N, C, C);
-    attention_backward(m, L);
+                        g_res1, opt_act(m, L->attn), opt_param(m, W->out_w), R, C, C);
     rc_view attn_in = pre ? opt_act(m, L->ln1) : x;
-    opt_linear_backward(be, g_ln, 0, opt_grad(m, W->q_w), opt_grad(m, W->q_b), opt_act(m, A->g_q),
-                        attn_in, opt_param(m, W->q_w), N, C, C);
+    if (!score_rows) {
+        attention_backward(m, L);
+        opt_linear_backward(be, g_ln, 0, opt_grad(m, W->q_w), opt_grad(m, W->q_b),
+                            opt_act(m, A->g_q), attn_in, opt_param(m, W->q_w), N, C, C);
+    } else {
+        score_attention_backward(m, L);
+        /* q saw only the score rows: their gradient lands at those rows of g_ln */
+        rc_view attn_in_rows = opt_act(m, pre ? A->last_in : A->last_x);
+        rc_view g_in_rows = g_tmp; /* free here: post-LN's g_res2 is spent */
+        opt_linear_backward(be, g_in_rows, 0, opt_grad(m, W->q_w), opt_grad(m, W->q_b),
+                            opt_act(m, A->g_q), attn_in_rows, opt_param(m, W->q_w), R, C, C);
+        be->fill(be, g_ln, 0.0f, NC);
+        be->scatter_rows_add(be, g_ln, g_in_rows, opt_act(m, A->pooled_rows), R, C);
+    }
     opt_linear_backward(be, g_ln, 1, opt_grad(m, W->k_w), opt_grad(m, W->k_b), opt_act(m, A->g_k),
                         attn_in, opt_param(m, W->k_w), N, C, C);
     opt_linear_backward(be, g_ln, 1, opt_grad(m, W->v_w), opt_grad(m, W->v_b), opt_act(m, A->g_v),
                         attn_in, opt_param(m, W->v_w), N, C, C);
-    /* dLoss/dx = residual (g_res1) + attention input path; land it in g_stream */
-    if (pre) {
-        layernorm_backward(m, g_res1, g_ln, x, W->attn_ln_w, W->attn_ln_b, L->ln1_mean, L->ln1_rstd, N);
-    } else {
-        be->axpy(be, g_res1, 1.0f, g_ln, NC);
-    }
-    /* pre-LN kept everything in g_stream; post-LN's g_res1 is g_stream too */
+    /* dLoss/dx = residual (g_res1) + attention input path, landed in g_stream */
+    if (score_rows) {
+        be->fill(be, g_stream, 0.0f, NC);
+        be->scatter_rows_add(be, g_stream, g_res1, opt_act(m, A->pooled_rows), R, C);
+    } /* else g_res1 is g_stream already */
+    if (pre)
+        layernorm_backward(m, g_stream, g_ln, x, W->attn_ln_w, W->attn_ln_b, L->ln1_mean,
+                           L->ln1_rstd, N);
+    else
+        be->axpy(be, g_stream, 1.0f, g_ln, NC);
 }
 
 rc_status rc_model_backward(rc_model *m, const float *d_rewards) {
@@ -117,7 +169,7 @@ rc_status rc_model_backward(rc_model *m, const float *d_rewards) {
 
     /* score head: rewards[rows,1] = pooled[rows,P] score^T */
     int pre_final = c->do_layer_norm_before && !c->remove_final_layer_norm;
-    rc_view gathered = opt_act(m, A->gathered);
+    rc_view gathered = opt_layer_input(m, c->num_hidden_layers); /* the score rows */
     rc_view head_in = pre_final ? opt_act(m, A->final_ln) : gathered;
     int has_proj = m->p.project_out != RC_NO_PARAM;
     rc_view pooled = has_proj ? opt_act(m, A->pooled) : head_in;
@@ -138,10 +190,8 @@ rc_status rc_model_backward(rc_model *m, const float *d_rewards) {
                            A->final_mean, A->final_rstd, rows);
     }
     rc_view g_stream = opt_act(m, A->g_stream);
-    be->fill(be, g_stream, 0.0f, (size_t)N * C);
-    be->scatter_rows_add(be, g_stream, g_gathered, opt_act(m, A->pooled_rows), rows, C);
-
-    for (int l = c->num_hidden_layers - 1; l >= 0; l--) layer_backward(m, l);
+    layer_backward(m, c->num_hidden_layers - 1, g_gathered);
+    for (int l = c->num_hidden_layers - 2; l >= 0; l--) layer_backward(m, l, g_stream);
 
     /* embeddings: x0 = project_in(embed_tokens[ids]) + embed_positions[pos] */
     be->embedding_backward(be, opt_grad(m, m->p.embed_positions), g_stream,

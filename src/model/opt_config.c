@@ -158,20 +158,27 @@ cJSON *rc_opt_config_to_json(const rc_opt_config *c) {
 }
 
 /* Matrix-product FLOPs (2*M*N*K each) of one forward pass of `rows`
- * sequences of T tokens, as rewardc computes it: per layer the q, k, v and
- * out projections, fc1 and fc2, and the attention products QK^T and PV over
- * the full T x T square (the causal mask is applied after the product, as
- * transformers does too); then project_in on every token and project_out on
- * the pooled rows when word_embed_proj_dim differs from d_model, and the
- * score head on the pooled rows. Layer norms, softmax, activations,
- * embeddings and the optimizer are element-wise and not counted. */
-double rc_model_forward_flops(const rc_opt_config *c, int rows, int T) {
+ * sequences of T tokens: per layer the q, k, v and out projections, fc1 and
+ * fc2, and the attention products QK^T and PV over the full T x T square (the
+ * causal mask is applied after the product, as transformers does too); then
+ * project_in on every token, project_out on the score rows when
+ * word_embed_proj_dim differs from d_model, and the score head. Layer norms,
+ * softmax, activations, embeddings and the optimizer are element-wise and not
+ * counted. n_scores == 0 counts the dense model (every layer at every token,
+ * what transformers computes); n_scores > 0 counts what rewardc executes:
+ * the last layer past K and V only at the n_scores score rows. */
+double rc_model_forward_flops(const rc_opt_config *c, int rows, int T, int n_scores) {
     const double N = (double)rows * T, C = c->hidden_size, F = c->ffn_dim;
     const double P = c->word_embed_proj_dim;
-    const double projections = 4.0 * 2.0 * N * C * C;
-    const double mlp = 2.0 * 2.0 * N * C * F;
-    const double attention = 2.0 * (2.0 * rows * (double)T * T * C); /* summed over heads */
-    double flops = c->num_hidden_layers * (projections + mlp + attention);
-    if (c->word_embed_proj_dim != c->hidden_size) flops += 2.0 * N * P * C + 2.0 * rows * C * P;
-    return flops + 2.0 * rows * P;
+    const double O = n_scores > 0 ? n_scores : rows;
+    const double layer = 4.0 * 2.0 * N * C * C + 2.0 * 2.0 * N * C * F +
+                         2.0 * (2.0 * rows * (double)T * T * C); /* attention, all heads */
+    /* the last layer: K, V at every token; the rest at R rows, each query
+     * against T keys */
+    const double R = n_scores > 0 ? n_scores : N;
+    const double last = 2.0 * 2.0 * N * C * C + 2.0 * 2.0 * R * C * C + 2.0 * 2.0 * R * C * F +
+                        2.0 * (2.0 * R * T * C);
+    double flops = (c->num_hidden_layers - 1) * layer + last;
+    if (c->word_embed_proj_dim != c->hidden_size) flops += 2.0 * N * P * C + 2.0 * O * C * P;
+    return flops + 2.0 * O * P;
 }

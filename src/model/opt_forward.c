@@ -3,8 +3,9 @@
  * Per layer (HF OPTDecoderLayer), with x the layer input:
  *   pre-LN : ln1 = LN1(x); res1 = x + Attn(ln1); ln2 = LN2(res1); res2 = res1 + FC(ln2); out = res2
  *   post-LN: res1 = x + Attn(x); ln1 = LN1(res1); res2 = ln1 + FC(ln1); ln2 = LN2(res2); out = ln2
- * The score is read at one token per sequence, so the final layer norm and
- * project_out run only on those gathered rows. */
+ * The score is read at one token per sequence (two per packed pair), so past
+ * its keys and values the last layer, then the final layer norm and
+ * project_out, run only on those rows. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -27,7 +28,7 @@ static void attention_forward(rc_model *m, const opt_layer_acts *L) {
                          opt_act(m, L->k + seq), C, D, 0.0f, probs, T, TT, H);
     }
     be->attention_softmax_forward(be, opt_act(m, L->probs), opt_act(m, L->probs),
-                                  opt_act(m, m->plan.mask), rows, H, T);
+                                  opt_act(m, m->plan.mask), rows, H, T, T);
     for (int b = 0; b < rows; b++) {
         size_t seq = (size_t)b * T * C;
         be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs + (size_t)b * H * TT), T, TT,
@@ -35,12 +36,41 @@ static void attention_forward(rc_model *m, const opt_layer_acts *L) {
     }
 }
 
+/* The last layer's attention, only for the query at each score slot: one
+ * query row per score against all T keys of its sequence (score_mask holds
+ * what that query may see). */
+static void score_attention_forward(rc_model *m, const opt_layer_acts *L) {
+    rc_backend *be = m->be;
+    const opt_acts *A = &m->plan;
+    const int T = A->T, C = m->cfg.hidden_size;
+    const int H = m->cfg.num_attention_heads, D = C / H;
+    const float scale = 1.0f / sqrtf((float)D);
+    for (int o = 0; o < A->n_out; o++) {
+        size_t seq = (size_t)(m->score_slots[o] / T) * T * C, row = (size_t)o * C;
+        be->gemm_batched(be, 0, 1, 1, T, D, scale, opt_act(m, L->q + row), C, D,
+                         opt_act(m, L->k + seq), C, D, 0.0f,
+                         opt_act(m, L->probs + (size_t)o * H * T), T, T, H);
+    }
+    be->attention_softmax_forward(be, opt_act(m, L->probs), opt_act(m, L->probs),
+                                  opt_act(m, A->score_mask), A->n_out, H, 1, T);
+    for (int o = 0; o < A->n_out; o++) {
+        size_t seq = (size_t)(m->score_slots[o] / T) * T * C, row = (size_t)o * C;
+        be->gemm_batched(be, 0, 0, 1, D, T, 1.0f, opt_act(m, L->probs + (size_t)o * H * T), T, T,
+                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + row), C, D, H);
+    }
+}
+
+/* Layer l. Past its keys and values the last layer runs only at the n_out
+ * score rows (gathered into last_x / last_in): nothing else reaches a score. */
 static void layer_forward(rc_model *m, int l) {
     rc_backend *be = m->be;
     const rc_opt_config *c = &m->cfg;
     const opt_layer_params *W = &m->p.layers[l];
     const opt_layer_acts *L = &m->plan.layer[l];
-    const int N = m->plan.rows * m->plan.T, C = c->hidden_size, F = c->ffn_dim;
+    const opt_acts *A = &m->plan;
+    const int score_rows = l == c->num_hidden_layers - 1;
+    const int N = A->rows * A->T, R = score_rows ? A->n_out : N;
+    const int C = c->hidden_size, F = c->ffn_dim;
     const int pre = c->do_layer_norm_before;
     rc_view x = opt_layer_input(m, l);
     rc_view ln1 = opt_act(m, L->ln1), res1 = opt_act(m, L->res1);
@@ -53,37 +83,50 @@ static void layer_forward(rc_model *m, int l) {
                               LAYER_NORM_EPS);
         attn_in = ln1;
     }
-    opt_linear_forward(be, opt_act(m, L->q), attn_in, opt_param(m, W->q_w), opt_param(m, W->q_b), N, C, C);
     opt_linear_forward(be, opt_act(m, L->k), attn_in, opt_param(m, W->k_w), opt_param(m, W->k_b), N, C, C);
     opt_linear_forward(be, opt_act(m, L->v), attn_in, opt_param(m, W->v_w), opt_param(m, W->v_b), N, C, C);
-    attention_forward(m, L);
+    rc_view x_rows = x, attn_in_rows = attn_in;
+    if (score_rows) {
+        rc_view slots = opt_act(m, A->pooled_rows);
+        x_rows = opt_act(m, A->last_x);
+        be->gather_rows(be, x_rows, x, slots, R, C);
+        attn_in_rows = x_rows;
+        if (pre) {
+            attn_in_rows = opt_act(m, A->last_in);
+            be->gather_rows(be, attn_in_rows, attn_in, slots, R, C);
+        }
+    }
+    opt_linear_forward(be, opt_act(m, L->q), attn_in_rows, opt_param(m, W->q_w), opt_param(m, W->q_b),
+                       R, C, C);
+    if (score_rows) score_attention_forward(m, L);
+    else attention_forward(m, L);
     opt_linear_forward(be, res1, opt_act(m, L->attn), opt_param(m, W->out_w), opt_param(m, W->out_b),
-                       N, C, C);
-    be->add(be, res1, res1, x, (size_t)N * C);
+                       R, C, C);
+    be->add(be, res1, res1, x_rows, (size_t)R * C);
 
     rc_view h1 = res1;
     if (!pre) {
         be->layernorm_forward(be, ln1, opt_act(m, L->ln1_mean), opt_act(m, L->ln1_rstd), res1,
-                              opt_param(m, W->attn_ln_w), opt_param(m, W->attn_ln_b), N, C,
+                              opt_param(m, W->attn_ln_w), opt_param(m, W->attn_ln_b), R, C,
                               LAYER_NORM_EPS);
         h1 = ln1;
     }
     rc_view mlp_in = h1;
     if (pre) {
         be->layernorm_forward(be, ln2, opt_act(m, L->ln2_mean), opt_act(m, L->ln2_rstd), h1,
-                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), N, C,
+                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), R, C,
                               LAYER_NORM_EPS);
         mlp_in = ln2;
     }
     opt_linear_forward(be, opt_act(m, L->fc1), mlp_in, opt_param(m, W->fc1_w), opt_param(m, W->fc1_b),
-                       N, C, F);
-    be->activation_forward(be, c->activation, opt_act(m, L->act), opt_act(m, L->fc1), (size_t)N * F);
+                       R, C, F);
+    be->activation_forward(be, c->activation, opt_act(m, L->act), opt_act(m, L->fc1), (size_t)R * F);
     opt_linear_forward(be, res2, opt_act(m, L->act), opt_param(m, W->fc2_w), opt_param(m, W->fc2_b),
-                       N, F, C);
-    be->add(be, res2, res2, h1, (size_t)N * C);
+                       R, F, C);
+    be->add(be, res2, res2, h1, (size_t)R * C);
     if (!pre)
         be->layernorm_forward(be, ln2, opt_act(m, L->ln2_mean), opt_act(m, L->ln2_rstd), res2,
-                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), N, C,
+                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), R, C,
                               LAYER_NORM_EPS);
 }
 
@@ -116,19 +159,35 @@ static rc_status check_ids(const rc_model *m, const int32_t *ids, int rows, int 
     return RC_OK;
 }
 
+/* Uploads the batch and, for the last layer's one query per score (at
+ * m->score_slots), the keys that query may see under the backend.h rule. */
 static rc_status upload_inputs(rc_model *m, const int32_t *ids, const int32_t *mask,
-                               const int32_t *pos, const int32_t *pooled_rows) {
+                               const int32_t *pos) {
     rc_backend *be = m->be;
     const opt_acts *A = &m->plan;
-    const size_t N = (size_t)A->rows * A->T;
+    const int T = A->T;
+    const size_t N = (size_t)A->rows * T;
+    int32_t *score_mask = malloc((size_t)A->n_out * T * sizeof *score_mask);
+    if (!score_mask) return rc_fail(RC_ERR_OOM, "cannot allocate the score masks");
+    for (int o = 0; o < A->n_out; o++) {
+        const int32_t *row = mask + (size_t)(m->score_slots[o] / T) * T;
+        const int t = m->score_slots[o] % T;
+        for (int j = 0; j < T; j++)
+            score_mask[(size_t)o * T + j] =
+                j <= t && row[j] != 0 && (row[j] == 1 || row[j] == row[t]);
+    }
     rc_status st = be->upload(be, opt_act(m, A->ids), ids, N);
     if (st == RC_OK) st = be->upload(be, opt_act(m, A->mask), mask, N);
     if (st == RC_OK) st = be->upload(be, opt_act(m, A->pos_ids), pos, N);
-    if (st == RC_OK) st = be->upload(be, opt_act(m, A->pooled_rows), pooled_rows, (size_t)A->n_out);
+    if (st == RC_OK)
+        st = be->upload(be, opt_act(m, A->pooled_rows), m->score_slots, (size_t)A->n_out);
+    if (st == RC_OK)
+        st = be->upload(be, opt_act(m, A->score_mask), score_mask, (size_t)A->n_out * T);
+    free(score_mask);
     return st;
 }
 
-/* Embeddings, the layers, and the score head on the n_out pooled rows. */
+/* Embeddings, the layers, and the score head on the n_out score rows. */
 static rc_status forward_planned(rc_model *m, float *rewards_out) {
     rc_backend *be = m->be;
     const rc_opt_config *c = &m->cfg;
@@ -148,9 +207,8 @@ static rc_status forward_planned(rc_model *m, float *rewards_out) {
 
     for (int l = 0; l < c->num_hidden_layers; l++) layer_forward(m, l);
 
-    rc_view top = opt_layer_input(m, c->num_hidden_layers);
-    rc_view gathered = opt_act(m, A->gathered);
-    be->gather_rows(be, gathered, top, opt_act(m, A->pooled_rows), n_out, C);
+    /* the last layer's output holds just the n_out score rows */
+    rc_view gathered = opt_layer_input(m, c->num_hidden_layers);
     rc_view head_in = gathered;
     if (c->do_layer_norm_before && !c->remove_final_layer_norm) {
         be->layernorm_forward(be, opt_act(m, A->final_ln), opt_act(m, A->final_mean),
@@ -186,9 +244,8 @@ rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask,
     if (st != RC_OK) return st;
     const size_t N = (size_t)rows * T;
     int32_t *pos = malloc(N * sizeof *pos);
-    int32_t *pooled_rows = malloc((size_t)rows * sizeof *pooled_rows);
-    if (!pos || !pooled_rows) st = rc_fail(RC_ERR_OOM, "cannot allocate position ids");
-    for (int b = 0; b < rows && st == RC_OK; b++) {
+    if (!pos) return rc_fail(RC_ERR_OOM, "cannot allocate position ids");
+    for (int b = 0; b < rows; b++) {
         int seen = 0, last = 0;
         for (int t = 0; t < T; t++) {
             int on = mask[(size_t)b * T + t] != 0;
@@ -198,11 +255,10 @@ rc_status rc_model_forward(rc_model *m, const int32_t *ids, const int32_t *mask,
             if (ids[(size_t)b * T + t] != m->cfg.pad_token_id) last = t;
         }
         m->pooled_index[b] = last;
-        pooled_rows[b] = b * T + last;
+        m->score_slots[b] = b * T + last;
     }
-    if (st == RC_OK) st = upload_inputs(m, ids, mask, pos, pooled_rows);
+    st = upload_inputs(m, ids, mask, pos);
     free(pos);
-    free(pooled_rows);
     return st == RC_OK ? forward_planned(m, rewards_out) : st;
 }
 
@@ -225,9 +281,12 @@ rc_status rc_model_forward_packed(rc_model *m, const rc_packed_batch *b, float *
         if (b->score_at[i] < 0 || (size_t)b->score_at[i] >= N)
             st = rc_fail(RC_ERR_INVALID_ARG, "score %d is read at slot %d, outside the %d x %d "
                          "batch", i, b->score_at[i], b->rows, b->T);
-        else m->pooled_index[i] = b->score_at[i] % b->T;
+        else {
+            m->pooled_index[i] = b->score_at[i] % b->T;
+            m->score_slots[i] = b->score_at[i];
+        }
     }
-    if (st == RC_OK) st = upload_inputs(m, b->ids, b->mask, pos, b->score_at);
+    if (st == RC_OK) st = upload_inputs(m, b->ids, b->mask, pos);
     free(pos);
     return st == RC_OK ? forward_planned(m, rewards_out) : st;
 }

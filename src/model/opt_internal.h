@@ -21,7 +21,9 @@ typedef struct {
 } opt_params;
 
 /* Element offsets into the activation buffer of one layer's saved tensors.
- * How they are used depends on pre-LN vs post-LN (see opt_forward.c). */
+ * How they are used depends on pre-LN vs post-LN (see opt_forward.c). The last
+ * layer runs past its keys and values only at the n_out rows where scores are
+ * read: there q..res2 hold n_out rows and probs is [n_out, H, 1, T]. */
 typedef struct {
     size_t ln1, ln1_mean, ln1_rstd; /* self_attn_layer_norm output and stats */
     size_t q, k, v;                 /* projections, [N, C] */
@@ -40,13 +42,16 @@ typedef struct {
     size_t tok_embed;                       /* [N, P] when project_in exists */
     size_t x0;                              /* embeddings, input of layer 0, [N, C] */
     opt_layer_acts *layer;                  /* one per layer (shared when not training) */
-    size_t gathered, final_ln, final_mean, final_rstd, pooled, rewards;
+    /* the last layer at the score rows: each one's key mask as a single
+     * query ([n_out, T] int32), its input rows and attention-input rows */
+    size_t score_mask, last_x, last_in;
+    size_t final_ln, final_mean, final_rstd, pooled, rewards;
     /* backward scratch */
     size_t g_stream, g_tmp, g_ln, g_attn, g_q, g_k, g_v; /* [N, C] */
     size_t g_act, g_fc1;                                 /* [N, F] */
     size_t g_probs;                                      /* [B, H, T, T] */
     size_t g_tok;                                        /* [N, P] */
-    size_t g_gathered, g_final, g_pooled, g_rewards;
+    size_t g_gathered, g_final, g_pooled, g_rewards, g_rows;
     size_t total;
 } opt_acts;
 
@@ -63,7 +68,8 @@ struct rc_model {
     size_t acts_capacity;
     int max_rows, max_seq_len, training;
     opt_acts plan;
-    int32_t *pooled_index; /* host copy, [max_rows] */
+    int32_t *pooled_index; /* host copies, [max_rows]: position within the row */
+    int32_t *score_slots;  /* and slot row * T + t */
     int have_forward;
 };
 

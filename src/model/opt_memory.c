@@ -29,29 +29,35 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     a.tok_embed = P != C ? take(&pl, N * P) : 0;
     a.x0 = take(&pl, N * C);
     /* Inference walks the layers through one set of buffers: each layer's
-     * input is dead by the time that layer writes its output (see opt_forward.c). */
-    int distinct_layers = training ? c->num_hidden_layers : 1;
+     * input is dead by the time that layer writes its output (see opt_forward.c).
+     * In training the last layer keeps only its score rows past K and V. */
+    const int n_layers = c->num_hidden_layers;
+    int distinct_layers = training ? n_layers : 1;
     opt_layer_acts scratch; /* when only the total is wanted */
     for (int l = 0; l < distinct_layers; l++) {
         opt_layer_acts *L = layers ? &layers[l] : &scratch;
+        const int score_rows = training && l == n_layers - 1;
+        const size_t R = score_rows ? O : N, Tq = score_rows ? 1 : (size_t)T;
         L->ln1 = take(&pl, N * C);
         L->ln1_mean = take(&pl, N);
         L->ln1_rstd = take(&pl, N);
-        L->q = take(&pl, N * C);
+        L->q = take(&pl, R * C);
         L->k = take(&pl, N * C);
         L->v = take(&pl, N * C);
-        L->probs = take(&pl, B * H * T * T);
-        L->attn = take(&pl, N * C);
-        L->res1 = take(&pl, N * C);
-        L->ln2 = take(&pl, N * C);
-        L->ln2_mean = take(&pl, N);
-        L->ln2_rstd = take(&pl, N);
-        L->fc1 = take(&pl, N * F);
-        L->act = take(&pl, N * F);
-        L->res2 = take(&pl, N * C);
+        L->probs = take(&pl, (score_rows ? O : B) * H * Tq * T);
+        L->attn = take(&pl, R * C);
+        L->res1 = take(&pl, R * C);
+        L->ln2 = take(&pl, R * C);
+        L->ln2_mean = take(&pl, R);
+        L->ln2_rstd = take(&pl, R);
+        L->fc1 = take(&pl, R * F);
+        L->act = take(&pl, R * F);
+        L->res2 = take(&pl, R * C);
     }
-    for (int l = distinct_layers; l < c->num_hidden_layers && layers; l++) layers[l] = layers[0];
-    a.gathered = take(&pl, O * C);
+    for (int l = distinct_layers; l < n_layers && layers; l++) layers[l] = layers[0];
+    a.score_mask = take(&pl, O * T);
+    a.last_x = take(&pl, O * C);
+    a.last_in = take(&pl, O * C);
     a.final_ln = take(&pl, O * C);
     a.final_mean = take(&pl, O);
     a.final_rstd = take(&pl, O);
@@ -73,6 +79,7 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
         a.g_final = take(&pl, O * C);
         a.g_pooled = take(&pl, O * P);
         a.g_rewards = take(&pl, O);
+        a.g_rows = take(&pl, O * C);
     }
     a.total = pl.next;
     *plan = a;
@@ -89,9 +96,11 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
                        max_seq_len, m->cfg.max_position_embeddings);
     opt_layer_acts *layers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *layers);
     int32_t *pooled = malloc((size_t)max_rows * sizeof *pooled);
-    if (!layers || !pooled) {
+    int32_t *slots = malloc((size_t)max_rows * sizeof *slots);
+    if (!layers || !pooled || !slots) {
         free(layers);
         free(pooled);
+        free(slots);
         return rc_fail(RC_ERR_OOM, "cannot allocate the activation plan");
     }
     opt_acts plan;
@@ -103,6 +112,7 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
     if (st != RC_OK) {
         free(layers);
         free(pooled);
+        free(slots);
         return rc_fail_context(st,
                                "activations for %d sequences x %d tokens need %.1f MB on the %s "
                                "backend (reduce the batch size or max_length)",
@@ -110,8 +120,10 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
     }
     free(m->plan.layer);
     free(m->pooled_index);
+    free(m->score_slots);
     m->plan = plan;
     m->pooled_index = pooled;
+    m->score_slots = slots;
     m->acts_capacity = need;
     m->max_rows = max_rows;
     m->max_seq_len = max_seq_len;

@@ -174,6 +174,7 @@ void rc_model_free(rc_model *m) {
     if (m->acts) m->be->free(m->be, m->acts);
     free(m->plan.layer);
     free(m->pooled_index);
+    free(m->score_slots);
     free(m->p.layers);
     free(m->table);
     free(m);

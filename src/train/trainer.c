@@ -129,7 +129,8 @@ static rc_status forward_pairs(rc_model *m, batch_buffers *bb, const rc_train_da
     }
     if (share_prefix && non_empty) {
         int T = rc_packed_pairs_length(bb->seqs, bb->lens, count);
-        if (rc_model_forward_flops(cfg, count, T) < rc_model_forward_flops(cfg, 2 * count, T_rows) &&
+        if (rc_model_forward_flops(cfg, count, T, 2 * count) <
+                rc_model_forward_flops(cfg, 2 * count, T_rows, 2 * count) &&
             rc_model_batch_fits(m, count, T, 2 * count)) {
             rc_pack_pairs(bb->seqs, bb->lens, count, pad, bb->ids, bb->mask, bb->pos, bb->score_at,
                           &info->shared);

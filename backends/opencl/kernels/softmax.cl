@@ -1,22 +1,24 @@
-/* Masked causal softmax over attention scores [B, H, T, T] and its backward.
+/* Masked causal softmax over attention scores [B, H, Tq, Tk] and its backward.
  *
- * One work-group per row (b, h, query i). Key j is visible iff j <= i,
- * key_mask[b, j] != 0, and key_mask[b, j] is 1 (shared) or equals
- * key_mask[b, i] (the query's branch, for packed pairs); hidden keys get probability exactly 0, and a row with
- * no visible key (a padding query under left padding) is all zeros rather
- * than NaN. Sums are rc_acc and each probability is divided once, as on the
- * CPU. Every element is read and written by the same work-item, and all reads
- * that feed a reduction finish before the reduction's barrier, so probs may
- * alias scores and dscores may alias dprobs. */
+ * One work-group per row (b, h, query i); the queries are the last Tq of the
+ * Tk positions, so query i sits at position Tk - Tq + i. Key j is visible iff
+ * j <= that position, key_mask[b, j] != 0, and key_mask[b, j] is 1 (shared)
+ * or equals the query's own mask value (its branch, for packed pairs); hidden
+ * keys get probability exactly 0, and a row with no visible key (a padding
+ * query under left padding) is all zeros rather than NaN. Sums are rc_acc and
+ * each probability is divided once, as on the CPU. Every element is read and
+ * written by the same work-item, and all reads that feed a reduction finish
+ * before the reduction's barrier, so probs may alias scores and dscores may
+ * alias dprobs. */
 
 __kernel void rc_softmax_forward(__global float *probs, ulong probs_off,
                                  __global const float *scores, ulong scores_off,
                                  __global const int *key_mask, ulong mask_off, int heads,
-                                 int seq_len, __local rc_acc *scratch) {
+                                 int n_queries, int n_keys, __local rc_acc *scratch) {
     const size_t row = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
-    const size_t T = (size_t)seq_len;
-    const size_t query = row % T;
-    const size_t batch = row / (T * (size_t)heads);
+    const size_t T = (size_t)n_keys;
+    const size_t query = T - (size_t)n_queries + row % (size_t)n_queries;
+    const size_t batch = row / ((size_t)n_queries * (size_t)heads);
     __global const int *mask = key_mask + mask_off + batch * T;
     __global const float *s = scores + scores_off + row * T;
     __global float *p = probs + probs_off + row * T;
