@@ -93,6 +93,7 @@ struct rc_backend {
                                rc_view mean, rc_view rstd, int N, int C);
 
     /* ---- element-wise ---- */
+    /* out = act(inp) (out may alias inp) */
     void (*activation_forward)(rc_backend *be, rc_activation kind, rc_view out, rc_view inp,
                                size_t n);
     /* dinp += act'(inp) * dout */

@@ -105,6 +105,7 @@ static void layer_backward(rc_model *m, int l, rc_view g_out) {
     opt_linear_backward(be, g_act, 0, opt_grad(m, W->fc2_w), opt_grad(m, W->fc2_b), g_res2,
                         opt_act(m, L->act), opt_param(m, W->fc2_w), R, F, C);
     be->fill(be, g_fc1, 0.0f, (size_t)R * F);
+    /* for ReLU, L->fc1 holds relu(fc1), which has the same positive entries */
     be->activation_backward(be, c->activation, g_fc1, g_act, opt_act(m, L->fc1), (size_t)R * F);
     opt_linear_backward(be, g_ln, 0, opt_grad(m, W->fc1_w), opt_grad(m, W->fc1_b), g_fc1, mlp_in,
                         opt_param(m, W->fc1_w), R, C, F);

@@ -31,7 +31,7 @@ typedef struct {
     size_t attn;                    /* heads merged, before out_proj, [N, C] */
     size_t res1;                    /* layer input + attention output */
     size_t ln2, ln2_mean, ln2_rstd; /* final_layer_norm output and stats */
-    size_t fc1, act;                /* [N, F] */
+    size_t fc1, act;                /* [N, F]; the same tensor for ReLU */
     size_t res2;                    /* FC block input + fc2 output */
 } opt_layer_acts;
 

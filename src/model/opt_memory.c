@@ -51,7 +51,9 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
         L->ln2_mean = take(&pl, R);
         L->ln2_rstd = take(&pl, R);
         L->fc1 = take(&pl, R * F);
-        L->act = take(&pl, R * F);
+        /* ReLU's derivative can be read off its output (relu(x) > 0 iff x > 0),
+         * so ReLU models apply it in place and keep one [R, F] tensor */
+        L->act = c->activation == RC_ACT_RELU ? L->fc1 : take(&pl, R * F);
         L->res2 = take(&pl, R * C);
     }
     for (int l = distinct_layers; l < n_layers && layers; l++) layers[l] = layers[0];
