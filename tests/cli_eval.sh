@@ -286,7 +286,11 @@ t = f32(th["value"])
 qualifying = [p for p in distinct if sum(1 for x, y in zip(score, labels) if f32(x) >= p and y == 1)
               >= 0.75 * sum(1 for x in score if f32(x) >= p)]
 check(th["source"] == "--target-precision" and th["saved_to_model"] is True, "threshold source and saved flag")
-check(t == min(qualifying), "the lowest threshold with precision >= 0.75")
+rewards32 = set(f32(x) for x in score)
+check(all((f32(x) >= t) == (f32(x) >= min(qualifying)) for x in score) and t not in rewards32,
+      "accepts exactly the rewards >= the lowest point with precision >= 0.75, sitting on none")
+lower = [x for x in distinct if x < min(qualifying)]
+check(not lower or t == f32((min(qualifying) + max(lower)) / 2), "halfway to the next lower reward")
 accepted = [y for x, y in zip(score, labels) if f32(x) >= t]
 check(th["tp"] == sum(accepted) and th["fp"] == len(accepted) - sum(accepted), "tp/fp at the threshold")
 check(th["precision"] >= 0.75, "precision at the threshold >= 0.75")
@@ -306,7 +310,10 @@ py_checks lr1.json lr.jsonl g/config.json <<'PY'
 s = json.load(open(sys.argv[1]))
 rows = jsonl(sys.argv[2])
 lowest_positive = min(f32(r["reward"]) for r in rows if r["label"] == 1)
-check(f32(s["threshold"]["value"]) == lowest_positive, "recall 1: the threshold is the lowest positive reward")
+t = f32(s["threshold"]["value"])
+below = [f32(r["reward"]) for r in rows if f32(r["reward"]) < lowest_positive]
+check(t < lowest_positive and all(x < t for x in below),
+      "recall 1: the threshold lies between the lowest positive reward and the rewards below it")
 check(json.load(open(sys.argv[3]))["rewardc"]["threshold"] == s["threshold"]["value"], "recall threshold saved")
 PY
 cp g/config.json config.gated

@@ -12,6 +12,9 @@
 static const float score[] = {0.9f, 0.8f, 0.7f, 0.7f, 0.3f};
 static const int label[] = {1, 0, 1, 0, 0};
 
+/* the chosen threshold: halfway between the lowest accepted score and the next */
+static float between(float accepted, float below) { return (float)(((double)accepted + below) / 2.0); }
+
 static void test_auc(void) {
     /* The 6 (positive, negative) pairs: 0.9 beats 0.8, 0.7, 0.3 (3); 0.7 loses
      * to 0.8 (0), ties 0.7 (1/2), beats 0.3 (1). AUC = 4.5 / 6 = 0.75. */
@@ -86,15 +89,17 @@ static void test_pr_curve(void) {
 
 static void test_threshold_for_precision(void) {
     rc_threshold_choice c;
-    /* Precision >= 0.5 holds at 0.9, 0.8 and 0.7; the lowest is 0.7 (recall 1). */
+    /* Precision >= 0.5 holds at 0.9, 0.8 and 0.7; the lowest is 0.7 (recall 1),
+     * and the threshold sits halfway to the next score, 0.3. */
     CHECK(rc_threshold_for_precision(score, label, 5, 0.5, &c) == RC_OK, "%s", rc_last_error());
-    CHECK(c.threshold == 0.7f && c.precision == 0.5 && c.recall == 1.0, "P>=0.5: t %g P %g R %g",
+    CHECK(c.threshold == between(0.7f, 0.3f) && c.precision == 0.5 && c.recall == 1.0,
+          "P>=0.5: t %g P %g R %g",
           (double)c.threshold, c.precision, c.recall);
     CHECK(c.tp == 2 && c.fp == 2 && c.fn == 0 && c.tn == 1, "confusion %zu %zu %zu %zu", c.tp, c.fp,
           c.fn, c.tn);
     /* Precision >= 0.6 holds only at 0.9. */
     CHECK(rc_threshold_for_precision(score, label, 5, 0.6, &c) == RC_OK, "%s", rc_last_error());
-    CHECK(c.threshold == 0.9f && c.precision == 1.0 && c.recall == 0.5, "P>=0.6: t %g",
+    CHECK(c.threshold == between(0.9f, 0.8f) && c.precision == 1.0 && c.recall == 0.5, "P>=0.6: t %g",
           (double)c.threshold);
     CHECK(c.tp == 1 && c.fp == 0 && c.fn == 1 && c.tn == 3, "confusion at 0.9");
 
@@ -105,7 +110,7 @@ static void test_threshold_for_precision(void) {
     const int dip_label[] = {1, 0, 1, 1, 0};
     CHECK(rc_threshold_for_precision(dip_score, dip_label, 5, 0.7, &c) == RC_OK, "%s",
           rc_last_error());
-    CHECK(c.threshold == 2.0f && c.precision == 0.75 && c.recall == 1.0, "dip: t %g P %g",
+    CHECK(c.threshold == 1.5f && c.precision == 0.75 && c.recall == 1.0, "dip: t %g P %g",
           (double)c.threshold, c.precision);
 
     /* Unreachable: the positive scores lowest, so the best precision is 1/2. */
@@ -123,15 +128,27 @@ static void test_threshold_for_recall(void) {
     rc_threshold_choice c;
     /* Recall >= 0.5 first holds at 0.9 (the highest threshold). */
     CHECK(rc_threshold_for_recall(score, label, 5, 0.5, &c) == RC_OK, "%s", rc_last_error());
-    CHECK(c.threshold == 0.9f && c.recall == 0.5 && c.precision == 1.0, "R>=0.5: t %g",
+    CHECK(c.threshold == between(0.9f, 0.8f) && c.recall == 0.5 && c.precision == 1.0, "R>=0.5: t %g",
           (double)c.threshold);
     /* Recall >= 0.75 first holds at 0.7 (recall 1, precision 1/2). */
     CHECK(rc_threshold_for_recall(score, label, 5, 0.75, &c) == RC_OK, "%s", rc_last_error());
-    CHECK(c.threshold == 0.7f && c.recall == 1.0 && c.precision == 0.5, "R>=0.75: t %g",
+    CHECK(c.threshold == between(0.7f, 0.3f) && c.recall == 1.0 && c.precision == 0.5, "R>=0.75: t %g",
           (double)c.threshold);
     CHECK(c.tp == 2 && c.fp == 2 && c.fn == 0 && c.tn == 1, "confusion at 0.7");
-    CHECK(rc_threshold_for_recall(score, label, 5, 1.0, &c) == RC_OK && c.threshold == 0.7f,
-          "R>=1: t %g (not the lower 0.3)", (double)c.threshold);
+    CHECK(rc_threshold_for_recall(score, label, 5, 1.0, &c) == RC_OK && c.threshold == between(0.7f, 0.3f),
+          "R>=1: t %g (above the lower 0.3)", (double)c.threshold);
+    /* When the lowest score is accepted there is no next one: just below it. */
+    const float lowest_positive[] = {3, 2, 1};
+    const int neg_first[] = {0, 1, 1};
+    CHECK(rc_threshold_for_recall(lowest_positive, neg_first, 3, 1.0, &c) == RC_OK &&
+              c.threshold == 0.9995f && c.tp == 2 && c.fp == 1,
+          "recall 1 at the lowest score: t %.7g", (double)c.threshold);
+    /* Adjacent floats have no midpoint: the accepted score itself. */
+    const float adjacent[] = {1.0f, nextafterf(1.0f, 0.0f)};
+    const int upper_only[] = {1, 0};
+    CHECK(rc_threshold_for_precision(adjacent, upper_only, 2, 1.0, &c) == RC_OK &&
+              c.threshold == 1.0f && c.tp == 1 && c.fp == 0,
+          "adjacent floats: t %.9g", (double)c.threshold);
     CHECK(rc_threshold_for_recall(score, label, 5, -0.1, &c) == RC_ERR_INVALID_ARG, "R < 0 must fail");
 }
 

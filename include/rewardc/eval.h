@@ -69,18 +69,21 @@ typedef struct {
 rc_status rc_precision_recall_curve(const float *score, const int *label, size_t n,
                                     rc_pr_point **points, size_t *n_points);
 
+/* A chosen operating point. Its threshold lies halfway between the lowest
+ * accepted score and the next lower one, never on an evaluated score, so a
+ * rescored text whose reward moves by float rounding keeps its decision. */
 typedef struct {
     float threshold;       /* accept when score >= threshold */
     size_t tp, fp, fn, tn;
     double precision, recall;
 } rc_threshold_choice;
 
-/* The lowest threshold whose precision is >= target (so recall is as high as
- * that precision allows). Fails, naming the best precision reached, when no
+/* The lowest curve point whose precision is >= target (so recall is as high
+ * as that precision allows). Fails, naming the best precision reached, when no
  * threshold gets there. */
 rc_status rc_threshold_for_precision(const float *score, const int *label, size_t n,
                                      double target_precision, rc_threshold_choice *out);
-/* The highest threshold whose recall is >= target (the fewest acceptances). */
+/* The highest curve point whose recall is >= target (the fewest acceptances). */
 rc_status rc_threshold_for_recall(const float *score, const int *label, size_t n,
                                   double target_recall, rc_threshold_choice *out);
 

@@ -103,9 +103,25 @@ rc_status rc_precision_recall_curve(const float *score, const int *label, size_t
     return RC_OK;
 }
 
-static rc_threshold_choice choice_at(const rc_pr_point *point, size_t n_pos, size_t n_neg) {
+/* The threshold that accepts the scores of curve[chosen] and above: halfway
+ * to the next lower score (half a permille of max(1, |score|) below when
+ * there is none), so that no evaluated score sits on it. The same text scored
+ * again in a batch of other lengths moves by float rounding (~1e-7) and must
+ * not flip between accept and block. */
+static float threshold_below(const rc_pr_point *curve, size_t n_points, size_t chosen) {
+    const double lowest_accepted = curve[chosen].threshold;
+    double below = lowest_accepted - 0.001 * fmax(1.0, fabs(lowest_accepted));
+    if (chosen + 1 < n_points) below = curve[chosen + 1].threshold;
+    float t = (float)((lowest_accepted + below) / 2.0);
+    /* adjacent floats have no midpoint: then the accepted score itself */
+    return t > (float)below && t <= (float)lowest_accepted ? t : (float)lowest_accepted;
+}
+
+static rc_threshold_choice choice_at(const rc_pr_point *curve, size_t n_points, size_t chosen,
+                                     size_t n_pos, size_t n_neg) {
+    const rc_pr_point *point = &curve[chosen];
     rc_threshold_choice choice;
-    choice.threshold = point->threshold;
+    choice.threshold = threshold_below(curve, n_points, chosen);
     choice.tp = point->tp;
     choice.fp = point->fp;
     choice.fn = n_pos - point->tp;
@@ -149,7 +165,7 @@ rc_status rc_threshold_for_precision(const float *score, const int *label, size_
         free(curve);
         return st;
     }
-    *out = choice_at(&curve[best], n_pos, n_neg);
+    *out = choice_at(curve, n_points, best, n_pos, n_neg);
     free(curve);
     return RC_OK;
 }
@@ -172,7 +188,7 @@ rc_status rc_threshold_for_recall(const float *score, const int *label, size_t n
             chosen = p;
             break;
         }
-    *out = choice_at(&curve[chosen], n_pos, n_neg);
+    *out = choice_at(curve, n_points, chosen, n_pos, n_neg);
     free(curve);
     return RC_OK;
 }
