@@ -56,6 +56,20 @@ r1=$(sed -n 1p two_out.jsonl | field /dev/stdin reward)
 r2=$(sed -n 2p two_out.jsonl | field /dev/stdin reward)
 check "prompt+response == text ($r1 vs $r2)" test "$r1" = "$r2"
 
+# ---- batches by length: texts of mixed lengths, rewards back in input order ----------------
+for i in $(seq 1 11); do
+    printf '{"id": %d, "text": "%s"}\n' "$i" "$(printf 'word%.0s ' $(seq 1 $(( (i * 7) % 23 + 1 ))))"
+done >mixed.jsonl
+"$BIN" score --model m --input mixed.jsonl --batch-size 1 >alone.jsonl 2>/dev/null
+check "mixed lengths, one per batch: exit 0" test $? -eq 0
+"$BIN" score --model m --input mixed.jsonl --batch-size 4 >sorted.jsonl 2>/dev/null
+check "mixed lengths, batches of 4: exit 0" test $? -eq 0
+check "batches of 4: ids in input order" test "$(field sorted.jsonl id | tr '\n' ' ')" = "$(seq 1 11 | tr '\n' ' ')"
+# padding and batch order change only float rounding
+check "batches of 4: each reward as scored alone (1e-5)" awk 'NR == FNR { a[FNR] = $0; next }
+    { d = a[FNR] - $0; if (d > 1e-5 || d < -1e-5) bad++ } END { exit bad > 0 || FNR != 11 }' \
+    <(field alone.jsonl reward) <(field sorted.jsonl reward)
+
 # ---- --output: atomic, the same content -------------------------------------------------
 "$BIN" score --model m --input in.jsonl --batch-size 2 --output o.jsonl 2>/dev/null
 check "--output with bad lines: exit 3" test $? -eq 3

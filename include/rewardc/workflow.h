@@ -74,7 +74,9 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
                                rc_reward_model *out);
 void rc_reward_model_close(rc_reward_model *rm);
 /* Rewards of n token sequences (each at most meta.policy.max_length ids), in
- * batches of batch_rows. */
+ * input order, computed in batches of batch_rows sequences of similar length.
+ * A reward can differ by float rounding (~1e-7) from the same sequence scored
+ * among other sequences. */
 rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
                                 size_t n, float *rewards);
 /* Encodes prompt + response with the folder's policy and scores it; a text

@@ -11,6 +11,8 @@
 #include "rewardc/threads.h"
 #include "rewardc/workflow.h"
 
+enum { SCORE_WINDOW = 256 }; /* lines held at most before scoring */
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: rewardc score --model DIR [--input FILE] [--output FILE] [--threshold T]\n"
@@ -28,7 +30,10 @@ static void usage(FILE *out) {
             "still scored; the exit code is then 3.\n\n"
             "  --input FILE   JSONL input (default or '-': standard input)\n"
             "  --output FILE  written atomically when complete (default: standard output, streamed)\n"
-            "  --batch-size N sequences per forward pass (16)\n");
+            "  --batch-size N sequences per forward pass (16); lines are read in windows of\n"
+            "                 8 batches (at most %d lines) and each window is batched by length,\n"
+            "                 so little compute goes to padding; output stays in input order\n",
+            SCORE_WINDOW);
 }
 
 typedef struct {
@@ -95,13 +100,13 @@ static void write_error(FILE *out, long line, const char *message) {
     cJSON_Delete(obj);
 }
 
-/* Scores the pending items and writes their lines. */
-static rc_status flush_batch(rc_reward_model *rm, pending_item *items, int n, int has_threshold,
+/* Scores the pending items (a window of lines) and writes their lines. */
+static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, int has_threshold,
                              double threshold, FILE *out, size_t *truncated_total) {
     if (n == 0) return RC_OK;
-    const char *prompts[256] = {0}, *responses[256] = {0};
-    float rewards[256];
-    rc_encode_outcome outcomes[256];
+    const char *prompts[SCORE_WINDOW] = {0}, *responses[SCORE_WINDOW] = {0};
+    float rewards[SCORE_WINDOW];
+    rc_encode_outcome outcomes[SCORE_WINDOW];
     for (int i = 0; i < n; i++) {
         prompts[i] = items[i].prompt;
         responses[i] = items[i].response;
@@ -158,7 +163,7 @@ int cmd_score(int argc, char **argv) {
     }
     long batch, device, threads;
     double threshold = 0.0;
-    if (!parse_long("score", "--batch-size", batch_text, 1, 256, &batch) ||
+    if (!parse_long("score", "--batch-size", batch_text, 1, SCORE_WINDOW, &batch) ||
         !parse_long("score", "--device", device_text, 0, 1024, &device) ||
         !parse_long("score", "--threads", threads_text, 0, 4096, &threads) ||
         (threshold_text && !parse_double("score", "--threshold", threshold_text, &threshold)))
@@ -186,7 +191,8 @@ int cmd_score(int argc, char **argv) {
         st = rc_atomic_open(output, &atomic);
         if (st == RC_OK) out = rc_atomic_stream(atomic);
     }
-    pending_item items[256];
+    pending_item items[SCORE_WINDOW];
+    const int window = batch * 8 < SCORE_WINDOW ? (int)batch * 8 : SCORE_WINDOW;
     int n_pending = 0;
     long line_number = 0, bad = 0, scored = 0;
     size_t truncated = 0;
@@ -201,7 +207,7 @@ int cmd_score(int argc, char **argv) {
         char error[256];
         if (!parse_line(line, &item, error, sizeof error)) {
             /* earlier lines first, so the output stays in input order */
-            st = flush_batch(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
+            st = flush_window(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
             scored += n_pending;
             free_items(items, n_pending);
             n_pending = 0;
@@ -212,15 +218,15 @@ int cmd_score(int argc, char **argv) {
             continue;
         }
         items[n_pending++] = item;
-        if (n_pending == batch) {
-            st = flush_batch(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
+        if (n_pending == window) {
+            st = flush_window(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
             scored += n_pending;
             free_items(items, n_pending);
             n_pending = 0;
         }
     }
     if (st == RC_OK) {
-        st = flush_batch(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
+        st = flush_window(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
         scored += n_pending;
     }
     free_items(items, n_pending);

@@ -39,20 +39,50 @@ void rc_reward_model_close(rc_reward_model *rm) {
     memset(rm, 0, sizeof *rm);
 }
 
+typedef struct {
+    size_t len, index;
+} by_length;
+
+static int compare_length(const void *a, const void *b) {
+    const by_length *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Batches are cut from the sequences sorted by length, so a batch pads little
+ * (scoring texts in arrival order pads each batch to its longest). */
 rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
                                 size_t n, float *rewards) {
     int32_t pad = (int32_t)rc_model_config(rm->model)->pad_token_id;
-    for (size_t start = 0; start < n; start += (size_t)rm->batch_rows) {
-        int rows = (int)(n - start < (size_t)rm->batch_rows ? n - start : (size_t)rm->batch_rows);
-        for (int i = 0; i < rows; i++)
-            if (lens[start + i] == 0 || lens[start + i] > rm->meta.policy.max_length)
-                return rc_fail(RC_ERR_INVALID_ARG, "sequence %zu has %zu tokens (1..%zu allowed)",
-                               start + i, lens[start + i], rm->meta.policy.max_length);
-        int T = rc_pad_batch(seqs + start, lens + start, rows, pad, rm->ids, rm->mask);
-        rc_status st = rc_model_forward(rm->model, rm->ids, rm->mask, rows, T, rewards + start);
-        if (st != RC_OK) return st;
+    for (size_t i = 0; i < n; i++)
+        if (lens[i] == 0 || lens[i] > rm->meta.policy.max_length)
+            return rc_fail(RC_ERR_INVALID_ARG, "sequence %zu has %zu tokens (1..%zu allowed)", i,
+                           lens[i], rm->meta.policy.max_length);
+    const size_t rows_max = (size_t)rm->batch_rows;
+    by_length *order = malloc((n ? n : 1) * sizeof *order);
+    const int32_t **batch_seqs = malloc(rows_max * sizeof *batch_seqs);
+    size_t *batch_lens = malloc(rows_max * sizeof *batch_lens);
+    float *batch_rewards = malloc(rows_max * sizeof *batch_rewards);
+    rc_status st = order && batch_seqs && batch_lens && batch_rewards
+                       ? RC_OK
+                       : rc_fail(RC_ERR_OOM, "cannot order %zu sequences", n);
+    for (size_t i = 0; i < n && st == RC_OK; i++) order[i] = (by_length){lens[i], i};
+    if (st == RC_OK) qsort(order, n, sizeof *order, compare_length);
+    for (size_t start = 0; start < n && st == RC_OK; start += rows_max) {
+        int rows = (int)(n - start < rows_max ? n - start : rows_max);
+        for (int i = 0; i < rows; i++) {
+            batch_seqs[i] = seqs[order[start + i].index];
+            batch_lens[i] = order[start + i].len;
+        }
+        int T = rc_pad_batch(batch_seqs, batch_lens, rows, pad, rm->ids, rm->mask);
+        st = rc_model_forward(rm->model, rm->ids, rm->mask, rows, T, batch_rewards);
+        for (int i = 0; i < rows && st == RC_OK; i++) rewards[order[start + i].index] = batch_rewards[i];
     }
-    return RC_OK;
+    free(order);
+    free(batch_seqs);
+    free(batch_lens);
+    free(batch_rewards);
+    return st;
 }
 
 rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *prompts,
