@@ -1,34 +1,43 @@
 #!/usr/bin/env python3
-"""One training epoch on real HH-RLHF preference pairs: rewardc against PyTorch + transformers.
+"""Real HH-RLHF preference pairs: a training epoch and scoring, rewardc against PyTorch + transformers.
 
-The issue's question: how long does a reward-model epoch take on real data, end to end,
-when each side does what it does by default? The same pairs, the same initial weights
-(`rewardc init`, loaded by transformers), the same batch size, optimizer and thread count:
+The issue's question: how long does reward-model work take on real data, end to end, when each
+side does what it does by default? The same pairs, the same initial weights (`rewardc init`,
+loaded by transformers), the same batch size, optimizer and thread count.
 
+epoch (one training epoch)
   torch    the loop transformers' Trainer runs for a reward model: pairs in random order
            (RandomSampler), each batch padded to its longest sequence (DataCollatorWithPadding),
            chosen and rejected as one batch of 2B rows, loss -logsigmoid(r_c - r_r).mean(),
            clip_grad_norm_(1.0), AdamW with Trainer's no-decay groups, linear schedule.
   rewardc  `rewardc train` with --group_by_length (length-bucketed batches, as Trainer's
            group_by_length) and its default --share_prompt_prefix (a pair's shared dialogue
-           computed once; the two responses attend to it).
+           computed once; the two responses attend to it). Its last layer runs past keys and
+           values only where the score is read.
+  For attribution rewardc also runs the torch loop's work (random order, one padded row per
+  sequence) and bucketing alone (--ablations, on by default).
+  Timed: the training loop only (model loading and tokenization excluded on both sides).
 
-For attribution rewardc also runs the torch loop's work (random order, one padded row per
-sequence) and bucketing alone (--ablations, on by default).
+score (gating responses)
+  The 2 x pairs dialogues as {"text": ...} lines, in file order (chosen, rejected, ...).
+  torch    batches of --score-batch texts in input order, padded to the longest, under
+           torch.inference_mode (what a pipeline over the file does); timed from after model
+           loading, tokenization included.
+  rewardc  `rewardc score --batch-size N`, whole process timed (loading and tokenization
+           included), which batches each window of lines by length.
+  The rewards of both sides must agree to 1e-3, else the run fails.
 
 Pairs: a seeded sample of --pairs pairs from harmless_base_dev.jsonl.gz whose sequences fit
 --max-length with BOS and EOS (so no truncation rule can differ between the sides). Both
 sides must see the same token count: rewardc's training_summary.json "tokens" is checked
 against the peer's count of the same encoding (tokenizer(text) + EOS), else the run fails.
-
-Timed: the training loop only (model loading and tokenization excluded on both sides).
 Peak RSS is the whole process (getrusage), each side in its own process.
 
-Prints a table, a "BENCH " line, and writes OUT/epoch-<shape>-<pairs>.json.
+Prints a table per part, "BENCH " lines, and writes OUT/hh-<shape>-<pairs>.json.
 
 Usage:
-  python3 tools/bench_epoch.py [--shape opt-125m] [--pairs 64] [--batch 4] [--threads 2]
-                               [--max-length 512] [--no-ablations] [--rewardc build/rewardc]
+  python3 tools/bench_hh.py [--parts epoch,score] [--shape opt-125m] [--pairs 64] [--batch 4]
+                            [--score-batch 8] [--threads 2] [--max-length 512] [--no-ablations]
 Needs torch, transformers (tools/requirements.txt).
 """
 
@@ -127,10 +136,40 @@ def torch_epoch(args):
     print(json.dumps(result), flush=True)
 
 
+def torch_score(args):
+    import torch
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model,
+                                                               torch_dtype=torch.float32)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    pad, eos = model.config.pad_token_id, model.config.eos_token_id
+    with open(args.texts_file) as f:
+        texts = [json.loads(line)["text"] for line in f if line.strip()]
+    rewards, slots = [], 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for first in range(0, len(texts), args.score_batch):
+            rows = [encode(tokenizer, t, eos) for t in texts[first:first + args.score_batch]]
+            T = max(len(r) for r in rows)
+            ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])
+            mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
+            slots += ids.numel()
+            rewards += model(input_ids=ids, attention_mask=mask).logits.squeeze(-1).tolist()
+    seconds = time.perf_counter() - start
+    print(json.dumps({"impl": "torch", "texts": len(texts), "seconds": seconds,
+                      "padded_slots": slots, "texts_per_second": len(texts) / seconds,
+                      "rewards": rewards, "peak_rss_mib": bench.peak_rss_mib()}), flush=True)
+
+
 # ---------------------------------------------------------------- rewardc runs
 
 def rewardc_epoch(args, model, pairs_file, name, flags):
-    out = os.path.join(args.out, f"epoch-{name}")
+    out = os.path.join(args.out, f"hh-epoch-{name}")
     cmd = [args.rewardc, "train", "--model", model, "--train_file", pairs_file, "--output_dir", out,
            "--overwrite_output_dir", "--num_train_epochs", "1", "--per_device_train_batch_size",
            str(args.batch), "--learning_rate", str(args.learning_rate), "--weight_decay",
@@ -157,17 +196,16 @@ def rewardc_epoch(args, model, pairs_file, name, flags):
             "peak_rss_mib": child["peak_rss_kib"] / 1024.0}
 
 
-def orchestrate(args):
+def prepare(args):
+    """The pair sample, its prepared pairs file and the model folder (cached by shape)."""
     from transformers import AutoTokenizer
-    os.makedirs(args.out, exist_ok=True)
-    print(f"machine: {json.dumps(bench.machine_info())}", flush=True)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     pairs, skipped = select_pairs(args, tokenizer)
-    raw = os.path.join(args.out, f"epoch-raw-{args.pairs}.jsonl")
+    raw = os.path.join(args.out, f"hh-raw-{args.pairs}.jsonl")
     with open(raw, "w") as f:
         for p in pairs:
             f.write(json.dumps({"chosen": p["chosen"], "rejected": p["rejected"]}) + "\n")
-    pairs_file = os.path.join(args.out, f"epoch-pairs-{args.pairs}.jsonl")
+    pairs_file = os.path.join(args.out, f"hh-pairs-{args.pairs}.jsonl")
     subprocess.run([args.rewardc, "prepare", "--from", "preferences", "--input", raw,
                     "--output", pairs_file], check=True, stdout=sys.stderr)
     model = os.path.join(args.out, f"{args.shape}-seed{args.init_seed}-len{args.max_length}")
@@ -175,16 +213,22 @@ def orchestrate(args):
         subprocess.run([args.rewardc, "init", "--preset", args.shape, "--tokenizer", args.tokenizer,
                         "--out", model, "--seed", str(args.init_seed), "--max-length",
                         str(args.max_length), "--force"], check=True, stdout=sys.stderr)
+    return pairs, skipped, pairs_file, model
 
+
+def peer_command(mode, model, extra, args, keys):
+    return ([sys.executable, os.path.abspath(__file__), "torch-peer", mode, "--model", model] +
+            extra + [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in keys])
+
+
+def epoch_part(args, pairs, pairs_file, model):
     runs = [("default", ["--group_by_length"])]
     if args.ablations:
         runs += [("bucketing-only", ["--group_by_length", "--share_prompt_prefix=false"]),
                  ("torch-work", ["--share_prompt_prefix=false"])]
     results = [rewardc_epoch(args, model, pairs_file, name, flags) for name, flags in runs]
-    peer = [sys.executable, os.path.abspath(__file__), "torch-peer", "--model", model,
-            "--pairs-file", pairs_file] + [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in
-                                           ("threads", "batch", "seed", "learning_rate",
-                                            "weight_decay")]
+    peer = peer_command("epoch", model, ["--pairs-file", pairs_file], args,
+                        ("threads", "batch", "seed", "learning_rate", "weight_decay"))
     torch_result = bench.run_child(peer, "torch epoch", args.threads)
 
     failures = 0
@@ -197,26 +241,94 @@ def orchestrate(args):
     for r in results:
         rows.append((f"rewardc {r['run']}", r["seconds"], r["peak_rss_mib"],
                      torch_result["seconds"] / r["seconds"]))
-    print(f"\nepoch of {len(pairs)} HH-RLHF pairs ({skipped} skipped as too long or identical), "
-          f"{args.shape}, batch {args.batch} pairs, {args.threads} threads, "
-          f"{torch_result['tokens']} tokens; torch padded to {torch_result['padded_slots']} slots")
+    print(f"\nepoch of {len(pairs)} HH-RLHF pairs, {args.shape}, batch {args.batch} pairs, "
+          f"{args.threads} threads, {torch_result['tokens']} tokens; torch padded to "
+          f"{torch_result['padded_slots']} slots")
     print(f"{'run':<28} {'seconds':>9} {'peak RSS MiB':>13} {'speed-up':>9}")
     for name, sec, rss, speed in rows:
         print(f"{name:<28} {sec:9.1f} {rss:13.0f} {speed:8.2f}x")
     default = results[0]
     print(f"rewardc default: {default['shared_prefix_tokens']} of {default['tokens']} tokens were "
           f"shared prompt prefixes computed once")
-    record = {"machine": bench.machine_info(), "shape": args.shape, "pairs": len(pairs),
-              "skipped": skipped, "batch": args.batch, "threads": args.threads,
-              "max_length": args.max_length, "torch": torch_result, "rewardc": results,
+    record = {"torch": torch_result, "rewardc": results,
               "speedup": torch_result["seconds"] / default["seconds"],
               "rss_ratio": default["peak_rss_mib"] / torch_result["peak_rss_mib"]}
-    bench.write_json_atomic(os.path.join(args.out, f"epoch-{args.shape}-{len(pairs)}.json"), record)
-    bench.summary_line({"bench": "epoch", "shape": args.shape, "pairs": len(pairs),
-                              "rewardc_s": round(default["seconds"], 2),
-                              "torch_s": round(torch_result["seconds"], 2),
-                              "speedup": round(record["speedup"], 3),
-                              "rss_ratio": round(record["rss_ratio"], 3)})
+    bench.summary_line({"bench": "hh-epoch", "shape": args.shape, "pairs": len(pairs),
+                        "rewardc_s": round(default["seconds"], 2),
+                        "torch_s": round(torch_result["seconds"], 2),
+                        "speedup": round(record["speedup"], 3),
+                        "rss_ratio": round(record["rss_ratio"], 3)})
+    return record, failures
+
+
+def score_part(args, pairs, model):
+    texts_file = os.path.join(args.out, f"hh-texts-{args.pairs}.jsonl")
+    with open(texts_file, "w") as f:
+        for p in pairs:
+            for key in ("chosen", "rejected"):
+                f.write(json.dumps({"text": p[key]}) + "\n")
+    scored = os.path.join(args.out, f"hh-scored-{args.pairs}.jsonl")
+    cmd = [args.rewardc, "score", "--model", model, "--input", texts_file, "--output", scored,
+           "--batch-size", str(args.score_batch), "--threads", str(args.threads)]
+    print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
+    wrapper = [sys.executable, "-c",
+               "import resource, subprocess, sys, json, time; t = time.perf_counter(); "
+               "rc = subprocess.call(sys.argv[1:]); t = time.perf_counter() - t; "
+               "print(json.dumps({'rc': rc, 'seconds': t, 'peak_rss_kib': "
+               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    child = bench.last_json_line(subprocess.run(wrapper, stdout=subprocess.PIPE, text=True,
+                                                env=env).stdout, "rewardc score")
+    if child["rc"] != 0:
+        raise RuntimeError(f"rewardc score failed with exit code {child['rc']}")
+    with open(scored) as f:
+        ours = [json.loads(line)["reward"] for line in f if line.strip()]
+    peer = peer_command("score", model, ["--texts-file", texts_file], args,
+                        ("threads", "score_batch"))
+    theirs = bench.run_child(peer, "torch score", args.threads)
+    worst = max(abs(a - b) for a, b in zip(ours, theirs["rewards"]))
+    agree = len(ours) == len(theirs["rewards"]) and worst <= bench.AGREEMENT_TOLERANCE
+    speedup = theirs["seconds"] / child["seconds"]
+    print(f"\nscoring {len(ours)} HH-RLHF dialogues, {args.shape}, batches of {args.score_batch}, "
+          f"{args.threads} threads; torch padded to {theirs['padded_slots']} slots")
+    print(f"{'run':<28} {'seconds':>9} {'peak RSS MiB':>13} {'speed-up':>9}")
+    print(f"{'torch (inference_mode)':<28} {theirs['seconds']:9.1f} {theirs['peak_rss_mib']:13.0f}"
+          f" {1.0:8.2f}x")
+    print(f"{'rewardc score (whole run)':<28} {child['seconds']:9.1f} "
+          f"{child['peak_rss_kib'] / 1024:13.0f} {speedup:8.2f}x")
+    print(f"rewards agree: worst |difference| {worst:.2g} "
+          f"({'ok' if agree else 'NOT the same computation'})")
+    del theirs["rewards"]
+    record = {"torch": theirs, "rewardc": {"seconds": child["seconds"],
+              "peak_rss_mib": child["peak_rss_kib"] / 1024}, "speedup": speedup,
+              "worst_reward_difference": worst, "agree": agree}
+    bench.summary_line({"bench": "hh-score", "shape": args.shape, "texts": len(ours),
+                        "rewardc_s": round(child["seconds"], 2),
+                        "torch_s": round(theirs["seconds"], 2), "speedup": round(speedup, 3),
+                        "agree": agree})
+    return record, 0 if agree else 1
+
+
+def orchestrate(args):
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    for p in parts:
+        if p not in ("epoch", "score"):
+            raise SystemExit(f"unknown part '{p}' (choose from epoch, score)")
+    os.makedirs(args.out, exist_ok=True)
+    print(f"machine: {json.dumps(bench.machine_info())}", flush=True)
+    pairs, skipped, pairs_file, model = prepare(args)
+    print(f"{len(pairs)} pairs sampled ({skipped} skipped as too long or identical)", flush=True)
+    record = {"machine": bench.machine_info(), "shape": args.shape, "pairs": len(pairs),
+              "skipped": skipped, "batch": args.batch, "score_batch": args.score_batch,
+              "threads": args.threads, "max_length": args.max_length}
+    failures = 0
+    if "epoch" in parts:
+        record["epoch"], failed = epoch_part(args, pairs, pairs_file, model)
+        failures += failed
+    if "score" in parts:
+        record["score"], failed = score_part(args, pairs, model)
+        failures += failed
+    bench.write_json_atomic(os.path.join(args.out, f"hh-{args.shape}-{len(pairs)}.json"), record)
     return 1 if failures else 0
 
 
@@ -226,10 +338,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     peer = len(argv) > 0 and argv[0] == "torch-peer"
     if peer:
-        parser.add_argument("mode")
+        parser.add_argument("role")
+        parser.add_argument("mode", choices=("epoch", "score"))
         parser.add_argument("--model", required=True)
-        parser.add_argument("--pairs-file", required=True)
+        parser.add_argument("--pairs-file")
+        parser.add_argument("--texts-file")
     else:
+        parser.add_argument("--parts", default="epoch,score", help="epoch, score or both")
         parser.add_argument("--shape", default="opt-125m", help="rewardc init preset (opt-125m)")
         parser.add_argument("--pairs", type=int, default=64, help="pairs in the epoch (64)")
         parser.add_argument("--max-length", type=int, default=512,
@@ -244,13 +359,14 @@ def main(argv=None):
         parser.add_argument("--no-ablations", dest="ablations", action="store_false",
                             help="only rewardc's default run against torch")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=4, help="pairs per batch (4)")
+    parser.add_argument("--batch", type=int, default=4, help="pairs per training batch (4)")
+    parser.add_argument("--score-batch", type=int, default=8, help="texts per scoring batch (8)")
     parser.add_argument("--seed", type=int, default=1234, help="pair sample and data order")
     parser.add_argument("--learning-rate", type=float, default=1e-5)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     args = parser.parse_args(argv)
     if peer:
-        torch_epoch(args)
+        torch_epoch(args) if args.mode == "epoch" else torch_score(args)
         return 0
     return orchestrate(args)
 
