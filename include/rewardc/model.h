@@ -74,8 +74,9 @@ rc_status rc_model_set_param(rc_model *m, int index, const float *src, size_t n)
 rc_status rc_model_get_grad(rc_model *m, int index, float *dst, size_t n);
 
 /* Plans and allocates activation memory for batches of up to max_rows
- * sequences of up to max_seq_len tokens (training keeps what backward needs).
- * Fails cleanly with the byte count when the backend cannot allocate it. */
+ * sequences of up to max_seq_len tokens (training keeps what backward needs,
+ * and allocates the gradients, zeroed, the first time: a scoring model has
+ * none). Fails cleanly with the byte count when the backend cannot allocate it. */
 rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int training);
 /* Bytes of each region, for reporting the memory plan. */
 typedef struct {

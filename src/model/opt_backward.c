@@ -139,7 +139,7 @@ static void layer_backward(rc_model *m, int l, rc_view g_out) {
         opt_linear_backward(be, g_in_rows, 0, opt_grad(m, W->q_w), opt_grad(m, W->q_b),
                             opt_act(m, A->g_q), attn_in_rows, opt_param(m, W->q_w), R, C, C);
         be->fill(be, g_ln, 0.0f, NC);
-        be->scatter_rows_add(be, g_ln, g_in_rows, opt_act(m, A->pooled_rows), R, C);
+        be->scatter_rows_add(be, g_ln, g_in_rows, opt_act(m, A->score_slots), R, C);
     }
     opt_linear_backward(be, g_ln, 1, opt_grad(m, W->k_w), opt_grad(m, W->k_b), opt_act(m, A->g_k),
                         attn_in, opt_param(m, W->k_w), N, C, C);
@@ -148,7 +148,7 @@ static void layer_backward(rc_model *m, int l, rc_view g_out) {
     /* dLoss/dx = residual (g_res1) + attention input path, landed in g_stream */
     if (score_rows) {
         be->fill(be, g_stream, 0.0f, NC);
-        be->scatter_rows_add(be, g_stream, g_res1, opt_act(m, A->pooled_rows), R, C);
+        be->scatter_rows_add(be, g_stream, g_res1, opt_act(m, A->score_slots), R, C);
     } /* else g_res1 is g_stream already */
     if (pre)
         layernorm_backward(m, g_stream, g_ln, x, W->attn_ln_w, W->attn_ln_b, L->ln1_mean,

@@ -26,7 +26,7 @@ static int is_known_tensor(const rc_model *m, const char *name) {
 }
 
 static rc_status load_weights(rc_model *m, const rc_safetensors *st, const char *dir,
-                              rc_load_report *report) {
+                              uint64_t seed, rc_load_report *report) {
     float *buffer = NULL;
     size_t capacity = 0;
     rc_status status = RC_OK;
@@ -34,8 +34,9 @@ static rc_status load_weights(rc_model *m, const rc_safetensors *st, const char 
         const rc_param_info *p = &m->table[i];
         const rc_tensor_view *t = find_tensor(st, p->name);
         if (!t) {
-            if (i == m->p.score) {
+            if (i == m->p.score) { /* a base-model checkpoint: a new head, as HF makes one */
                 report->score_initialised = 1;
+                status = opt_init_param(m, i, seed ^ 0x73636f7265ull); /* "score" */
                 continue;
             }
             status = rc_fail(RC_ERR_FORMAT, "%s: tensor %s (or %s) is missing", dir, p->name,
@@ -89,8 +90,8 @@ rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model
     rc_safetensors *weights = NULL;
     if ((st = rc_st_open(dir, &weights)) != RC_OK) return st;
     rc_model *m = NULL;
-    st = rc_model_create(&cfg, be, seed, &m);
-    if (st == RC_OK) st = load_weights(m, weights, dir, report);
+    st = opt_model_new(&cfg, be, seed, 0, &m); /* every weight comes from the file */
+    if (st == RC_OK) st = load_weights(m, weights, dir, seed, report);
     rc_st_close(weights);
     if (st != RC_OK) {
         rc_model_free(m);

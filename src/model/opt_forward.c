@@ -87,7 +87,7 @@ static void layer_forward(rc_model *m, int l) {
     opt_linear_forward(be, opt_act(m, L->v), attn_in, opt_param(m, W->v_w), opt_param(m, W->v_b), N, C, C);
     rc_view x_rows = x, attn_in_rows = attn_in;
     if (score_rows) {
-        rc_view slots = opt_act(m, A->pooled_rows);
+        rc_view slots = opt_act(m, A->score_slots);
         x_rows = opt_act(m, A->last_x);
         be->gather_rows(be, x_rows, x, slots, R, C);
         attn_in_rows = x_rows;
@@ -180,7 +180,7 @@ static rc_status upload_inputs(rc_model *m, const int32_t *ids, const int32_t *m
     if (st == RC_OK) st = be->upload(be, opt_act(m, A->mask), mask, N);
     if (st == RC_OK) st = be->upload(be, opt_act(m, A->pos_ids), pos, N);
     if (st == RC_OK)
-        st = be->upload(be, opt_act(m, A->pooled_rows), m->score_slots, (size_t)A->n_out);
+        st = be->upload(be, opt_act(m, A->score_slots), m->score_slots, (size_t)A->n_out);
     if (st == RC_OK)
         st = be->upload(be, opt_act(m, A->score_mask), score_mask, (size_t)A->n_out * T);
     free(score_mask);

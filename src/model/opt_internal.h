@@ -38,7 +38,8 @@ typedef struct {
 typedef struct {
     int rows, T; /* the batch this plan was made for */
     int n_out;   /* rewards read from it: rows, or 2 per row for packed pairs */
-    size_t ids, mask, pos_ids, pooled_rows; /* int32 inputs */
+    size_t ids, mask, pos_ids;              /* int32 inputs, [N] */
+    size_t score_slots;                     /* int32 row * T + t of each score, [n_out] */
     size_t tok_embed;                       /* [N, P] when project_in exists */
     size_t x0;                              /* embeddings, input of layer 0, [N, C] */
     opt_layer_acts *layer;                  /* one per layer (shared when not training) */
@@ -77,6 +78,13 @@ struct rc_model {
  * layers may be NULL when only the total is wanted. */
 size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int n_out, int training,
                             opt_acts *plan, opt_layer_acts *layers);
+
+/* rc_model_create, optionally leaving the weights unset (for a checkpoint
+ * that will set them all); opt_init_param initialises one tensor as
+ * rc_model_create would, from its own stream of the seed. */
+rc_status opt_model_new(const rc_opt_config *cfg, rc_backend *be, uint64_t seed, int initialise,
+                        rc_model **out);
+rc_status opt_init_param(rc_model *m, int index, uint64_t seed);
 
 /* A parameter's view (buf NULL when the index is RC_NO_PARAM). */
 rc_view opt_param(const rc_model *m, int index);

@@ -25,7 +25,7 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     a.ids = take(&pl, N);
     a.mask = take(&pl, N);
     a.pos_ids = take(&pl, N);
-    a.pooled_rows = take(&pl, O);
+    a.score_slots = take(&pl, O);
     a.tok_embed = P != C ? take(&pl, N * P) : 0;
     a.x0 = take(&pl, N * C);
     /* Inference walks the layers through one set of buffers: each layer's
@@ -105,6 +105,16 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
         free(slots);
         return rc_fail(RC_ERR_OOM, "cannot allocate the activation plan");
     }
+    if (training && !m->grads) {
+        rc_status st = m->be->alloc(m->be, m->n_elements, &m->grads);
+        if (st != RC_OK) {
+            free(layers);
+            free(pooled);
+            free(slots);
+            return rc_fail_context(st, "allocating gradients (%.1f MB)", m->n_elements * 4.0 / 1e6);
+        }
+        m->be->fill(m->be, (rc_view){m->grads, 0}, 0.0f, m->n_elements);
+    }
     opt_acts plan;
     size_t need =
         opt_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, training, &plan, layers);
@@ -144,7 +154,7 @@ int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores) {
 rc_memory_plan rc_model_memory_plan(const rc_model *m) {
     rc_memory_plan plan = {
         .params = m->n_elements * 4,
-        .grads = m->n_elements * 4,
+        .grads = m->grads ? m->n_elements * 4 : 0,
         .optimizer = 2 * m->n_elements * 4,
         .activations = m->acts_capacity * 4,
     };

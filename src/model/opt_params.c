@@ -110,28 +110,27 @@ static rc_status build_table(rc_model *m) {
     return RC_OK;
 }
 
-/* transformers' OPTPreTrainedModel._init_weights: Linear and Embedding weights
- * ~ normal(0, init_std), biases 0, the padding row of embed_tokens 0,
- * LayerNorm weight 1 and bias 0. */
+/* transformers' OPTPreTrainedModel._init_weights for one tensor: Linear and
+ * Embedding weights ~ normal(0, init_std), biases 0, LayerNorm weight 1 and
+ * bias 0 (the padding row of embed_tokens is zeroed by the caller). */
+static void init_tensor(const rc_model *m, const rc_param_info *p, float *w, rc_rng *rng) {
+    if (strstr(p->name, "layer_norm")) {
+        float v = strstr(p->name, ".weight") ? 1.0f : 0.0f;
+        for (size_t j = 0; j < p->size; j++) w[j] = v;
+    } else if (p->ndim == 2) {
+        for (size_t j = 0; j < p->size; j++) w[j] = (float)(rc_rng_normal(rng) * m->cfg.init_std);
+    } else {
+        memset(w, 0, p->size * sizeof *w);
+    }
+}
+
 static rc_status init_weights(rc_model *m, uint64_t seed) {
     float *host = malloc(m->n_elements * sizeof *host);
     if (!host) return rc_fail(RC_ERR_OOM, "cannot allocate %zu bytes to initialise weights",
                               m->n_elements * sizeof *host);
-    memset(host, 0, m->n_elements * sizeof *host);
     rc_rng rng;
     rc_rng_seed(&rng, seed);
-    for (int i = 0; i < m->n_params; i++) {
-        const rc_param_info *p = &m->table[i];
-        float *w = host + p->offset;
-        int is_norm = strstr(p->name, "layer_norm") != NULL;
-        if (is_norm) {
-            float v = strstr(p->name, ".weight") ? 1.0f : 0.0f;
-            for (size_t j = 0; j < p->size; j++) w[j] = v;
-        } else if (p->ndim == 2) {
-            for (size_t j = 0; j < p->size; j++)
-                w[j] = (float)(rc_rng_normal(&rng) * m->cfg.init_std);
-        }
-    }
+    for (int i = 0; i < m->n_params; i++) init_tensor(m, &m->table[i], host + m->table[i].offset, &rng);
     int pad = m->cfg.pad_token_id, P = m->cfg.word_embed_proj_dim;
     memset(host + m->table[m->p.embed_tokens].offset + (size_t)pad * P, 0, (size_t)P * sizeof *host);
     rc_status st = m->be->upload(m->be, (rc_view){m->params, 0}, host, m->n_elements);
@@ -139,7 +138,20 @@ static rc_status init_weights(rc_model *m, uint64_t seed) {
     return st;
 }
 
-rc_status rc_model_create(const rc_opt_config *cfg, rc_backend *be, uint64_t seed, rc_model **out) {
+rc_status opt_init_param(rc_model *m, int index, uint64_t seed) {
+    const rc_param_info *p = &m->table[index];
+    float *host = malloc(p->size * sizeof *host);
+    if (!host) return rc_fail(RC_ERR_OOM, "cannot allocate %zu floats for %s", p->size, p->name);
+    rc_rng rng;
+    rc_rng_seed(&rng, seed);
+    init_tensor(m, p, host, &rng);
+    rc_status st = rc_model_set_param(m, index, host, p->size);
+    free(host);
+    return st;
+}
+
+rc_status opt_model_new(const rc_opt_config *cfg, rc_backend *be, uint64_t seed, int initialise,
+                        rc_model **out) {
     *out = NULL;
     rc_status st = rc_opt_config_validate(cfg);
     if (st != RC_OK) return st;
@@ -151,20 +163,22 @@ rc_status rc_model_create(const rc_opt_config *cfg, rc_backend *be, uint64_t see
         rc_model_free(m);
         return st;
     }
-    if ((st = be->alloc(be, m->n_elements, &m->params)) != RC_OK ||
-        (st = be->alloc(be, m->n_elements, &m->grads)) != RC_OK) {
+    /* gradients are allocated when the model is reserved for training */
+    if ((st = be->alloc(be, m->n_elements, &m->params)) != RC_OK) {
         rc_model_free(m);
-        return rc_fail_context(st, "allocating %zu parameters (%.1f MB each for weights and "
-                                   "gradients)",
-                               m->n_elements, m->n_elements * 4.0 / 1e6);
+        return rc_fail_context(st, "allocating %zu parameters (%.1f MB)", m->n_elements,
+                               m->n_elements * 4.0 / 1e6);
     }
-    be->fill(be, (rc_view){m->grads, 0}, 0.0f, m->n_elements);
-    if ((st = init_weights(m, seed)) != RC_OK) {
+    if (initialise && (st = init_weights(m, seed)) != RC_OK) {
         rc_model_free(m);
         return st;
     }
     *out = m;
     return RC_OK;
+}
+
+rc_status rc_model_create(const rc_opt_config *cfg, rc_backend *be, uint64_t seed, rc_model **out) {
+    return opt_model_new(cfg, be, seed, 1, out);
 }
 
 void rc_model_free(rc_model *m) {
@@ -230,7 +244,11 @@ rc_status rc_model_set_param(rc_model *m, int index, const float *src, size_t n)
 
 rc_status rc_model_get_grad(rc_model *m, int index, float *dst, size_t n) {
     rc_status st = check_size(m, index, n);
+    if (st == RC_OK && !m->grads)
+        st = rc_fail(RC_ERR_INVALID_ARG, "no gradients: the model is not reserved for training");
     return st != RC_OK ? st : m->be->download(m->be, dst, opt_grad(m, index), n);
 }
 
-void rc_model_zero_grad(rc_model *m) { m->be->fill(m->be, (rc_view){m->grads, 0}, 0.0f, m->n_elements); }
+void rc_model_zero_grad(rc_model *m) {
+    if (m->grads) m->be->fill(m->be, (rc_view){m->grads, 0}, 0.0f, m->n_elements);
+}

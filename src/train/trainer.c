@@ -154,8 +154,8 @@ static rc_status alloc_batch(batch_buffers *bb, int max_pairs, size_t max_len) {
     bb->weights = malloc(rows * sizeof *bb->weights);
     bb->seqs = malloc(rows * sizeof *bb->seqs);
     bb->lens = malloc(rows * sizeof *bb->lens);
-    if (!bb->ids || !bb->mask || !bb->pos || !bb->score_at || !bb->rewards || !bb->d_rewards || !bb->margins || !bb->weights ||
-        !bb->seqs || !bb->lens)
+    if (!bb->ids || !bb->mask || !bb->pos || !bb->score_at || !bb->rewards || !bb->d_rewards ||
+        !bb->margins || !bb->weights || !bb->seqs || !bb->lens)
         return rc_fail(RC_ERR_OOM, "cannot allocate batch buffers");
     return RC_OK;
 }
