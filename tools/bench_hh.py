@@ -168,6 +168,23 @@ def torch_score(args):
 
 # ---------------------------------------------------------------- rewardc runs
 
+def run_rewardc(args, cmd, what):
+    """Runs a rewardc command in a small wrapper process that reports its wall time and peak
+    RSS (getrusage of its only child); fails on a non-zero exit."""
+    print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
+    wrapper = [sys.executable, "-c",
+               "import resource, subprocess, sys, json, time; t = time.perf_counter(); "
+               "rc = subprocess.call(sys.argv[1:]); t = time.perf_counter() - t; "
+               "print(json.dumps({'rc': rc, 'seconds': t, 'peak_rss_mib': "
+               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    proc = subprocess.run(wrapper, stdout=subprocess.PIPE, text=True, env=env)
+    child = bench.last_json_line(proc.stdout, what)
+    if child["rc"] != 0:
+        raise RuntimeError(f"{what} failed with exit code {child['rc']}")
+    return child
+
+
 def rewardc_epoch(args, model, pairs_file, name, flags):
     out = os.path.join(args.out, f"hh-epoch-{name}")
     cmd = [args.rewardc, "train", "--model", model, "--train_file", pairs_file, "--output_dir", out,
@@ -175,16 +192,7 @@ def rewardc_epoch(args, model, pairs_file, name, flags):
            str(args.batch), "--learning_rate", str(args.learning_rate), "--weight_decay",
            str(args.weight_decay), "--save_steps", "0", "--logging_steps", "1", "--seed",
            str(args.seed), "--threads", str(args.threads), "--quiet"] + flags
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
-    wrapper = [sys.executable, "-c",
-               "import resource, subprocess, sys, json; rc = subprocess.call(sys.argv[1:]); "
-               "print(json.dumps({'rc': rc, 'peak_rss_kib': "
-               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"] + cmd
-    proc = subprocess.run(wrapper, stdout=subprocess.PIPE, text=True, env=env)
-    child = bench.last_json_line(proc.stdout, "rewardc train")
-    if child["rc"] != 0:
-        raise RuntimeError(f"rewardc train ({name}) failed with exit code {child['rc']}")
+    child = run_rewardc(args, cmd, f"rewardc train ({name})")
     with open(os.path.join(out, "training_summary.json")) as f:
         summary = json.load(f)
     with open(os.path.join(out, "train_log.jsonl")) as f:
@@ -193,7 +201,7 @@ def rewardc_epoch(args, model, pairs_file, name, flags):
             "tokens": summary["tokens"], "shared_prefix_tokens": summary["shared_prefix_tokens"],
             "tokens_per_second": summary["tokens"] / summary["train_seconds"],
             "mean_loss": sum(losses) / len(losses) if losses else None,
-            "peak_rss_mib": child["peak_rss_kib"] / 1024.0}
+            "peak_rss_mib": child["peak_rss_mib"]}
 
 
 def prepare(args):
@@ -270,17 +278,7 @@ def score_part(args, pairs, model):
     scored = os.path.join(args.out, f"hh-scored-{args.pairs}.jsonl")
     cmd = [args.rewardc, "score", "--model", model, "--input", texts_file, "--output", scored,
            "--batch-size", str(args.score_batch), "--threads", str(args.threads)]
-    print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
-    wrapper = [sys.executable, "-c",
-               "import resource, subprocess, sys, json, time; t = time.perf_counter(); "
-               "rc = subprocess.call(sys.argv[1:]); t = time.perf_counter() - t; "
-               "print(json.dumps({'rc': rc, 'seconds': t, 'peak_rss_kib': "
-               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"] + cmd
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    child = bench.last_json_line(subprocess.run(wrapper, stdout=subprocess.PIPE, text=True,
-                                                env=env).stdout, "rewardc score")
-    if child["rc"] != 0:
-        raise RuntimeError(f"rewardc score failed with exit code {child['rc']}")
+    child = run_rewardc(args, cmd, "rewardc score")
     with open(scored) as f:
         ours = [json.loads(line)["reward"] for line in f if line.strip()]
     peer = peer_command("score", model, ["--texts-file", texts_file], args,
@@ -295,12 +293,12 @@ def score_part(args, pairs, model):
     print(f"{'torch (inference_mode)':<28} {theirs['seconds']:9.1f} {theirs['peak_rss_mib']:13.0f}"
           f" {1.0:8.2f}x")
     print(f"{'rewardc score (whole run)':<28} {child['seconds']:9.1f} "
-          f"{child['peak_rss_kib'] / 1024:13.0f} {speedup:8.2f}x")
+          f"{child['peak_rss_mib']:13.0f} {speedup:8.2f}x")
     print(f"rewards agree: worst |difference| {worst:.2g} "
           f"({'ok' if agree else 'NOT the same computation'})")
     del theirs["rewards"]
     record = {"torch": theirs, "rewardc": {"seconds": child["seconds"],
-              "peak_rss_mib": child["peak_rss_kib"] / 1024}, "speedup": speedup,
+              "peak_rss_mib": child["peak_rss_mib"]}, "speedup": speedup,
               "worst_reward_difference": worst, "agree": agree}
     bench.summary_line({"bench": "hh-score", "shape": args.shape, "texts": len(ours),
                         "rewardc_s": round(child["seconds"], 2),
