@@ -14,7 +14,7 @@ static const float GELU_TANH_CUBIC = 0.044715f;
 void cpu_fill(rc_backend *be, rc_view x, float value, size_t n) {
     if (!cpu_view_fits(be, "fill", "x", x, n) || n == 0) return;
     float *p = cpu_f32(x);
-    CPU_PARALLEL_FOR_IF(n)
+    CPU_PARALLEL_FOR_SIMD_IF(n)
     for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) p[i] = value;
 }
 
@@ -59,7 +59,7 @@ void cpu_activation_forward(rc_backend *be, rc_activation kind, rc_view out, rc_
     const ptrdiff_t count = (ptrdiff_t)n;
     switch (kind) {
     case RC_ACT_RELU: {
-        CPU_PARALLEL_FOR_IF(n)
+        CPU_PARALLEL_FOR_SIMD_IF(n)
         /* Written so that NaN passes through, as in torch.relu. */
         for (ptrdiff_t i = 0; i < count; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
         break;
@@ -91,8 +91,11 @@ void cpu_activation_backward(rc_backend *be, rc_activation kind, rc_view dinp, r
     const ptrdiff_t count = (ptrdiff_t)n;
     switch (kind) {
     case RC_ACT_RELU: {
-        CPU_PARALLEL_FOR_IF(n)
-        for (ptrdiff_t i = 0; i < count; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        CPU_PARALLEL_FOR_SIMD_IF(n)
+        for (ptrdiff_t i = 0; i < count; i++) {
+            const float g = dy[i]; /* read unconditionally, so the select vectorises */
+            dx[i] += x[i] > 0.0f ? g : 0.0f;
+        }
         break;
     }
     case RC_ACT_GELU: {
@@ -116,7 +119,7 @@ void cpu_add(rc_backend *be, rc_view out, rc_view a, rc_view b, size_t n) {
     float *o = cpu_f32(out);
     const float *pa = cpu_f32(a);
     const float *pb = cpu_f32(b);
-    CPU_PARALLEL_FOR_IF(n)
+    CPU_PARALLEL_FOR_SIMD_IF(n)
     for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) o[i] = pa[i] + pb[i];
 }
 
@@ -126,7 +129,7 @@ void cpu_axpy(rc_backend *be, rc_view y, float alpha, rc_view x, size_t n) {
         return;
     float *py = cpu_f32(y);
     const float *px = cpu_f32(x);
-    CPU_PARALLEL_FOR_IF(n)
+    CPU_PARALLEL_FOR_SIMD_IF(n)
     for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) py[i] += alpha * px[i];
 }
 
@@ -134,6 +137,6 @@ void cpu_axpy(rc_backend *be, rc_view y, float alpha, rc_view x, size_t n) {
 void cpu_scale(rc_backend *be, rc_view x, float alpha, size_t n) {
     if (!cpu_view_fits(be, "scale", "x", x, n) || n == 0) return;
     float *p = cpu_f32(x);
-    CPU_PARALLEL_FOR_IF(n)
+    CPU_PARALLEL_FOR_SIMD_IF(n)
     for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) p[i] *= alpha;
 }

@@ -55,11 +55,17 @@ enum { CPU_PARALLEL_MIN_WORK = 16384 };
 #ifdef _OPENMP
 #define CPU_PARALLEL_FOR_IF(work) \
     CPU_PRAGMA(omp parallel for schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
+/* The same for an element-wise loop, also vectorised: each element gets the
+ * same float operations as in scalar code, so results do not change. (GCC's
+ * -O2 does not vectorise these loops by itself.) */
+#define CPU_PARALLEL_FOR_SIMD_IF(work) \
+    CPU_PRAGMA(omp parallel for simd schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
 /* Vectorise a unit-stride loop whose iterations are independent (each lane
  * keeps its own sequential sum, so results do not change). */
 #define CPU_SIMD CPU_PRAGMA(omp simd)
 #else
 #define CPU_PARALLEL_FOR_IF(work)
+#define CPU_PARALLEL_FOR_SIMD_IF(work)
 #define CPU_SIMD
 #endif
 

@@ -32,11 +32,25 @@ double cpu_sum_squares(rc_backend *be, rc_view x, size_t n) {
     return total;
 }
 
-/* torch's lerp: start + w (end - start) for |w| < 0.5, otherwise
- * end - (end - start)(1 - w), which is exact at w == 1. */
-static float torch_lerp(float start, float end, float weight) {
-    return fabsf(weight) < 0.5f ? start + weight * (end - start)
-                                : end - (end - start) * (1.0f - weight);
+typedef struct {
+    float decay, m_weight, beta2, v_weight, bc2_sqrt, eps, neg_step_size;
+} adamw_constants;
+
+/* One element. torch's lerp is start + w (end - start) for |w| < 0.5,
+ * otherwise end - (end - start)(1 - w), exact at w == 1; lerp_from_start
+ * picks the branch for the whole tensor (a constant after inlining, so the
+ * loop has no branch and vectorises). */
+static inline void adamw_element(float *p, const float *g, float *pm, float *pv, ptrdiff_t i,
+                                 const adamw_constants *k, int lerp_from_start) {
+    const float gi = g[i];
+    const float pi = p[i] * k->decay;
+    const float mi = lerp_from_start ? pm[i] + k->m_weight * (gi - pm[i])
+                                     : gi - (gi - pm[i]) * (1.0f - k->m_weight);
+    const float vi = pv[i] * k->beta2 + k->v_weight * gi * gi;
+    const float denom = sqrtf(vi) / k->bc2_sqrt + k->eps;
+    p[i] = pi + k->neg_step_size * mi / denom;
+    pm[i] = mi;
+    pv[i] = vi;
 }
 
 /* torch (single tensor, not capturable), with Python-double scalars rounded
@@ -60,24 +74,24 @@ void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v
                          (double)bias_correction1, (double)bias_correction2);
         return;
     }
-    const float decay = (float)(1.0 - (double)lr * (double)weight_decay);
-    const float m_weight = (float)(1.0 - (double)beta1);
-    const float v_weight = (float)(1.0 - (double)beta2);
-    const float neg_step_size = (float)(-((double)lr / (double)bias_correction1));
-    const float bc2_sqrt = (float)sqrt((double)bias_correction2);
+    const adamw_constants k = {
+        .decay = (float)(1.0 - (double)lr * (double)weight_decay),
+        .m_weight = (float)(1.0 - (double)beta1),
+        .beta2 = beta2,
+        .v_weight = (float)(1.0 - (double)beta2),
+        .bc2_sqrt = (float)sqrt((double)bias_correction2),
+        .eps = eps,
+        .neg_step_size = (float)(-((double)lr / (double)bias_correction1)),
+    };
     float *p = cpu_f32(param);
     const float *g = cpu_f32(grad);
     float *pm = cpu_f32(m);
     float *pv = cpu_f32(v);
-    CPU_PARALLEL_FOR_IF(n)
-    for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {
-        const float gi = g[i];
-        const float pi = p[i] * decay;
-        const float mi = torch_lerp(pm[i], gi, m_weight);
-        const float vi = pv[i] * beta2 + v_weight * gi * gi;
-        const float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi + neg_step_size * mi / denom;
-        pm[i] = mi;
-        pv[i] = vi;
+    if (fabsf(k.m_weight) < 0.5f) {
+        CPU_PARALLEL_FOR_SIMD_IF(n)
+        for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) adamw_element(p, g, pm, pv, i, &k, 1);
+    } else {
+        CPU_PARALLEL_FOR_SIMD_IF(n)
+        for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) adamw_element(p, g, pm, pv, i, &k, 0);
     }
 }
