@@ -19,6 +19,7 @@
 #define REWARDC_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rewardc/status.h"
 
@@ -40,6 +41,13 @@ static inline rc_view rc_view_at(rc_view v, size_t offset) {
 static inline int rc_view_present(rc_view v) { return v.buf != NULL; }
 
 typedef enum { RC_ACT_RELU = 0, RC_ACT_GELU, RC_ACT_GELU_TANH } rc_activation;
+
+/* The attention visibility rule of attention_softmax_forward (below), for C
+ * code on the host: may the query at position i see key j of this mask row? */
+static inline int rc_key_visible(const int32_t *key_mask_row, int i, int j) {
+    const int32_t key = key_mask_row[j];
+    return j <= i && key != 0 && (key == 1 || key == key_mask_row[i]);
+}
 
 typedef struct rc_backend rc_backend;
 

@@ -7,10 +7,6 @@
 
 #include "cpu_internal.h"
 
-static inline int key_visible(const int32_t *mask, int i, int j) {
-    return j <= i && mask[j] != 0 && (mask[j] == 1 || mask[j] == mask[i]);
-}
-
 /* Rows with no visible key (padding queries under left padding) are all
  * zeros rather than NaN. Masked entries are exactly 0, which is what an
  * additive -inf/finfo.min mask gives after exp in PyTorch. probs may alias
@@ -39,13 +35,13 @@ void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores
         float max = -INFINITY;
         int any = 0;
         for (int j = 0; j <= i; j++)
-            if (key_visible(row_mask, i, j) && (!any || srow[j] > max)) {
+            if (rc_key_visible(row_mask, i, j) && (!any || srow[j] > max)) {
                 max = srow[j];
                 any = 1;
             }
         double sum = 0.0;
         for (int j = 0; j < Tk; j++) {
-            if (any && key_visible(row_mask, i, j)) {
+            if (any && rc_key_visible(row_mask, i, j)) {
                 const float e = expf(srow[j] - max);
                 prow[j] = e;
                 sum += e;

@@ -172,9 +172,7 @@ static rc_status upload_inputs(rc_model *m, const int32_t *ids, const int32_t *m
     for (int o = 0; o < A->n_out; o++) {
         const int32_t *row = mask + (size_t)(m->score_slots[o] / T) * T;
         const int t = m->score_slots[o] % T;
-        for (int j = 0; j < T; j++)
-            score_mask[(size_t)o * T + j] =
-                j <= t && row[j] != 0 && (row[j] == 1 || row[j] == row[t]);
+        for (int j = 0; j < T; j++) score_mask[(size_t)o * T + j] = rc_key_visible(row, t, j);
     }
     rc_status st = be->upload(be, opt_act(m, A->ids), ids, N);
     if (st == RC_OK) st = be->upload(be, opt_act(m, A->mask), mask, N);

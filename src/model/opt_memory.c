@@ -96,6 +96,12 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
         return rc_fail(RC_ERR_INVALID_ARG,
                        "sequence length %d exceeds the model's max_position_embeddings %d",
                        max_seq_len, m->cfg.max_position_embeddings);
+    if (training && !m->grads) {
+        rc_status st = m->be->alloc(m->be, m->n_elements, &m->grads);
+        if (st != RC_OK)
+            return rc_fail_context(st, "allocating gradients (%.1f MB)", m->n_elements * 4.0 / 1e6);
+        m->be->fill(m->be, (rc_view){m->grads, 0}, 0.0f, m->n_elements);
+    }
     opt_layer_acts *layers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *layers);
     int32_t *pooled = malloc((size_t)max_rows * sizeof *pooled);
     int32_t *slots = malloc((size_t)max_rows * sizeof *slots);
@@ -104,16 +110,6 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
         free(pooled);
         free(slots);
         return rc_fail(RC_ERR_OOM, "cannot allocate the activation plan");
-    }
-    if (training && !m->grads) {
-        rc_status st = m->be->alloc(m->be, m->n_elements, &m->grads);
-        if (st != RC_OK) {
-            free(layers);
-            free(pooled);
-            free(slots);
-            return rc_fail_context(st, "allocating gradients (%.1f MB)", m->n_elements * 4.0 / 1e6);
-        }
-        m->be->fill(m->be, (rc_view){m->grads, 0}, 0.0f, m->n_elements);
     }
     opt_acts plan;
     size_t need =
