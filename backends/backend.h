@@ -43,10 +43,15 @@ static inline int rc_view_present(rc_view v) { return v.buf != NULL; }
 typedef enum { RC_ACT_RELU = 0, RC_ACT_GELU, RC_ACT_GELU_TANH } rc_activation;
 
 /* The attention visibility rule of attention_softmax_forward (below), for C
- * code on the host: may the query at position i see key j of this mask row? */
+ * code on the host: may the query at position i see key j of this mask row?
+ * Causality aside, that is whether the key lies on the query's branch (mask
+ * values key and query). */
+static inline int rc_key_on_branch(int32_t key, int32_t query) {
+    /* & and | rather than && and ||: no branches, so loops over keys vectorise */
+    return (key != 0) & ((key == 1) | (key == query));
+}
 static inline int rc_key_visible(const int32_t *key_mask_row, int i, int j) {
-    const int32_t key = key_mask_row[j];
-    return j <= i && key != 0 && (key == 1 || key == key_mask_row[i]);
+    return j <= i && rc_key_on_branch(key_mask_row[j], key_mask_row[i]);
 }
 
 typedef struct rc_backend rc_backend;
@@ -62,6 +67,11 @@ struct rc_backend {
     rc_status (*upload)(rc_backend *be, rc_view dst, const void *src, size_t n_elements);
     rc_status (*download)(rc_backend *be, void *dst, rc_view src, size_t n_elements);
     void (*fill)(rc_backend *be, rc_view x, float value, size_t n);
+    /* fill(x, 0, n) for a tensor that is then written sparsely (an embedding
+     * table's gradient: rows of the batch's tokens only). The backend may
+     * release the memory until it is written again; the CPU backend does, page
+     * by page on Linux, so untouched rows occupy no memory. */
+    void (*fill_zero_sparse)(rc_backend *be, rc_view x, size_t n);
     rc_status (*sync)(rc_backend *be); /* waits for queued work, returns any device error */
     void (*destroy)(rc_backend *be);
 
@@ -144,13 +154,15 @@ struct rc_backend {
     /* Sum of squares of x[0..n), accumulated in double, returned to the host
      * (synchronises). Used for global-norm gradient clipping. */
     double (*sum_squares)(rc_backend *be, rc_view x, size_t n);
-    /* torch.optim.AdamW for one tensor, step already counted:
+    /* torch.optim.AdamW for one tensor, step already counted, on the gradient
+     * g = grad * grad_scale (clip_grad_norm_'s factor, 1 when not clipping:
+     * fused here so clipping never rewrites the gradients):
      *   p -= lr * weight_decay * p
      *   m = beta1 m + (1-beta1) g ; v = beta2 v + (1-beta2) g^2
      *   p -= lr * (m / bias_correction1) / (sqrt(v / bias_correction2) + eps)
      * with bias_correction_k = 1 - beta_k^step, computed by the caller. */
-    void (*adamw)(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
-                  float lr, float beta1, float beta2, float eps, float weight_decay,
+    void (*adamw)(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
+                  rc_view v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
                   float bias_correction1, float bias_correction2);
 };
 

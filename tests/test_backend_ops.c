@@ -715,6 +715,12 @@ static void test_elementwise(void) {
         sync_both("fill");
         check_output(&r, "x", &out, TOL_EXACT);
         report_end(&r);
+
+        r = report_begin("fill_zero_sparse", "n=%zu, over -2.5", n);
+        ON_BOTH(b) b->fill_zero_sparse(b, V(&out), n);
+        sync_both("fill_zero_sparse");
+        check_output(&r, "x", &out, TOL_EXACT);
+        report_end(&r);
         t_free(&a);
         t_free(&b2);
         t_free(&out);
@@ -834,9 +840,12 @@ static void test_optimizer(void) {
             int step = 3;
             float beta1 = 0.9f, beta2 = 0.999f;
             float bc1 = (float)(1.0 - pow(beta1, step)), bc2 = (float)(1.0 - pow(beta2, step));
-            r = report_begin("adamw", "n=%zu step=%d wd=%g", n, step, decay ? 0.01 : 0.0);
-            ON_BOTH(b) b->adamw(b, V(&p), V(&g), V(&m), V(&v), n, 1e-3f, beta1, beta2, 1e-8f,
-                                decay ? 0.01f : 0.0f, bc1, bc2);
+            /* with weight decay, a clipped gradient too */
+            float clip = decay ? 0.7f : 1.0f;
+            r = report_begin("adamw", "n=%zu step=%d wd=%g clip=%g", n, step, decay ? 0.01 : 0.0,
+                             clip);
+            ON_BOTH(b) b->adamw(b, V(&p), V(&g), clip, V(&m), V(&v), n, 1e-3f, beta1, beta2,
+                                1e-8f, decay ? 0.01f : 0.0f, bc1, bc2);
             sync_both("adamw");
             check_output(&r, "param", &p, TOL_ELEMENTWISE);
             check_output(&r, "m", &m, TOL_ELEMENTWISE);

@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <unistd.h>
+#endif
 
 #include "backend.h"
 #include "testlib.h"
@@ -630,6 +633,50 @@ static void test_vector_ops(void) {
     }
 }
 
+/* ------------------------------------------------------- sparse zeroing */
+
+#ifdef __linux__
+/* Resident memory of this process in bytes (/proc/self/statm), 0 if unknown. */
+static double resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (!f) return 0.0;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
+    fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE);
+}
+#endif
+
+/* fill_zero_sparse zeros exactly its view, partial pages at both ends
+ * included, and on Linux hands the whole pages inside back to the OS. */
+static void test_fill_zero_sparse(void) {
+    const size_t off = 3, n = ((size_t)32 << 20) / sizeof(float) + 5, tail = 7;
+    tensor t = t_new(off + n + tail);
+    t_fill_random(&t, off, n, 1, 2);
+    t_push(&t);
+#ifdef __linux__
+    const double before = resident_bytes();
+#endif
+    be->fill_zero_sparse(be, t_at(&t, off), n);
+#ifdef __linux__
+    const double released = before - resident_bytes();
+    CHECK(released >= 0.9 * (double)n * sizeof(float),
+          "fill_zero_sparse released %.1f MiB of a %.1f MiB view", released / 1048576.0,
+          (double)n * sizeof(float) / 1048576.0);
+#endif
+    expect e = expect_new(t.size);
+    for (size_t i = off; i < off + n; i++) e.ref[i] = 0.0, e.tol[i] = 0.0;
+    check_tensor("fill_zero_sparse", &t, &e);
+    /* written again after the release, the memory holds what is written */
+    t_fill_random(&t, off, n, -1, 1);
+    t_push(&t);
+    for (size_t i = off; i < off + n; i++) e.ref[i] = t.host[i];
+    check_tensor("fill_zero_sparse, then written", &t, &e);
+    check_no_pending_error("fill_zero_sparse");
+    expect_free(&e);
+    t_free(&t);
+}
+
 /* ------------------------------------------------------- attention softmax */
 
 /* mask rows by batch: 0 all visible, 1 right padding, 2 left padding (early
@@ -759,12 +806,14 @@ static void test_sum_squares(void) {
     check_no_pending_error("sum_squares");
 }
 
-/* One AdamW step against the exact (double) update. The float op rounds
+/* One AdamW step, on a clipped gradient, against the exact (double) update.
+ * The float op rounds
  * each of its ~10 operations once; the step is lr-sized, so the bound is a
  * few u on |p| plus a few u on the update. */
 static void test_adamw(void) {
     const size_t n = 20011, off = 1, tail = 2;
     const float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, wd = 0.01f;
+    const float clip = 0.7f; /* clip_grad_norm_'s factor, applied inside the op */
     const int step = 3;
     const float bc1 = (float)(1 - pow(beta1, step)), bc2 = (float)(1 - pow(beta2, step));
     tensor p = t_new(off + n + tail), g = t_new(off + n + tail), m = t_new(off + n + tail),
@@ -779,11 +828,11 @@ static void test_adamw(void) {
     t_push(&g);
     t_push(&m);
     t_push(&v);
-    be->adamw(be, t_at(&p, off), t_at(&g, off), t_at(&m, off), t_at(&v, off), n, lr, beta1, beta2,
-              eps, wd, bc1, bc2);
+    be->adamw(be, t_at(&p, off), t_at(&g, off), clip, t_at(&m, off), t_at(&v, off), n, lr, beta1,
+              beta2, eps, wd, bc1, bc2);
     expect ep = expect_new(p.size), em = expect_new(m.size), ev = expect_new(v.size);
     for (size_t i = off; i < off + n; i++) {
-        const double gi = g.host[i];
+        const double gi = (double)g.host[i] * clip;
         const double mi = (double)beta1 * m.host[i] + (1 - (double)beta1) * gi;
         const double vi = (double)beta2 * v.host[i] + (1 - (double)beta2) * gi * gi;
         const double decayed = p.host[i] * (1 - (double)lr * wd);
@@ -955,6 +1004,7 @@ int main(void) {
     test_layernorm();
     test_activations();
     test_vector_ops();
+    test_fill_zero_sparse();
     test_softmax();
     test_sum_squares();
     test_adamw();

@@ -499,20 +499,21 @@ static void test_optimizer(void) {
     random_fill(g, n, -1, 1);
     random_fill(m, n, -0.1f, 0.1f);
     random_fill(v, n, 0.0f, 0.01f);
-    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f;
+    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f, clip = 0.7f;
     const int step = 3;
     const float bc1 = 1.0f - powf(b1, step), bc2 = 1.0f - powf(b2, step);
     float *rp = host(n), *rm = host(n), *rv = host(n);
     for (size_t i = 0; i < n; i++) {
         double pp = p[i] - (double)lr * wd * p[i];
-        const double mm = b1 * (double)m[i] + (1.0 - b1) * g[i];
-        const double vv = b2 * (double)v[i] + (1.0 - b2) * (double)g[i] * g[i];
+        const double gi = (double)g[i] * clip;
+        const double mm = b1 * (double)m[i] + (1.0 - b1) * gi;
+        const double vv = b2 * (double)v[i] + (1.0 - b2) * gi * gi;
         pp -= lr * (mm / bc1) / (sqrt(vv / bc2) + eps);
         rp[i] = (float)pp, rm[i] = (float)mm, rv[i] = (float)vv;
     }
     darray dp = dnew(n), dg = dnew(n), dm = dnew(n), dv = dnew(n);
     dput(dp, p), dput(dg, g), dput(dm, m), dput(dv, v);
-    be->adamw(be, V(dp), V(dg), V(dm), V(dv), n, lr, b1, b2, eps, wd, bc1, bc2);
+    be->adamw(be, V(dp), V(dg), clip, V(dm), V(dv), n, lr, b1, b2, eps, wd, bc1, bc2);
     float *gp = dfetch(dp, "adamw param"), *gm = dfetch(dm, "adamw m"), *gv = dfetch(dv, "adamw v");
     expect_close("adamw param", rp, gp, n, TIGHT_NMSE);
     expect_close("adamw m", rm, gm, n, TIGHT_NMSE);

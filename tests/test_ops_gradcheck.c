@@ -570,7 +570,7 @@ static void test_adamw(void) {
         g[2] = 1e-7f * (float)t;       /* sqrt(v) comparable to eps */
         const double bc1 = 1 - pow(beta1, t), bc2 = 1 - pow(beta2, t);
         CHECK(be->upload(be, vg, g, n) == RC_OK, "upload grad: %s", rc_last_error());
-        be->adamw(be, vp, vg, vm, vv, n, lr, beta1, beta2, eps, wd, (float)bc1, (float)bc2);
+        be->adamw(be, vp, vg, 1.0f, vm, vv, n, lr, beta1, beta2, eps, wd, (float)bc1, (float)bc2);
         for (size_t i = 0; i < n; i++) {
             p[i] *= 1 - (double)lr * wd;
             m[i] = beta1 * m[i] + (1 - (double)beta1) * g[i];

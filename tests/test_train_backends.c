@@ -55,8 +55,9 @@ static int train(const char *backend_name, double *losses) {
         rc_pair_stats stats;
         rc_pairwise_loss(rewards, margins, NULL, PAIRS, 0.01, 1.0, d_rewards, &stats);
         ok = ok && rc_model_backward(m, d_rewards) == RC_OK;
-        rc_clip_grad_norm(m, 1.0);
-        ok = ok && rc_adamw_step(opt, 2e-3 * rc_schedule_factor(RC_SCHED_LINEAR, step, 3, STEPS)) == RC_OK;
+        double clip = rc_clip_factor(rc_grad_norm(m), 1.0);
+        double lr = 2e-3 * rc_schedule_factor(RC_SCHED_LINEAR, step, 3, STEPS);
+        ok = ok && rc_adamw_step(opt, lr, clip) == RC_OK;
         losses[step] = stats.loss;
         CHECK(ok, "%s step %d: %s", backend_name, step, rc_last_error());
     }

@@ -7,6 +7,32 @@
 
 #include "cpu_internal.h"
 
+/* e^x for x <= 0 (a score minus its row's maximum), in float operations that
+ * vectorise, where glibc's expf is a call per element: x = n ln2 + r with
+ * |r| <= ln2/2 (ln2 split in two, Cody and Waite, so r is nearly exact), e^r
+ * by Cephes' expf polynomial (relative error about 1e-7), and 2^n written
+ * into the exponent bits. Below ln(FLT_MIN) the result is 0 (float's
+ * subnormals are lost, under 1.2e-38 each); NaN stays NaN. */
+static inline float exp_nonpositive(float x) {
+    const float lowest = -87.33654f; /* ln(FLT_MIN) */
+    const float at_least_lowest = x > lowest ? x : lowest; /* NaN too: keeps the cast defined */
+    const float xc = at_least_lowest < 0.0f ? at_least_lowest : 0.0f;
+    const float round_shift = 12582912.0f;                   /* 1.5 * 2^23: adding it rounds */
+    const float n = (xc * 1.44269504f + round_shift) - round_shift;
+    const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float e_r = p * r * r + r + 1.0f;
+    union { int32_t bits; float value; } two_n = {.bits = ((int32_t)n + 127) << 23};
+    const float y = e_r * two_n.value;
+    const float out_of_range = x < lowest ? 0.0f : x; /* NaN stays NaN */
+    return x >= lowest ? y : out_of_range;
+}
+
 /* Rows with no visible key (padding queries under left padding) are all
  * zeros rather than NaN. Masked entries are exactly 0, which is what an
  * additive -inf/finfo.min mask gives after exp in PyTorch. probs may alias
@@ -30,28 +56,37 @@ void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores
         const int i = Tk - Tq + (int)(r % Tq); /* the query's position among the keys */
         const int b = (int)(r / ((ptrdiff_t)H * Tq));
         const int32_t *row_mask = mask + (size_t)b * (size_t)Tk;
+        const int32_t query = row_mask[i];
         const float *srow = s + (size_t)r * (size_t)Tk;
         float *prow = p + (size_t)r * (size_t)Tk;
+        /* Keys j <= i (the loop bounds keep causality), each loop free of
+         * branches. Those with exp vectorise; the max stays scalar, as clang
+         * cannot vectorise a float max without -ffinite-math-only. */
         float max = -INFINITY;
         int any = 0;
-        for (int j = 0; j <= i; j++)
-            if (rc_key_visible(row_mask, i, j) && (!any || srow[j] > max)) {
-                max = srow[j];
-                any = 1;
-            }
-        double sum = 0.0;
-        for (int j = 0; j < Tk; j++) {
-            if (any && rc_key_visible(row_mask, i, j)) {
-                const float e = expf(srow[j] - max);
-                prow[j] = e;
-                sum += e;
-            } else {
-                prow[j] = 0.0f;
-            }
+        for (int j = 0; j <= i; j++) {
+            const int visible = rc_key_on_branch(row_mask[j], query);
+            const float score = srow[j];
+            const float candidate = visible ? score : -INFINITY;
+            max = max > candidate ? max : candidate;
+            any |= visible;
         }
-        if (!any) continue;
+        for (int j = i + 1; j < Tk; j++) prow[j] = 0.0f;
+        if (!any) {
+            for (int j = 0; j <= i; j++) prow[j] = 0.0f;
+            continue;
+        }
+        CPU_SIMD
+        for (int j = 0; j <= i; j++) {
+            const float e = exp_nonpositive(srow[j] - max);
+            prow[j] = rc_key_on_branch(row_mask[j], query) ? e : 0.0f;
+        }
+        double sum = 0.0;
+        CPU_SIMD_WITH(reduction(+ : sum))
+        for (int j = 0; j <= i; j++) sum += prow[j];
         /* sum >= 1 (the max contributes exp(0)), so the division is safe;
          * dividing in double rounds each probability once. */
+        CPU_SIMD
         for (int j = 0; j <= i; j++) prow[j] = (float)(prow[j] / sum);
     }
 }
@@ -77,8 +112,10 @@ void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dpr
     for (ptrdiff_t r = 0; r < n_rows; r++) {
         const size_t base = (size_t)r * (size_t)Tk;
         double dot = 0.0;
+        CPU_SIMD_WITH(reduction(+ : dot))
         for (int j = 0; j < Tk; j++) dot += (double)p[base + j] * dp[base + j];
         const float dotf = (float)dot;
+        CPU_SIMD
         for (int j = 0; j < Tk; j++) ds[base + j] = p[base + j] * (dp[base + j] - dotf);
     }
 }

@@ -2,10 +2,16 @@
  * sticky error slot that ops report into, and the op table that ties the
  * cpu_*.c kernels together. This backend is the reference the others are
  * checked against. */
+#define _DEFAULT_SOURCE /* madvise's MADV_DONTNEED */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "cpu_internal.h"
 
@@ -90,6 +96,25 @@ static rc_status cpu_alloc(rc_backend *be, size_t n_elements, rc_buffer **out) {
     return RC_OK;
 }
 
+/* Buffers are private anonymous memory (from malloc), where Linux's
+ * MADV_DONTNEED frees whole pages and later reads see zeros: the pages inside
+ * x are handed back, and the partial pages at its ends are cleared. */
+static void cpu_fill_zero_sparse(rc_backend *be, rc_view x, size_t n) {
+    if (!cpu_view_fits(be, "fill_zero_sparse", "x", x, n) || n == 0) return;
+    char *begin = (char *)cpu_f32(x), *end = begin + n * sizeof(float);
+#ifdef __linux__
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    char *first = (char *)(((uintptr_t)begin + page - 1) & ~(page - 1));
+    char *last = (char *)((uintptr_t)end & ~(page - 1));
+    if (first < last && madvise(first, (size_t)(last - first), MADV_DONTNEED) == 0) {
+        memset(begin, 0, (size_t)(first - begin));
+        memset(last, 0, (size_t)(end - last));
+        return;
+    }
+#endif
+    memset(begin, 0, (size_t)(end - begin));
+}
+
 static void cpu_free(rc_backend *be, rc_buffer *buf) {
     (void)be;
     if (!buf) return;
@@ -168,6 +193,7 @@ rc_status rc_backend_cpu_create(rc_backend **out) {
     be->upload = cpu_upload;
     be->download = cpu_download;
     be->fill = cpu_fill;
+    be->fill_zero_sparse = cpu_fill_zero_sparse;
     be->sync = cpu_sync;
     be->destroy = cpu_destroy;
 

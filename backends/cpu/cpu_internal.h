@@ -63,7 +63,11 @@ enum { CPU_PARALLEL_MIN_WORK = 16384 };
 /* Vectorise a unit-stride loop whose iterations are independent (each lane
  * keeps its own sequential sum, so results do not change). */
 #define CPU_SIMD CPU_PRAGMA(omp simd)
+/* Vectorise a loop with clauses, e.g. CPU_SIMD_WITH(reduction(+ : sum)): each
+ * lane sums its share, then the lanes are added (an order fixed by the build). */
+#define CPU_SIMD_WITH(clauses) CPU_PRAGMA(omp simd clauses)
 #else
+#define CPU_SIMD_WITH(clauses)
 #define CPU_PARALLEL_FOR_IF(work)
 #define CPU_PARALLEL_FOR_SIMD_IF(work)
 #define CPU_SIMD
@@ -110,8 +114,8 @@ void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dpr
                                     rc_view probs, int B, int H, int Tq, int Tk);
 
 double cpu_sum_squares(rc_backend *be, rc_view x, size_t n);
-void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
-               float lr, float beta1, float beta2, float eps, float weight_decay,
+void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m, rc_view v,
+               size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
                float bias_correction1, float bias_correction2);
 
 #endif

@@ -33,7 +33,7 @@ double cpu_sum_squares(rc_backend *be, rc_view x, size_t n) {
 }
 
 typedef struct {
-    float decay, m_weight, beta2, v_weight, bc2_sqrt, eps, neg_step_size;
+    float grad_scale, decay, m_weight, beta2, v_weight, bc2_sqrt, eps, neg_step_size;
 } adamw_constants;
 
 /* One element. torch's lerp is start + w (end - start) for |w| < 0.5,
@@ -42,7 +42,7 @@ typedef struct {
  * loop has no branch and vectorises). */
 static inline void adamw_element(float *p, const float *g, float *pm, float *pv, ptrdiff_t i,
                                  const adamw_constants *k, int lerp_from_start) {
-    const float gi = g[i];
+    const float gi = g[i] * k->grad_scale;
     const float pi = p[i] * k->decay;
     const float mi = lerp_from_start ? pm[i] + k->m_weight * (gi - pm[i])
                                      : gi - (gi - pm[i]) * (1.0f - k->m_weight);
@@ -54,14 +54,15 @@ static inline void adamw_element(float *p, const float *g, float *pm, float *pv,
 }
 
 /* torch (single tensor, not capturable), with Python-double scalars rounded
- * to float where they meet a float tensor:
+ * to float where they meet a float tensor, after clip_grad_norm_'s
+ * grad.mul_(clip_coef):
  *   param.mul_(1 - lr*wd)
  *   m.lerp_(grad, 1 - beta1)
  *   v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
  *   denom = (v.sqrt() / sqrt(bias_correction2)).add_(eps)
  *   param.addcdiv_(m, denom, value=-lr/bias_correction1) */
-void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
-               float lr, float beta1, float beta2, float eps, float weight_decay,
+void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m, rc_view v,
+               size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
                float bias_correction1, float bias_correction2) {
     static const char op[] = "adamw";
     if (!cpu_view_fits(be, op, "param", param, n) || !cpu_view_fits(be, op, "grad", grad, n) ||
@@ -75,6 +76,7 @@ void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v
         return;
     }
     const adamw_constants k = {
+        .grad_scale = grad_scale,
         .decay = (float)(1.0 - (double)lr * (double)weight_decay),
         .m_weight = (float)(1.0 - (double)beta1),
         .beta2 = beta2,

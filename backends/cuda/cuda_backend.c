@@ -265,12 +265,17 @@ static void cuda_destroy(rc_backend *be) {
     if (be) release_state(be);
 }
 
+static void cuda_fill_zero_sparse(rc_backend *be, rc_view x, size_t n) {
+    cuda_fill(be, x, 0.0f, n);
+}
+
 static void fill_table(rc_backend *be) {
     be->alloc = cuda_alloc;
     be->free = cuda_free_buffer;
     be->upload = cuda_upload;
     be->download = cuda_download;
     be->fill = cuda_fill;
+    be->fill_zero_sparse = cuda_fill_zero_sparse;
     be->sync = cuda_sync;
     be->destroy = cuda_destroy;
     be->gemm = cuda_gemm;

@@ -242,8 +242,8 @@ double cuda_sum_squares(rc_backend *be, rc_view x, size_t n) {
     return result;
 }
 
-void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
-                float lr, float beta1, float beta2, float eps, float weight_decay,
+void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
+                rc_view v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
                 float bias_correction1, float bias_correction2) {
     static const char op[] = "adamw";
     if (!ready(be) || n == 0) return;
@@ -259,6 +259,6 @@ void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view 
     }
     cuda_after_launch(be, op,
                       cuda_launch_adamw(stream_of(be), cuda_f32(param), cuda_f32(grad),
-                                        cuda_f32(m), cuda_f32(v), n, lr, beta1, beta2, eps,
+                                        grad_scale, cuda_f32(m), cuda_f32(v), n, lr, beta1, beta2, eps,
                                         weight_decay, bias_correction1, bias_correction2));
 }

@@ -102,10 +102,12 @@ __device__ inline float torch_lerp(float start, float end, float weight) {
 
 // The operation order of torch.optim.AdamW's single-tensor path, which the
 // goldens come from (the CPU backend follows it too). Python-double scalars
-// are rounded to float where they meet a tensor:
+// are rounded to float where they meet a tensor. g is grad * grad_scale,
+// clip_grad_norm_'s factor:
 //   p *= 1 - lr*wd ; m = lerp(m, g, 1 - beta1) ; v = v*beta2 + (1 - beta2) g^2
 //   p += (-lr / bc1) * (m / (sqrt(v) / sqrt(bc2) + eps))
-__global__ void adamw_kernel(float *param, const float *grad, float *m, float *v, size_t n,
+__global__ void adamw_kernel(float *param, const float *grad, float grad_scale, float *m,
+                             float *v, size_t n,
                              float lr, float beta1, float beta2, float eps, float weight_decay,
                              float bias_correction1, float bias_correction2) {
     const float decay = (float)(1.0 - (double)lr * (double)weight_decay);
@@ -114,7 +116,7 @@ __global__ void adamw_kernel(float *param, const float *grad, float *m, float *v
     const float neg_step_size = (float)(-((double)lr / (double)bias_correction1));
     const float bc2_sqrt = (float)sqrt((double)bias_correction2);
     for (size_t i = global_thread_index(); i < n; i += global_thread_count()) {
-        const float g = grad[i];
+        const float g = grad[i] * grad_scale;
         const float p = param[i] * decay;
         const float m_new = torch_lerp(m[i], g, m_weight);
         const float v_new = v[i] * beta2 + v_weight * g * g;
@@ -184,12 +186,12 @@ cudaError_t cuda_launch_scale(cudaStream_t s, float *x, float alpha, size_t n) {
     return cudaGetLastError();
 }
 
-cudaError_t cuda_launch_adamw(cudaStream_t s, float *param, const float *grad, float *m,
-                              float *v, size_t n, float lr, float beta1, float beta2, float eps,
+cudaError_t cuda_launch_adamw(cudaStream_t s, float *param, const float *grad,
+                              float grad_scale, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps,
                               float weight_decay, float bias_correction1,
                               float bias_correction2) {
     adamw_kernel<<<rc_cuda::elementwise_blocks(n), rc_cuda::kElementwiseThreads, 0, s>>>(
-        param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bias_correction1,
+        param, grad, grad_scale, m, v, n, lr, beta1, beta2, eps, weight_decay, bias_correction1,
         bias_correction2);
     return cudaGetLastError();
 }

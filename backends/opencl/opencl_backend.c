@@ -187,6 +187,8 @@ static void ocl_fill(rc_backend *be, rc_view x, float value, size_t n) {
                          rc_ocl_error_name(err));
 }
 
+static void ocl_fill_zero_sparse(rc_backend *be, rc_view x, size_t n) { ocl_fill(be, x, 0.0f, n); }
+
 static rc_status ocl_sync(rc_backend *be) {
     rc_ocl_ctx *ctx = rc_ocl(be);
     cl_int err = clFinish(ctx->queue);
@@ -315,6 +317,7 @@ rc_status rc_backend_opencl_create(int device_index, rc_backend **out) {
     be->upload = ocl_upload;
     be->download = ocl_download;
     be->fill = ocl_fill;
+    be->fill_zero_sparse = ocl_fill_zero_sparse;
     be->sync = ocl_sync;
     be->destroy = ocl_destroy;
     rc_ocl_install_gemm(be);

@@ -453,8 +453,8 @@ static double ocl_sum_squares(rc_backend *be, rc_view x, size_t n) {
     return total;
 }
 
-static void ocl_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc_view v, size_t n,
-                      float lr, float beta1, float beta2, float eps, float weight_decay,
+static void ocl_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
+                      rc_view v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
                       float bias_correction1, float bias_correction2) {
     rc_ocl_ctx *ctx = rc_ocl(be);
     const char *op = "adamw";
@@ -480,6 +480,7 @@ static void ocl_adamw(rc_backend *be, rc_view param, rc_view grad, rc_view m, rc
     if (!rc_ocl_begin(&l, ctx, K_ADAMW, op)) return;
     rc_ocl_arg_view(&l, param);
     rc_ocl_arg_view(&l, grad);
+    rc_ocl_arg_float(&l, grad_scale);
     rc_ocl_arg_view(&l, m);
     rc_ocl_arg_view(&l, v);
     rc_ocl_arg_ulong(&l, n);

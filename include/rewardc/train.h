@@ -55,19 +55,22 @@ typedef struct rc_adamw rc_adamw;
 
 rc_status rc_adamw_create(rc_model *m, const rc_adamw_config *cfg, rc_adamw **out);
 void rc_adamw_free(rc_adamw *opt);
-/* One step over every parameter at learning rate `lr` (weight decay is skipped
- * for biases and LayerNorm weights, as transformers' Trainer groups them). */
-rc_status rc_adamw_step(rc_adamw *opt, double lr);
+/* One step over every parameter at learning rate `lr`, on the gradients times
+ * grad_scale (rc_clip_factor's clipping factor, 1 for none: the gradients are
+ * read scaled, not rewritten). Weight decay is skipped for biases and
+ * LayerNorm weights, as transformers' Trainer groups them. */
+rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale);
 long rc_adamw_steps_taken(const rc_adamw *opt);
 /* Optimizer state for checkpoints: the two moments, host copies. */
 rc_status rc_adamw_get_state(rc_adamw *opt, float *m, float *v, size_t n, long *step);
 rc_status rc_adamw_set_state(rc_adamw *opt, const float *m, const float *v, size_t n, long step);
 size_t rc_adamw_state_size(const rc_adamw *opt);
 
-/* clip_grad_norm_: returns the total L2 norm of all gradients before
- * clipping, and scales them by max_norm / (norm + 1e-6) when that is below 1.
- * max_norm <= 0 only measures. */
-double rc_clip_grad_norm(rc_model *m, double max_norm);
+/* clip_grad_norm_ in two halves: the total L2 norm of all gradients, and the
+ * factor that scales them to max_norm, max_norm / (norm + 1e-6) when that is
+ * below 1, else 1 (also when max_norm <= 0). rc_adamw_step applies it. */
+double rc_grad_norm(rc_model *m);
+double rc_clip_factor(double norm, double max_norm);
 
 #ifdef __cplusplus
 }

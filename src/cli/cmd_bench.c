@@ -444,8 +444,8 @@ static int bench_train_step(const bench_options *o, int threads) {
         rc_pairwise_loss(rewards, NULL, NULL, (int)pairs, 0.0, 1.0, d_rewards, &stats);
         st = rc_model_backward(m, d_rewards);
         if (st != RC_OK) break;
-        double norm = rc_clip_grad_norm(m, o->max_grad_norm);
-        st = rc_adamw_step(opt, o->learning_rate);
+        double norm = rc_grad_norm(m);
+        st = rc_adamw_step(opt, o->learning_rate, rc_clip_factor(norm, o->max_grad_norm));
         double seconds = timer_stop(&timer, step >= o->warmup);
         losses[step] = stats.loss;
         fprintf(stderr, "rewardc bench train-step: %s %ld/%ld %.3f s, loss %.6f, grad norm %.4f\n",

@@ -11,6 +11,6 @@ void opt_linear_backward(rc_backend *be, rc_view dx, int accumulate_dx, rc_view 
                          rc_view dy, rc_view x, rc_view w, int N, int in, int out) {
     if (rc_view_present(dx))
         be->gemm(be, 0, 0, N, in, out, 1.0f, dy, out, w, in, accumulate_dx ? 1.0f : 0.0f, dx, in);
-    be->gemm(be, 1, 0, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (rc_view_present(dw)) be->gemm(be, 1, 0, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (rc_view_present(db)) be->bias_backward(be, db, dy, N, out);
 }

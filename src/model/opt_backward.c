@@ -6,31 +6,37 @@
 
 #include "model/opt_internal.h"
 
-/* dattn ([N,C]) -> g_q, g_k, g_v, through softmax(scale * Q K^T) V per head. */
-static void attention_backward(rc_model *m, const opt_layer_acts *L) {
+/* g_attn ([N,C]) -> g_q, g_k, g_v, through attn = softmax(scale * Q K^T) V
+ * per head, one sequence at a time. Training kept neither the probabilities
+ * nor attn, so both are recomputed here, and out_proj's weight gradient
+ * (g_res1^T attn) is added one sequence at a time too. */
+static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_res1,
+                               rc_view g_out_w) {
     rc_backend *be = m->be;
     const opt_acts *A = &m->plan;
-    const int rows = A->rows, T = A->T, C = m->cfg.hidden_size;
+    const int T = A->T, C = m->cfg.hidden_size;
     const int H = m->cfg.num_attention_heads, D = C / H;
     const float scale = 1.0f / sqrtf((float)D);
     const size_t TT = (size_t)T * T;
-    for (int b = 0; b < rows; b++) {
-        size_t seq = (size_t)b * T * C, heads = (size_t)b * H * TT;
+    rc_view probs = opt_act(m, L->probs), g_probs = opt_act(m, A->g_probs);
+    for (int b = 0; b < A->rows; b++) {
+        const size_t seq = (size_t)b * T * C;
+        opt_attention_probs(m, L, b);
+        rc_view attn = opt_act(m, L->attn + seq);
+        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, L->v + seq), C, D, 0.0f,
+                         attn, C, D, H);
+        be->gemm(be, 1, 0, C, C, T, 1.0f, rc_view_at(g_res1, seq), C, attn, C, 1.0f, g_out_w, C);
         /* dP = dAttn V^T ; dV = P^T dAttn */
         be->gemm_batched(be, 0, 1, T, T, D, 1.0f, opt_act(m, A->g_attn + seq), C, D,
-                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, A->g_probs + heads), T, TT, H);
-        be->gemm_batched(be, 1, 0, T, D, T, 1.0f, opt_act(m, L->probs + heads), T, TT,
-                         opt_act(m, A->g_attn + seq), C, D, 0.0f, opt_act(m, A->g_v + seq), C, D, H);
-    }
-    be->attention_softmax_backward(be, opt_act(m, A->g_probs), opt_act(m, A->g_probs),
-                                   opt_act(m, L->probs), rows, H, T, T);
-    for (int b = 0; b < rows; b++) {
-        size_t seq = (size_t)b * T * C, heads = (size_t)b * H * TT;
+                         opt_act(m, L->v + seq), C, D, 0.0f, g_probs, T, TT, H);
+        be->gemm_batched(be, 1, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, A->g_attn + seq), C, D,
+                         0.0f, opt_act(m, A->g_v + seq), C, D, H);
+        be->attention_softmax_backward(be, g_probs, g_probs, probs, 1, H, T, T);
         /* dQ = scale dS K ; dK = scale dS^T Q */
-        be->gemm_batched(be, 0, 0, T, D, T, scale, opt_act(m, A->g_probs + heads), T, TT,
-                         opt_act(m, L->k + seq), C, D, 0.0f, opt_act(m, A->g_q + seq), C, D, H);
-        be->gemm_batched(be, 1, 0, T, D, T, scale, opt_act(m, A->g_probs + heads), T, TT,
-                         opt_act(m, L->q + seq), C, D, 0.0f, opt_act(m, A->g_k + seq), C, D, H);
+        be->gemm_batched(be, 0, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->k + seq), C, D,
+                         0.0f, opt_act(m, A->g_q + seq), C, D, H);
+        be->gemm_batched(be, 1, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->q + seq), C, D,
+                         0.0f, opt_act(m, A->g_k + seq), C, D, H);
     }
 }
 
@@ -99,7 +105,13 @@ static void layer_backward(rc_model *m, int l, rc_view g_out) {
                            L->ln2_mean, L->ln2_rstd, R);
         g_res2 = g_tmp;
     }
-    rc_view h1 = pre ? opt_act(m, L->res1) : opt_act(m, L->ln1);
+    /* the FC block's input, a LayerNorm output, is recomputed (training keeps none) */
+    rc_view res1 = opt_act(m, L->res1);
+    if (pre)
+        opt_layernorm(m, L->ln2, L->ln2_mean, L->ln2_rstd, res1, W->mlp_ln_w, W->mlp_ln_b, R);
+    else
+        opt_layernorm(m, L->ln1, L->ln1_mean, L->ln1_rstd, res1, W->attn_ln_w, W->attn_ln_b, R);
+    rc_view h1 = pre ? res1 : opt_act(m, L->ln1);
     rc_view mlp_in = pre ? opt_act(m, L->ln2) : h1;
     rc_view g_act = opt_act(m, A->g_act), g_fc1 = opt_act(m, A->g_fc1);
     opt_linear_backward(be, g_act, 0, opt_grad(m, W->fc2_w), opt_grad(m, W->fc2_b), g_res2,
@@ -121,14 +133,20 @@ static void layer_backward(rc_model *m, int l, rc_view g_out) {
     if (!pre) {
         g_res1 = score_rows ? opt_act(m, A->g_rows) : g_stream;
         be->fill(be, g_res1, 0.0f, RC);
-        layernorm_backward(m, g_res1, g_res2, opt_act(m, L->res1), W->attn_ln_w, W->attn_ln_b,
-                           L->ln1_mean, L->ln1_rstd, R);
+        layernorm_backward(m, g_res1, g_res2, res1, W->attn_ln_w, W->attn_ln_b, L->ln1_mean,
+                           L->ln1_rstd, R);
     }
-    opt_linear_backward(be, opt_act(m, A->g_attn), 0, opt_grad(m, W->out_w), opt_grad(m, W->out_b),
-                        g_res1, opt_act(m, L->attn), opt_param(m, W->out_w), R, C, C);
+    /* out_proj; its weight gradient needs attn, which only the last layer
+     * still holds: the others add it in attention_backward */
+    rc_view g_out_w = opt_grad(m, W->out_w);
+    opt_linear_backward(be, opt_act(m, A->g_attn), 0, score_rows ? g_out_w : (rc_view){0},
+                        opt_grad(m, W->out_b), g_res1, opt_act(m, L->attn),
+                        opt_param(m, W->out_w), R, C, C);
+    if (pre) /* the attention input, recomputed into the buffer the FC input used */
+        opt_layernorm(m, L->ln1, L->ln1_mean, L->ln1_rstd, x, W->attn_ln_w, W->attn_ln_b, N);
     rc_view attn_in = pre ? opt_act(m, L->ln1) : x;
     if (!score_rows) {
-        attention_backward(m, L);
+        attention_backward(m, L, g_res1, g_out_w);
         opt_linear_backward(be, g_ln, 0, opt_grad(m, W->q_w), opt_grad(m, W->q_b),
                             opt_act(m, A->g_q), attn_in, opt_param(m, W->q_w), N, C, C);
     } else {

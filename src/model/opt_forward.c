@@ -13,25 +13,39 @@
 
 static const float LAYER_NORM_EPS = 1e-5f; /* torch.nn.LayerNorm default, as OPT uses */
 
-/* Attention: per sequence b, H heads as one strided batched product.
- * Head h of row t lives at columns h*D..h*D+D-1 of q/k/v/attn ([N, C]). */
-static void attention_forward(rc_model *m, const opt_layer_acts *L) {
+void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x, int w, int b,
+                   int rows) {
+    m->be->layernorm_forward(m->be, opt_act(m, out), opt_act(m, mean), opt_act(m, rstd), x,
+                             opt_param(m, w), opt_param(m, b), rows, m->cfg.hidden_size,
+                             LAYER_NORM_EPS);
+}
+
+/* softmax(scale * Q K^T) of sequence b into L->probs ([H, T, T]), as H
+ * strided products. Head h of row t lives at columns h*D..h*D+D-1 of q/k. */
+void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int b) {
     rc_backend *be = m->be;
-    const int rows = m->plan.rows, T = m->plan.T, C = m->cfg.hidden_size;
+    const int T = m->plan.T, C = m->cfg.hidden_size;
     const int H = m->cfg.num_attention_heads, D = C / H;
     const float scale = 1.0f / sqrtf((float)D); /* HF scales q by head_dim^-0.5 */
+    const size_t seq = (size_t)b * T * C, TT = (size_t)T * T;
+    rc_view probs = opt_act(m, L->probs);
+    be->gemm_batched(be, 0, 1, T, T, D, scale, opt_act(m, L->q + seq), C, D,
+                     opt_act(m, L->k + seq), C, D, 0.0f, probs, T, TT, H);
+    be->attention_softmax_forward(be, probs, probs, opt_act(m, m->plan.mask + (size_t)b * T), 1,
+                                  H, T, T);
+}
+
+/* attn = probs V, one sequence at a time: the [H, T, T] probabilities of one
+ * sequence are all that is ever held (backward recomputes them). */
+static void attention_forward(rc_model *m, const opt_layer_acts *L) {
+    rc_backend *be = m->be;
+    const int T = m->plan.T, C = m->cfg.hidden_size;
+    const int H = m->cfg.num_attention_heads, D = C / H;
     const size_t TT = (size_t)T * T;
-    for (int b = 0; b < rows; b++) {
-        size_t seq = (size_t)b * T * C;
-        rc_view probs = opt_act(m, L->probs + (size_t)b * H * TT);
-        be->gemm_batched(be, 0, 1, T, T, D, scale, opt_act(m, L->q + seq), C, D,
-                         opt_act(m, L->k + seq), C, D, 0.0f, probs, T, TT, H);
-    }
-    be->attention_softmax_forward(be, opt_act(m, L->probs), opt_act(m, L->probs),
-                                  opt_act(m, m->plan.mask), rows, H, T, T);
-    for (int b = 0; b < rows; b++) {
-        size_t seq = (size_t)b * T * C;
-        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs + (size_t)b * H * TT), T, TT,
+    for (int b = 0; b < m->plan.rows; b++) {
+        const size_t seq = (size_t)b * T * C;
+        opt_attention_probs(m, L, b);
+        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs), T, TT,
                          opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + seq), C, D, H);
     }
 }
@@ -78,9 +92,7 @@ static void layer_forward(rc_model *m, int l) {
 
     rc_view attn_in = x;
     if (pre) {
-        be->layernorm_forward(be, ln1, opt_act(m, L->ln1_mean), opt_act(m, L->ln1_rstd), x,
-                              opt_param(m, W->attn_ln_w), opt_param(m, W->attn_ln_b), N, C,
-                              LAYER_NORM_EPS);
+        opt_layernorm(m, L->ln1, L->ln1_mean, L->ln1_rstd, x, W->attn_ln_w, W->attn_ln_b, N);
         attn_in = ln1;
     }
     opt_linear_forward(be, opt_act(m, L->k), attn_in, opt_param(m, W->k_w), opt_param(m, W->k_b), N, C, C);
@@ -106,16 +118,12 @@ static void layer_forward(rc_model *m, int l) {
 
     rc_view h1 = res1;
     if (!pre) {
-        be->layernorm_forward(be, ln1, opt_act(m, L->ln1_mean), opt_act(m, L->ln1_rstd), res1,
-                              opt_param(m, W->attn_ln_w), opt_param(m, W->attn_ln_b), R, C,
-                              LAYER_NORM_EPS);
+        opt_layernorm(m, L->ln1, L->ln1_mean, L->ln1_rstd, res1, W->attn_ln_w, W->attn_ln_b, R);
         h1 = ln1;
     }
     rc_view mlp_in = h1;
     if (pre) {
-        be->layernorm_forward(be, ln2, opt_act(m, L->ln2_mean), opt_act(m, L->ln2_rstd), h1,
-                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), R, C,
-                              LAYER_NORM_EPS);
+        opt_layernorm(m, L->ln2, L->ln2_mean, L->ln2_rstd, h1, W->mlp_ln_w, W->mlp_ln_b, R);
         mlp_in = ln2;
     }
     opt_linear_forward(be, opt_act(m, L->fc1), mlp_in, opt_param(m, W->fc1_w), opt_param(m, W->fc1_b),
@@ -125,9 +133,7 @@ static void layer_forward(rc_model *m, int l) {
                        R, F, C);
     be->add(be, res2, res2, h1, (size_t)R * C);
     if (!pre)
-        be->layernorm_forward(be, ln2, opt_act(m, L->ln2_mean), opt_act(m, L->ln2_rstd), res2,
-                              opt_param(m, W->mlp_ln_w), opt_param(m, W->mlp_ln_b), R, C,
-                              LAYER_NORM_EPS);
+        opt_layernorm(m, L->ln2, L->ln2_mean, L->ln2_rstd, res2, W->mlp_ln_w, W->mlp_ln_b, R);
 }
 
 /* Plans the activations of a batch after checking that it fits the memory
@@ -209,9 +215,8 @@ static rc_status forward_planned(rc_model *m, float *rewards_out) {
     rc_view gathered = opt_layer_input(m, c->num_hidden_layers);
     rc_view head_in = gathered;
     if (c->do_layer_norm_before && !c->remove_final_layer_norm) {
-        be->layernorm_forward(be, opt_act(m, A->final_ln), opt_act(m, A->final_mean),
-                              opt_act(m, A->final_rstd), gathered, opt_param(m, m->p.final_ln_w),
-                              opt_param(m, m->p.final_ln_b), n_out, C, LAYER_NORM_EPS);
+        opt_layernorm(m, A->final_ln, A->final_mean, A->final_rstd, gathered, m->p.final_ln_w,
+                      m->p.final_ln_b, n_out);
         head_in = opt_act(m, A->final_ln);
     }
     rc_view pooled = head_in;

@@ -23,11 +23,13 @@ typedef struct {
 /* Element offsets into the activation buffer of one layer's saved tensors.
  * How they are used depends on pre-LN vs post-LN (see opt_forward.c). The last
  * layer runs past its keys and values only at the n_out rows where scores are
- * read: there q..res2 hold n_out rows and probs is [n_out, H, 1, T]. */
+ * read: there q..res2 hold n_out rows. In training, ln1, a pre-LN ln2, probs
+ * and attn are buffers shared by all layers, recomputed in backward. */
 typedef struct {
     size_t ln1, ln1_mean, ln1_rstd; /* self_attn_layer_norm output and stats */
     size_t q, k, v;                 /* projections, [N, C] */
-    size_t probs;                   /* attention probabilities, [B, H, T, T] */
+    size_t probs;                   /* one sequence's attention, [H, T, T], or the
+                                       last layer's [n_out, H, 1, T] */
     size_t attn;                    /* heads merged, before out_proj, [N, C] */
     size_t res1;                    /* layer input + attention output */
     size_t ln2, ln2_mean, ln2_rstd; /* final_layer_norm output and stats */
@@ -49,8 +51,8 @@ typedef struct {
     size_t final_ln, final_mean, final_rstd, pooled, rewards;
     /* backward scratch */
     size_t g_stream, g_tmp, g_ln, g_attn, g_q, g_k, g_v; /* [N, C] */
-    size_t g_act, g_fc1;                                 /* [N, F] */
-    size_t g_probs;                                      /* [B, H, T, T] */
+    size_t g_act, g_fc1; /* [N, F], sharing memory with g_attn..g_v */
+    size_t g_probs;                                      /* as probs */
     size_t g_tok;                                        /* [N, P] */
     size_t g_gathered, g_final, g_pooled, g_rewards, g_rows;
     size_t total;
@@ -94,10 +96,19 @@ rc_view opt_act(const rc_model *m, size_t offset);
  * (res2 for pre-LN, ln2 for post-LN); l == n_layers gives the stack's output. */
 rc_view opt_layer_input(const rc_model *m, int l);
 
+/* LayerNorm (OPT's eps) of rows x [rows, C] into the activation at out, with
+ * its statistics; backward reruns it to recompute what training did not keep. */
+void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x, int w, int b,
+                   int rows);
+/* softmax(scale * Q K^T) of sequence b of layer L into L->probs: run by the
+ * forward pass and again by backward, which keeps no probabilities. */
+void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int b);
+
 /* y[N,out] = x[N,in] W^T (+ b) */
 void opt_linear_forward(rc_backend *be, rc_view y, rc_view x, rc_view w, rc_view b, int N,
                         int in, int out);
-/* dx (+)= dy W (accumulate_dx), dW += dy^T x, db += colsum(dy); dx may be absent. */
+/* dx (+)= dy W (accumulate_dx), dW += dy^T x, db += colsum(dy); dx, dW and db
+ * may be absent. */
 void opt_linear_backward(rc_backend *be, rc_view dx, int accumulate_dx, rc_view dw, rc_view db,
                          rc_view dy, rc_view x, rc_view w, int N, int in, int out);
 

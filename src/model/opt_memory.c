@@ -19,7 +19,7 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
                             opt_acts *plan, opt_layer_acts *layers) {
     const size_t N = (size_t)rows * T, C = (size_t)c->hidden_size, F = (size_t)c->ffn_dim;
     const size_t P = (size_t)c->word_embed_proj_dim, H = (size_t)c->num_attention_heads;
-    const size_t B = (size_t)rows, O = (size_t)n_out;
+    const size_t O = (size_t)n_out;
     planner pl = {0};
     opt_acts a = {.rows = rows, .T = T, .n_out = n_out, .layer = layers};
     a.ids = take(&pl, N);
@@ -30,24 +30,36 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     a.x0 = take(&pl, N * C);
     /* Inference walks the layers through one set of buffers: each layer's
      * input is dead by the time that layer writes its output (see opt_forward.c).
-     * In training the last layer keeps only its score rows past K and V. */
-    const int n_layers = c->num_hidden_layers;
-    int distinct_layers = training ? n_layers : 1;
+     * Training keeps per layer what backward cannot cheaply redo: q, k, v, the
+     * residual sums, fc1 and a post-LN layer's output. LayerNorm outputs and
+     * the attention probabilities and output are recomputed in backward (the
+     * same ops on the same inputs give the same floats), so they get one
+     * buffer for all layers, and attention runs one sequence at a time through
+     * a [H, T, T] scratch. The last layer keeps only its score rows past K and
+     * V; its backward comes first, so its probs and attn are still intact. */
+    const int n_layers = c->num_hidden_layers, pre = c->do_layer_norm_before;
+    const int distinct_layers = training ? n_layers : 1;
+    const size_t shared_ln = training ? take(&pl, N * C) : 0;
+    const size_t shared_attn = training ? take(&pl, N * C) : 0;
+    /* also the last layer's [n_out, H, 1, T] scores: its backward runs first,
+     * before any other layer reuses the buffer */
+    const size_t attention_scratch = H * T * ((size_t)T > O ? (size_t)T : O);
+    const size_t shared_probs = take(&pl, attention_scratch);
     opt_layer_acts scratch; /* when only the total is wanted */
     for (int l = 0; l < distinct_layers; l++) {
         opt_layer_acts *L = layers ? &layers[l] : &scratch;
         const int score_rows = training && l == n_layers - 1;
-        const size_t R = score_rows ? O : N, Tq = score_rows ? 1 : (size_t)T;
-        L->ln1 = take(&pl, N * C);
+        const size_t R = score_rows ? O : N;
+        L->ln1 = training ? shared_ln : take(&pl, N * C);
         L->ln1_mean = take(&pl, N);
         L->ln1_rstd = take(&pl, N);
         L->q = take(&pl, R * C);
         L->k = take(&pl, N * C);
         L->v = take(&pl, N * C);
-        L->probs = take(&pl, (score_rows ? O : B) * H * Tq * T);
-        L->attn = take(&pl, R * C);
+        L->probs = shared_probs;
+        L->attn = training ? shared_attn : take(&pl, R * C);
         L->res1 = take(&pl, R * C);
-        L->ln2 = take(&pl, R * C);
+        L->ln2 = training && pre ? shared_ln : take(&pl, R * C);
         L->ln2_mean = take(&pl, R);
         L->ln2_rstd = take(&pl, R);
         L->fc1 = take(&pl, R * F);
@@ -69,13 +81,17 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
         a.g_stream = take(&pl, N * C);
         a.g_tmp = take(&pl, N * C);
         a.g_ln = take(&pl, N * C);
-        a.g_attn = take(&pl, N * C);
-        a.g_q = take(&pl, N * C);
-        a.g_k = take(&pl, N * C);
-        a.g_v = take(&pl, N * C);
-        a.g_act = take(&pl, N * F);
-        a.g_fc1 = take(&pl, N * F);
-        a.g_probs = take(&pl, B * H * T * T);
+        /* a layer's FC-block gradients are dead before its attention block's
+         * are born, so the two sets share memory */
+        planner fc_block = pl, attention_block = pl;
+        a.g_act = take(&fc_block, N * F);
+        a.g_fc1 = take(&fc_block, N * F);
+        a.g_attn = take(&attention_block, N * C);
+        a.g_q = take(&attention_block, N * C);
+        a.g_k = take(&attention_block, N * C);
+        a.g_v = take(&attention_block, N * C);
+        pl.next = fc_block.next > attention_block.next ? fc_block.next : attention_block.next;
+        a.g_probs = take(&pl, attention_scratch);
         a.g_tok = P != C ? take(&pl, N * P) : 0;
         a.g_gathered = take(&pl, O * C);
         a.g_final = take(&pl, O * C);
@@ -100,7 +116,7 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
         rc_status st = m->be->alloc(m->be, m->n_elements, &m->grads);
         if (st != RC_OK)
             return rc_fail_context(st, "allocating gradients (%.1f MB)", m->n_elements * 4.0 / 1e6);
-        m->be->fill(m->be, (rc_view){m->grads, 0}, 0.0f, m->n_elements);
+        rc_model_zero_grad(m);
     }
     opt_layer_acts *layers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *layers);
     int32_t *pooled = malloc((size_t)max_rows * sizeof *pooled);

@@ -40,7 +40,7 @@ void rc_adamw_free(rc_adamw *opt) {
     free(opt);
 }
 
-rc_status rc_adamw_step(rc_adamw *opt, double lr) {
+rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale) {
     rc_model *m = opt->model;
     rc_backend *be = rc_model_backend(m);
     opt->step++;
@@ -53,7 +53,7 @@ rc_status rc_adamw_step(rc_adamw *opt, double lr) {
         const rc_param_info *p = rc_model_param(m, i);
         double decay = p->no_weight_decay ? 0.0 : opt->cfg.weight_decay;
         be->adamw(be, rc_view_at(params, p->offset), rc_view_at(grads, p->offset),
-                  rc_view_at(first, p->offset), rc_view_at(second, p->offset), p->size, (float)lr,
+                  (float)grad_scale, rc_view_at(first, p->offset), rc_view_at(second, p->offset), p->size, (float)lr,
                   (float)opt->cfg.beta1, (float)opt->cfg.beta2, (float)opt->cfg.epsilon,
                   (float)decay, (float)bias_correction1, (float)bias_correction2);
     }
@@ -84,7 +84,7 @@ rc_status rc_adamw_set_state(rc_adamw *opt, const float *m, const float *v, size
     return st;
 }
 
-double rc_clip_grad_norm(rc_model *m, double max_norm) {
+double rc_grad_norm(rc_model *m) {
     rc_backend *be = rc_model_backend(m);
     rc_view grads = rc_model_grads_view(m);
     double sum = 0.0;
@@ -92,14 +92,11 @@ double rc_clip_grad_norm(rc_model *m, double max_norm) {
         const rc_param_info *p = rc_model_param(m, i);
         sum += be->sum_squares(be, rc_view_at(grads, p->offset), p->size);
     }
-    double norm = sqrt(sum);
-    if (max_norm > 0.0) {
-        double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0)
-            for (int i = 0; i < rc_model_param_count(m); i++) {
-                const rc_param_info *p = rc_model_param(m, i);
-                be->scale(be, rc_view_at(grads, p->offset), (float)coef, p->size);
-            }
-    }
-    return norm;
+    return sqrt(sum);
+}
+
+double rc_clip_factor(double norm, double max_norm) {
+    if (!(max_norm > 0.0)) return 1.0;
+    double coef = max_norm / (norm + 1e-6);
+    return coef < 1.0 ? coef : 1.0;
 }

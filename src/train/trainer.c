@@ -379,10 +379,11 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             pr.shared_tokens += info.shared;
         }
         if (st != RC_OK) break;
-        double grad_norm = rc_clip_grad_norm(m, a->max_grad_norm);
+        double grad_norm = rc_grad_norm(m);
         double lr = a->learning_rate *
                     rc_schedule_factor(a->lr_scheduler_type, state.global_step, warmup, total_steps);
-        if ((st = rc_adamw_step(opt, lr)) != RC_OK) break;
+        st = rc_adamw_step(opt, lr, rc_clip_factor(grad_norm, a->max_grad_norm));
+        if (st != RC_OK) break;
         if (!isfinite(step_loss)) {
             st = rc_fail(RC_ERR_BACKEND, "the loss became %g at step %ld (lower the learning rate)",
                          step_loss, state.global_step + 1);

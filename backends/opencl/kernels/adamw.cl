@@ -1,5 +1,6 @@
 /* One AdamW step for one tensor, in the order of float operations of
- * torch.optim.AdamW's single-tensor path (and so of the CPU backend):
+ * torch.optim.AdamW's single-tensor path (and so of the CPU backend), on
+ * grad * grad_scale (clip_grad_norm_'s factor):
  *   param *= decay                       decay = 1 - lr * weight_decay
  *   m = lerp(m, grad, 1 - beta1)
  *   v = v * beta2 + (1 - beta2) * grad * grad
@@ -14,7 +15,7 @@ float rc_lerp(float start, float end, float weight) {
 }
 
 __kernel void rc_adamw(__global float *param, ulong param_off, __global const float *grad,
-                       ulong grad_off, __global float *m, ulong m_off, __global float *v,
+                       ulong grad_off, float grad_scale, __global float *m, ulong m_off, __global float *v,
                        ulong v_off, ulong n, float decay, float m_weight, float beta2,
                        float v_weight, float neg_step, float bc2_sqrt, float eps) {
     param += param_off;
@@ -22,7 +23,7 @@ __kernel void rc_adamw(__global float *param, ulong param_off, __global const fl
     m += m_off;
     v += v_off;
     for (size_t i = get_global_id(0); i < n; i += get_global_size(0)) {
-        const float g = grad[i];
+        const float g = grad[i] * grad_scale;
         const float p = param[i] * decay;
         const float m_new = rc_lerp(m[i], g, m_weight);
         const float v_new = v[i] * beta2 + v_weight * g * g;
