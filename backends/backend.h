@@ -10,7 +10,7 @@
  *  - Row-major everywhere. A Linear layer's weight is [out_features, in_features]
  *    as in Hugging Face, so y = x W^T is gemm(trans_b=1).
  *  - Backward ops ACCUMULATE into gradients (+=). Gradients are zeroed once per
- *    backward pass with fill().
+ *    backward pass with fill() (fill_zero_sparse for embedding tables).
  *  - Ops are queued and may run asynchronously; they return nothing. A device
  *    failure is remembered by the backend and reported by sync() or download().
  *  - Shapes are ints; a wrong shape is a programming error, not user input.

@@ -187,6 +187,35 @@ static void check_accumulation(harness *h, const char *label) {
     free(micro_wrong);
 }
 
+/* Evaluation turns gradients off (rc_model_set_grad_enabled): the forward then
+ * keeps nothing for backward, must give bit-identical rewards, and a backward
+ * after it is refused. */
+static void check_grad_mode(harness *h, const char *label) {
+    pair pairs[N_PAIRS];
+    make_pairs(pairs);
+    const float margins[N_PAIRS] = {0};
+    float kept[2 * N_PAIRS], not_kept[2 * N_PAIRS];
+    rc_model_zero_grad(h->model);
+    accumulate_batch(h, pairs, 0, N_PAIRS, margins, 1.0, kept);
+    const int32_t *seqs[2 * N_PAIRS];
+    size_t lens[2 * N_PAIRS];
+    for (int i = 0; i < N_PAIRS; i++) {
+        seqs[i] = pairs[i].tokens[0], lens[i] = pairs[i].len[0];
+        seqs[N_PAIRS + i] = pairs[i].tokens[1], lens[N_PAIRS + i] = pairs[i].len[1];
+    }
+    int32_t ids[2 * N_PAIRS * PADDED_T], mask[2 * N_PAIRS * PADDED_T];
+    int T = rc_pad_batch(seqs, lens, 2 * N_PAIRS, PAD, ids, mask);
+    rc_model_set_grad_enabled(h->model, 0);
+    rc_status st = rc_model_forward(h->model, ids, mask, 2 * N_PAIRS, T, not_kept);
+    CHECK(st == RC_OK, "%s: forward without gradients: %s", label, st == RC_OK ? "" : rc_last_error());
+    CHECK(!memcmp(kept, not_kept, sizeof kept), "%s: rewards differ with gradients off", label);
+    float d_rewards[2 * N_PAIRS] = {0};
+    st = rc_model_backward(h->model, d_rewards);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "gradients enabled"),
+          "%s: backward after a forward without gradients gave %s", label, rc_status_name(st));
+    rc_model_set_grad_enabled(h->model, 1);
+}
+
 /* Forward/backward of rows at length T (>= every length), pads after each. */
 static void run_rows(harness *h, const int32_t *const *seqs, const size_t *lens, int rows, int T,
                      const float *d_rewards, float *rewards) {
@@ -360,6 +389,7 @@ static void run_config(rc_backend *be, const rc_opt_config *cfg, const char *lab
         h.n_params = rc_model_num_parameters(h.model);
         h.grad = malloc(h.n_params * sizeof *h.grad);
         check_accumulation(&h, label);
+        check_grad_mode(&h, label);
         if (!accumulation_only) {
             check_padding(&h, label);
             check_packing(&h, label);

@@ -78,6 +78,11 @@ rc_status rc_model_get_grad(rc_model *m, int index, float *dst, size_t n);
  * and allocates the gradients, zeroed, the first time: a scoring model has
  * none). Fails cleanly with the byte count when the backend cannot allocate it. */
 rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int training);
+/* Whether forward passes keep what backward needs, as torch's grad mode: on
+ * for a model reserved for training. Evaluating such a model turns it off,
+ * and the forward then walks the layers through one set of buffers as scoring
+ * does (the same rewards, far less memory touched). */
+void rc_model_set_grad_enabled(rc_model *m, int enabled);
 /* Bytes of each region, for reporting the memory plan. */
 typedef struct {
     size_t params, grads, optimizer, activations;

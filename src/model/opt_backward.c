@@ -176,9 +176,10 @@ static void layer_backward(rc_model *m, int l, rc_view g_out) {
 }
 
 rc_status rc_model_backward(rc_model *m, const float *d_rewards) {
-    if (!m->have_forward || !m->training)
+    if (!m->have_forward || !m->plan.training)
         return rc_fail(RC_ERR_INVALID_ARG,
-                       "backward needs a forward pass on a model reserved for training");
+                       "backward needs a forward pass on a model reserved for training, with "
+                       "gradients enabled");
     rc_backend *be = m->be;
     const rc_opt_config *c = &m->cfg;
     const opt_acts *A = &m->plan;

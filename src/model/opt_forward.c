@@ -146,7 +146,8 @@ static rc_status plan_batch(rc_model *m, int rows, int T, int n_out) {
                        "batch of %d x %d with %d scores does not fit the reserved %d x %d", rows,
                        T, n_out, m->max_rows, m->max_seq_len);
     opt_acts plan = m->plan;
-    size_t need = opt_plan_activations(&m->cfg, rows, T, n_out, m->training, &plan, plan.layer);
+    size_t need =
+        opt_plan_activations(&m->cfg, rows, T, n_out, opt_keeps_activations(m), &plan, plan.layer);
     if (need > m->acts_capacity)
         return rc_fail(RC_ERR_INVALID_ARG,
                        "batch of %d x %d needs %.1f MB of activations; %.1f MB were reserved "

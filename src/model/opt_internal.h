@@ -38,7 +38,8 @@ typedef struct {
 } opt_layer_acts;
 
 typedef struct {
-    int rows, T; /* the batch this plan was made for */
+    int rows, T;  /* the batch this plan was made for */
+    int training; /* it keeps every layer's activations for backward */
     int n_out;   /* rewards read from it: rows, or 2 per row for packed pairs */
     size_t ids, mask, pos_ids;              /* int32 inputs, [N] */
     size_t score_slots;                     /* int32 row * T + t of each score, [n_out] */
@@ -70,6 +71,7 @@ struct rc_model {
     rc_buffer *acts;
     size_t acts_capacity;
     int max_rows, max_seq_len, training;
+    int grad_enabled; /* forward keeps activations for backward (when training) */
     opt_acts plan;
     int32_t *pooled_index; /* host copies, [max_rows]: position within the row */
     int32_t *score_slots;  /* and slot row * T + t */
@@ -87,6 +89,9 @@ size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int n_out
 rc_status opt_model_new(const rc_opt_config *cfg, rc_backend *be, uint64_t seed, int initialise,
                         rc_model **out);
 rc_status opt_init_param(rc_model *m, int index, uint64_t seed);
+
+/* Whether the next forward keeps what backward needs (training, grad enabled). */
+int opt_keeps_activations(const rc_model *m);
 
 /* A parameter's view (buf NULL when the index is RC_NO_PARAM). */
 rc_view opt_param(const rc_model *m, int index);

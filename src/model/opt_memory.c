@@ -21,7 +21,7 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     const size_t P = (size_t)c->word_embed_proj_dim, H = (size_t)c->num_attention_heads;
     const size_t O = (size_t)n_out;
     planner pl = {0};
-    opt_acts a = {.rows = rows, .T = T, .n_out = n_out, .layer = layers};
+    opt_acts a = {.rows = rows, .T = T, .training = training, .n_out = n_out, .layer = layers};
     a.ids = take(&pl, N);
     a.mask = take(&pl, N);
     a.pos_ids = take(&pl, N);
@@ -152,6 +152,7 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
     m->max_rows = max_rows;
     m->max_seq_len = max_seq_len;
     m->training = training;
+    m->grad_enabled = 1;
     m->have_forward = 0;
     return RC_OK;
 }
@@ -159,9 +160,13 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
 int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores) {
     if (!m->acts || rows <= 0 || T <= 0 || n_scores <= 0 || n_scores > m->max_rows) return 0;
     opt_acts plan;
-    return opt_plan_activations(&m->cfg, rows, T, n_scores, m->training, &plan, NULL) <=
-           m->acts_capacity;
+    return opt_plan_activations(&m->cfg, rows, T, n_scores, opt_keeps_activations(m), &plan,
+                                NULL) <= m->acts_capacity;
 }
+
+void rc_model_set_grad_enabled(rc_model *m, int enabled) { m->grad_enabled = enabled != 0; }
+
+int opt_keeps_activations(const rc_model *m) { return m->training && m->grad_enabled; }
 
 rc_memory_plan rc_model_memory_plan(const rc_model *m) {
     rc_memory_plan plan = {

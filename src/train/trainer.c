@@ -194,7 +194,9 @@ rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs,
     for (size_t start = 0; start < n && st == RC_OK; start += (size_t)batch_pairs) {
         int count = (int)(n - start < (size_t)batch_pairs ? n - start : (size_t)batch_pairs);
         batch_info info;
+        rc_model_set_grad_enabled(m, 0);
         st = forward_pairs(m, &bb, data, indices + start, count, share_prefix, &info);
+        rc_model_set_grad_enabled(m, 1);
         if (st != RC_OK) break;
         rc_pair_stats s;
         rc_pairwise_loss(bb.rewards, bb.margins, NULL, count, centering, 1.0, NULL, &s);
@@ -306,11 +308,12 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     if (st == RC_OK && a->policy) meta.policy = *a->policy;
     if (st == RC_OK) st = rc_backend_create(a->backend, a->device, &be);
     if (st == RC_OK) st = rc_model_load(load_from, be, a->seed, &m, NULL);
-    int max_pairs = a->per_device_train_batch_size > a->per_device_eval_batch_size
-                        ? a->per_device_train_batch_size : a->per_device_eval_batch_size;
+    int max_pairs = a->per_device_train_batch_size;
     size_t max_len = max_encoded_length(train->pairs);
-    if (eval && eval->pairs->n && max_encoded_length(eval->pairs) > max_len)
-        max_len = max_encoded_length(eval->pairs);
+    if (eval && eval->pairs->n) { /* evaluation batches must fit too */
+        if (a->per_device_eval_batch_size > max_pairs) max_pairs = a->per_device_eval_batch_size;
+        if (max_encoded_length(eval->pairs) > max_len) max_len = max_encoded_length(eval->pairs);
+    }
     if (st == RC_OK) st = rc_model_reserve(m, 2 * max_pairs, (int)max_len, 1);
     if (st == RC_OK) {
         rc_memory_plan plan = rc_model_memory_plan(m);
