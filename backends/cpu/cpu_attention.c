@@ -60,10 +60,10 @@ void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores
         const float *srow = s + (size_t)r * (size_t)Tk;
         float *prow = p + (size_t)r * (size_t)Tk;
         /* Keys j <= i (the loop bounds keep causality), each loop free of
-         * branches. Those with exp vectorise; the max stays scalar, as clang
-         * cannot vectorise a float max without -ffinite-math-only. */
+         * branches so that it vectorises. */
         float max = -INFINITY;
         int any = 0;
+        CPU_SIMD_WITH_FLOAT_MAX(reduction(max : max) reduction(| : any))
         for (int j = 0; j <= i; j++) {
             const int visible = rc_key_on_branch(row_mask[j], query);
             const float score = srow[j];

@@ -66,7 +66,16 @@ enum { CPU_PARALLEL_MIN_WORK = 16384 };
 /* Vectorise a loop with clauses, e.g. CPU_SIMD_WITH(reduction(+ : sum)): each
  * lane sums its share, then the lanes are added (an order fixed by the build). */
 #define CPU_SIMD_WITH(clauses) CPU_PRAGMA(omp simd clauses)
+/* CPU_SIMD_WITH for clauses with a float max reduction: GCC vectorises it;
+ * clang cannot without -ffinite-math-only and warns (an error under
+ * -Werror), so there the loop stays scalar. */
+#if defined(__clang__)
+#define CPU_SIMD_WITH_FLOAT_MAX(clauses)
 #else
+#define CPU_SIMD_WITH_FLOAT_MAX(clauses) CPU_SIMD_WITH(clauses)
+#endif
+#else
+#define CPU_SIMD_WITH_FLOAT_MAX(clauses)
 #define CPU_SIMD_WITH(clauses)
 #define CPU_PARALLEL_FOR_IF(work)
 #define CPU_PARALLEL_FOR_SIMD_IF(work)

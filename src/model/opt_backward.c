@@ -7,36 +7,45 @@
 #include "model/opt_internal.h"
 
 /* g_attn ([N,C]) -> g_q, g_k, g_v, through attn = softmax(scale * Q K^T) V
- * per head, one sequence at a time. Training kept neither the probabilities
- * nor attn, so both are recomputed here, and out_proj's weight gradient
- * (g_res1^T attn) is added one sequence at a time too. */
+ * per head, a chunk of sequences at a time. Training kept neither the
+ * probabilities nor attn, so both are recomputed here, and out_proj's weight
+ * gradient (g_res1^T attn) is added a chunk at a time too. */
 static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_res1,
                                rc_view g_out_w) {
     rc_backend *be = m->be;
     const opt_acts *A = &m->plan;
-    const int T = A->T, C = m->cfg.hidden_size;
+    const int rows = A->rows, chunk = A->attention_chunk, T = A->T, C = m->cfg.hidden_size;
     const int H = m->cfg.num_attention_heads, D = C / H;
     const float scale = 1.0f / sqrtf((float)D);
     const size_t TT = (size_t)T * T;
-    rc_view probs = opt_act(m, L->probs), g_probs = opt_act(m, A->g_probs);
-    for (int b = 0; b < A->rows; b++) {
-        const size_t seq = (size_t)b * T * C;
-        opt_attention_probs(m, L, b);
-        rc_view attn = opt_act(m, L->attn + seq);
-        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, L->v + seq), C, D, 0.0f,
-                         attn, C, D, H);
-        be->gemm(be, 1, 0, C, C, T, 1.0f, rc_view_at(g_res1, seq), C, attn, C, 1.0f, g_out_w, C);
-        /* dP = dAttn V^T ; dV = P^T dAttn */
-        be->gemm_batched(be, 0, 1, T, T, D, 1.0f, opt_act(m, A->g_attn + seq), C, D,
-                         opt_act(m, L->v + seq), C, D, 0.0f, g_probs, T, TT, H);
-        be->gemm_batched(be, 1, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, A->g_attn + seq), C, D,
-                         0.0f, opt_act(m, A->g_v + seq), C, D, H);
-        be->attention_softmax_backward(be, g_probs, g_probs, probs, 1, H, T, T);
-        /* dQ = scale dS K ; dK = scale dS^T Q */
-        be->gemm_batched(be, 0, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->k + seq), C, D,
-                         0.0f, opt_act(m, A->g_q + seq), C, D, H);
-        be->gemm_batched(be, 1, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->q + seq), C, D,
-                         0.0f, opt_act(m, A->g_k + seq), C, D, H);
+    for (int first = 0; first < rows; first += chunk) {
+        const int count = rows - first < chunk ? rows - first : chunk;
+        opt_attention_probs(m, L, first, count);
+        for (int i = 0; i < count; i++) {
+            const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
+            rc_view probs = opt_act(m, L->probs + heads), g_probs = opt_act(m, A->g_probs + heads);
+            be->gemm_batched(be, 0, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, L->v + seq), C, D,
+                             0.0f, opt_act(m, L->attn + seq), C, D, H);
+            /* dP = dAttn V^T ; dV = P^T dAttn */
+            be->gemm_batched(be, 0, 1, T, T, D, 1.0f, opt_act(m, A->g_attn + seq), C, D,
+                             opt_act(m, L->v + seq), C, D, 0.0f, g_probs, T, TT, H);
+            be->gemm_batched(be, 1, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, A->g_attn + seq), C,
+                             D, 0.0f, opt_act(m, A->g_v + seq), C, D, H);
+        }
+        const size_t chunk_rows = (size_t)first * T * C;
+        be->gemm(be, 1, 0, C, C, count * T, 1.0f, rc_view_at(g_res1, chunk_rows), C,
+                 opt_act(m, L->attn + chunk_rows), C, 1.0f, g_out_w, C);
+        be->attention_softmax_backward(be, opt_act(m, A->g_probs), opt_act(m, A->g_probs),
+                                       opt_act(m, L->probs), count, H, T, T);
+        for (int i = 0; i < count; i++) {
+            const size_t seq = (size_t)(first + i) * T * C;
+            rc_view g_probs = opt_act(m, A->g_probs + (size_t)i * H * TT);
+            /* dQ = scale dS K ; dK = scale dS^T Q */
+            be->gemm_batched(be, 0, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->k + seq), C,
+                             D, 0.0f, opt_act(m, A->g_q + seq), C, D, H);
+            be->gemm_batched(be, 1, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->q + seq), C,
+                             D, 0.0f, opt_act(m, A->g_k + seq), C, D, H);
+        }
     }
 }
 

@@ -20,33 +20,42 @@ void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x,
                              LAYER_NORM_EPS);
 }
 
-/* softmax(scale * Q K^T) of sequence b into L->probs ([H, T, T]), as H
- * strided products. Head h of row t lives at columns h*D..h*D+D-1 of q/k. */
-void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int b) {
+/* softmax(scale * Q K^T) of a chunk of sequences into L->probs ([count, H,
+ * T, T]), per sequence as H strided products. Head h of row t lives at
+ * columns h*D..h*D+D-1 of q/k. */
+void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int first, int count) {
     rc_backend *be = m->be;
     const int T = m->plan.T, C = m->cfg.hidden_size;
     const int H = m->cfg.num_attention_heads, D = C / H;
     const float scale = 1.0f / sqrtf((float)D); /* HF scales q by head_dim^-0.5 */
-    const size_t seq = (size_t)b * T * C, TT = (size_t)T * T;
+    const size_t TT = (size_t)T * T;
+    for (int i = 0; i < count; i++) {
+        const size_t seq = (size_t)(first + i) * T * C;
+        be->gemm_batched(be, 0, 1, T, T, D, scale, opt_act(m, L->q + seq), C, D,
+                         opt_act(m, L->k + seq), C, D, 0.0f,
+                         opt_act(m, L->probs + (size_t)i * H * TT), T, TT, H);
+    }
     rc_view probs = opt_act(m, L->probs);
-    be->gemm_batched(be, 0, 1, T, T, D, scale, opt_act(m, L->q + seq), C, D,
-                     opt_act(m, L->k + seq), C, D, 0.0f, probs, T, TT, H);
-    be->attention_softmax_forward(be, probs, probs, opt_act(m, m->plan.mask + (size_t)b * T), 1,
-                                  H, T, T);
+    be->attention_softmax_forward(be, probs, probs, opt_act(m, m->plan.mask + (size_t)first * T),
+                                  count, H, T, T);
 }
 
-/* attn = probs V, one sequence at a time: the [H, T, T] probabilities of one
- * sequence are all that is ever held (backward recomputes them). */
+/* attn = probs V, a chunk of sequences at a time: the probabilities of one
+ * chunk are all that is ever held (backward recomputes them). */
 static void attention_forward(rc_model *m, const opt_layer_acts *L) {
     rc_backend *be = m->be;
-    const int T = m->plan.T, C = m->cfg.hidden_size;
-    const int H = m->cfg.num_attention_heads, D = C / H;
+    const int rows = m->plan.rows, chunk = m->plan.attention_chunk, T = m->plan.T;
+    const int C = m->cfg.hidden_size, H = m->cfg.num_attention_heads, D = C / H;
     const size_t TT = (size_t)T * T;
-    for (int b = 0; b < m->plan.rows; b++) {
-        const size_t seq = (size_t)b * T * C;
-        opt_attention_probs(m, L, b);
-        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs), T, TT,
-                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + seq), C, D, H);
+    for (int first = 0; first < rows; first += chunk) {
+        const int count = rows - first < chunk ? rows - first : chunk;
+        opt_attention_probs(m, L, first, count);
+        for (int i = 0; i < count; i++) {
+            const size_t seq = (size_t)(first + i) * T * C;
+            be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs + (size_t)i * H * TT), T,
+                             TT, opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + seq), C,
+                             D, H);
+        }
     }
 }
 

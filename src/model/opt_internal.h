@@ -28,8 +28,9 @@ typedef struct {
 typedef struct {
     size_t ln1, ln1_mean, ln1_rstd; /* self_attn_layer_norm output and stats */
     size_t q, k, v;                 /* projections, [N, C] */
-    size_t probs;                   /* one sequence's attention, [H, T, T], or the
-                                       last layer's [n_out, H, 1, T] */
+    size_t probs;                   /* a chunk of sequences' attention,
+                                       [attention_chunk, H, T, T], or the last
+                                       layer's [n_out, H, 1, T] */
     size_t attn;                    /* heads merged, before out_proj, [N, C] */
     size_t res1;                    /* layer input + attention output */
     size_t ln2, ln2_mean, ln2_rstd; /* final_layer_norm output and stats */
@@ -41,6 +42,7 @@ typedef struct {
     int rows, T;  /* the batch this plan was made for */
     int training; /* it keeps every layer's activations for backward */
     int n_out;   /* rewards read from it: rows, or 2 per row for packed pairs */
+    int attention_chunk; /* sequences whose attention probabilities are held at once */
     size_t ids, mask, pos_ids;              /* int32 inputs, [N] */
     size_t score_slots;                     /* int32 row * T + t of each score, [n_out] */
     size_t tok_embed;                       /* [N, P] when project_in exists */
@@ -105,9 +107,10 @@ rc_view opt_layer_input(const rc_model *m, int l);
  * its statistics; backward reruns it to recompute what training did not keep. */
 void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x, int w, int b,
                    int rows);
-/* softmax(scale * Q K^T) of sequence b of layer L into L->probs: run by the
- * forward pass and again by backward, which keeps no probabilities. */
-void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int b);
+/* softmax(scale * Q K^T) of sequences first..first+count-1 of layer L into
+ * L->probs: run by the forward pass and again by backward, which keeps no
+ * probabilities. */
+void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int first, int count);
 
 /* y[N,out] = x[N,in] W^T (+ b) */
 void opt_linear_forward(rc_backend *be, rc_view y, rc_view x, rc_view w, rc_view b, int N,
