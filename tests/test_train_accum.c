@@ -14,6 +14,9 @@
  *    out once (rc_pack_pairs, rc_model_forward_packed) must give the rewards
  *    and gradients of the same pairs one sequence per padded row. The prefix
  *    gets the gradient of both responses through the attention of each.
+ * 4. Grad mode: a forward with gradients off gives the same rewards, and no
+ *    backward. Attention chunks: long left-padded rows, several sequences per
+ *    attention chunk, against the same rows one per batch.
  *
  * Tolerance. Both sides compute the same sums in float; only the summation
  * order differs (BLAS blocks a 8-row batch differently from a 4-row one, and
@@ -377,12 +380,12 @@ static void check_packing(harness *h, const char *label) {
     free(unpacked);
 }
 
-/* Attention runs a chunk of sequences at a time, as many as fit 4 Mi floats of
- * probabilities: at 4 heads and T = 700 that is 2 sequences, so 5 rows run as
+/* Attention runs a chunk of sequences at a time, as many as fit 2 Mi floats of
+ * probabilities: at 4 heads and T = 500 that is 2 sequences, so 5 rows run as
  * chunks of 2, 2 and 1. Their rewards and gradients must match the same rows
  * (each with its own padding) run one per batch. */
 static void check_attention_chunks(rc_backend *be) {
-    enum { ROWS = 5, LONG_T = 700 };
+    enum { ROWS = 5, LONG_T = 500 };
     rc_opt_config cfg = small_config(24, 24, 1);
     cfg.max_position_embeddings = 1024;
     harness h = {0};
@@ -419,13 +422,15 @@ static void check_attention_chunks(rc_backend *be) {
     }
     CHECK(st == RC_OK, "chunks: %s", st == RC_OK ? "" : rc_last_error());
     gather_grads(&h);
-    double worst = 0.0;
-    for (int r = 0; r < ROWS; r++) worst = fmax(worst, fabs((double)together[r] - alone[r]));
+    /* sums over 500 positions, not 12: rewards are held to the NMSE bound
+     * (summation order only) rather than to the short checks' absolute one */
+    double rewards_nmse = test_nmse(alone, together, ROWS, NULL);
     double nmse = test_nmse(h.grad, chunked, h.n_params, NULL);
-    CHECK(worst <= REWARD_ABS_LIMIT, "chunks: rewards differ by %.3g", worst);
+    CHECK(rewards_nmse <= GRAD_NMSE_LIMIT, "chunks: reward NMSE %.3g > %g", rewards_nmse,
+          GRAD_NMSE_LIMIT);
     CHECK(nmse <= GRAD_NMSE_LIMIT, "chunks: gradient NMSE %.3g > %g", nmse, GRAD_NMSE_LIMIT);
-    printf("attention in chunks (5 rows x 700): worst reward diff %.3g, gradient NMSE %.3g\n",
-           worst, nmse);
+    printf("attention in chunks (5 rows x 500): reward NMSE %.3g, gradient NMSE %.3g\n",
+           rewards_nmse, nmse);
     free(ids);
     free(mask);
     free(chunked);

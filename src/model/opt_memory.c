@@ -35,14 +35,14 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
      * the attention probabilities and output are recomputed in backward (the
      * same ops on the same inputs give the same floats), so they get one
      * buffer for all layers. Attention runs a chunk of sequences at a time
-     * through a [chunk, H, T, T] scratch: as many as fit in 16 MiB, at least
+     * through a [chunk, H, T, T] scratch: as many as fit in 8 MiB, at least
      * one. The last layer keeps only its score rows past K and V; its
      * backward comes first, so its probs and attn are still intact. */
     const int n_layers = c->num_hidden_layers, pre = c->do_layer_norm_before;
     const int distinct_layers = training ? n_layers : 1;
     const size_t shared_ln = training ? take(&pl, N * C) : 0;
     const size_t shared_attn = training ? take(&pl, N * C) : 0;
-    const size_t per_sequence = H * T * T, scratch_budget = (size_t)4 << 20; /* floats */
+    const size_t per_sequence = H * T * T, scratch_budget = (size_t)2 << 20; /* floats */
     size_t chunk = scratch_budget / per_sequence;
     chunk = chunk < 1 ? 1 : chunk > (size_t)rows ? (size_t)rows : chunk;
     a.attention_chunk = (int)chunk;
