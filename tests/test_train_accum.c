@@ -383,14 +383,16 @@ static void check_packing(harness *h, const char *label) {
 /* Attention runs a chunk of sequences at a time, as many as fit 2 Mi floats of
  * probabilities: at 4 heads and T = 500 that is 2 sequences, so 5 rows run as
  * chunks of 2, 2 and 1. Their rewards and gradients must match the same rows
- * (each with its own padding) run one per batch. */
+ * (each with its own padding) run one per batch. The model is reserved for
+ * T = 520, where a chunk is 1 sequence: the shorter batch's chunk of 2 must
+ * still fit the reservation. */
 static void check_attention_chunks(rc_backend *be) {
-    enum { ROWS = 5, LONG_T = 500 };
+    enum { ROWS = 5, LONG_T = 500, RESERVED_T = 520 };
     rc_opt_config cfg = small_config(24, 24, 1);
     cfg.max_position_embeddings = 1024;
     harness h = {0};
     rc_status st = rc_model_create(&cfg, be, 99, &h.model);
-    if (st == RC_OK) st = rc_model_reserve(h.model, ROWS, LONG_T, 1);
+    if (st == RC_OK) st = rc_model_reserve(h.model, ROWS, RESERVED_T, 1);
     CHECK(st == RC_OK, "chunks: setup: %s", st == RC_OK ? "" : rc_last_error());
     if (st != RC_OK) {
         rc_model_free(h.model);

@@ -42,14 +42,15 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     const int distinct_layers = training ? n_layers : 1;
     const size_t shared_ln = training ? take(&pl, N * C) : 0;
     const size_t shared_attn = training ? take(&pl, N * C) : 0;
-    const size_t per_sequence = H * T * T, scratch_budget = (size_t)2 << 20; /* floats */
-    size_t chunk = scratch_budget / per_sequence;
-    chunk = chunk < 1 ? 1 : chunk > (size_t)rows ? (size_t)rows : chunk;
-    a.attention_chunk = (int)chunk;
-    /* also the last layer's [n_out, H, 1, T] scores: its backward runs first,
-     * before any other layer reuses the buffer */
-    const size_t attention_scratch =
-        chunk * per_sequence > O * H * T ? chunk * per_sequence : O * H * T;
+    /* The scratch grows only with T and n_out, never with the chunk, so every
+     * batch within a reservation fits it. It also holds the last layer's
+     * [n_out, H, 1, T] scores: that backward runs first, before any other
+     * layer reuses the buffer. */
+    const size_t per_sequence = H * T * T, budget = (size_t)2 << 20; /* floats */
+    size_t attention_scratch = per_sequence > budget ? per_sequence : budget;
+    if (O * H * T > attention_scratch) attention_scratch = O * H * T;
+    const size_t chunk = attention_scratch / per_sequence;
+    a.attention_chunk = chunk < (size_t)rows ? (int)chunk : rows;
     const size_t shared_probs = take(&pl, attention_scratch);
     opt_layer_acts scratch; /* when only the total is wanted */
     for (int l = 0; l < distinct_layers; l++) {
