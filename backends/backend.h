@@ -162,8 +162,8 @@ struct rc_backend {
      *   p -= lr * (m / bias_correction1) / (sqrt(v / bias_correction2) + eps)
      * with bias_correction_k = 1 - beta_k^step, computed by the caller. */
     void (*adamw)(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
-                  rc_view v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                  float bias_correction1, float bias_correction2);
+                  rc_view v, size_t n, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, float bias_correction1, float bias_correction2);
 };
 
 /* Constructors. Each returns RC_ERR_UNSUPPORTED when the backend was not

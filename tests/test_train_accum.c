@@ -210,7 +210,8 @@ static void check_grad_mode(harness *h, const char *label) {
     int T = rc_pad_batch(seqs, lens, 2 * N_PAIRS, PAD, ids, mask);
     rc_model_set_grad_enabled(h->model, 0);
     rc_status st = rc_model_forward(h->model, ids, mask, 2 * N_PAIRS, T, not_kept);
-    CHECK(st == RC_OK, "%s: forward without gradients: %s", label, st == RC_OK ? "" : rc_last_error());
+    CHECK(st == RC_OK, "%s: forward without gradients: %s", label,
+          st == RC_OK ? "" : rc_last_error());
     CHECK(!memcmp(kept, not_kept, sizeof kept), "%s: rewards differ with gradients off", label);
     float d_rewards[2 * N_PAIRS] = {0};
     st = rc_model_backward(h->model, d_rewards);

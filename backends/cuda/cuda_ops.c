@@ -243,8 +243,8 @@ double cuda_sum_squares(rc_backend *be, rc_view x, size_t n) {
 }
 
 void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
-                rc_view v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                float bias_correction1, float bias_correction2) {
+                rc_view v, size_t n, float lr, float beta1, float beta2, float eps,
+                float weight_decay, float bias_correction1, float bias_correction2) {
     static const char op[] = "adamw";
     if (!ready(be) || n == 0) return;
     if (!cuda_view_fits(be, op, "param", param, n) || !cuda_view_fits(be, op, "grad", grad, n) ||
@@ -259,6 +259,7 @@ void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, r
     }
     cuda_after_launch(be, op,
                       cuda_launch_adamw(stream_of(be), cuda_f32(param), cuda_f32(grad),
-                                        grad_scale, cuda_f32(m), cuda_f32(v), n, lr, beta1, beta2, eps,
-                                        weight_decay, bias_correction1, bias_correction2));
+                                        grad_scale, cuda_f32(m), cuda_f32(v), n, lr, beta1,
+                                        beta2, eps, weight_decay, bias_correction1,
+                                        bias_correction2));
 }

@@ -107,9 +107,8 @@ __device__ inline float torch_lerp(float start, float end, float weight) {
 //   p *= 1 - lr*wd ; m = lerp(m, g, 1 - beta1) ; v = v*beta2 + (1 - beta2) g^2
 //   p += (-lr / bc1) * (m / (sqrt(v) / sqrt(bc2) + eps))
 __global__ void adamw_kernel(float *param, const float *grad, float grad_scale, float *m,
-                             float *v, size_t n,
-                             float lr, float beta1, float beta2, float eps, float weight_decay,
-                             float bias_correction1, float bias_correction2) {
+                             float *v, size_t n, float lr, float beta1, float beta2, float eps,
+                             float weight_decay, float bias_correction1, float bias_correction2) {
     const float decay = (float)(1.0 - (double)lr * (double)weight_decay);
     const float m_weight = (float)(1.0 - (double)beta1);
     const float v_weight = (float)(1.0 - (double)beta2);
@@ -187,9 +186,9 @@ cudaError_t cuda_launch_scale(cudaStream_t s, float *x, float alpha, size_t n) {
 }
 
 cudaError_t cuda_launch_adamw(cudaStream_t s, float *param, const float *grad,
-                              float grad_scale, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps,
-                              float weight_decay, float bias_correction1,
-                              float bias_correction2) {
+                              float grad_scale, float *m, float *v, size_t n, float lr,
+                              float beta1, float beta2, float eps, float weight_decay,
+                              float bias_correction1, float bias_correction2) {
     adamw_kernel<<<rc_cuda::elementwise_blocks(n), rc_cuda::kElementwiseThreads, 0, s>>>(
         param, grad, grad_scale, m, v, n, lr, beta1, beta2, eps, weight_decay, bias_correction1,
         bias_correction2);

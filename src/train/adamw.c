@@ -53,9 +53,10 @@ rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale) {
         const rc_param_info *p = rc_model_param(m, i);
         double decay = p->no_weight_decay ? 0.0 : opt->cfg.weight_decay;
         be->adamw(be, rc_view_at(params, p->offset), rc_view_at(grads, p->offset),
-                  (float)grad_scale, rc_view_at(first, p->offset), rc_view_at(second, p->offset), p->size, (float)lr,
-                  (float)opt->cfg.beta1, (float)opt->cfg.beta2, (float)opt->cfg.epsilon,
-                  (float)decay, (float)bias_correction1, (float)bias_correction2);
+                  (float)grad_scale, rc_view_at(first, p->offset), rc_view_at(second, p->offset),
+                  p->size, (float)lr, (float)opt->cfg.beta1, (float)opt->cfg.beta2,
+                  (float)opt->cfg.epsilon, (float)decay, (float)bias_correction1,
+                  (float)bias_correction2);
     }
     rc_status st = be->sync(be);
     return st == RC_OK ? RC_OK : rc_fail_context(st, "AdamW step %ld", opt->step);

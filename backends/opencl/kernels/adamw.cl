@@ -15,9 +15,9 @@ float rc_lerp(float start, float end, float weight) {
 }
 
 __kernel void rc_adamw(__global float *param, ulong param_off, __global const float *grad,
-                       ulong grad_off, float grad_scale, __global float *m, ulong m_off, __global float *v,
-                       ulong v_off, ulong n, float decay, float m_weight, float beta2,
-                       float v_weight, float neg_step, float bc2_sqrt, float eps) {
+                       ulong grad_off, float grad_scale, __global float *m, ulong m_off,
+                       __global float *v, ulong v_off, ulong n, float decay, float m_weight,
+                       float beta2, float v_weight, float neg_step, float bc2_sqrt, float eps) {
     param += param_off;
     grad += grad_off;
     m += m_off;
