@@ -108,19 +108,25 @@ static void gather_grads(harness *h) {
     }
 }
 
-/* Forward + pairwise loss + backward on pairs [first, first+count), rows laid
- * out as the trainer does (chosen 0..count-1, rejected count..2count-1).
- * Accumulates into the gradients; returns the padded length used. */
-static int accumulate_batch(harness *h, const pair *pairs, int first, int count, const float *margins,
-                            double grad_scale, float *rewards_out) {
-    const int32_t *seqs[2 * N_PAIRS];
-    size_t lens[2 * N_PAIRS];
+/* The sequences of pairs [first, first+count) as the trainer lays out rows:
+ * chosen 0..count-1, rejected count..2count-1. */
+static void pair_rows(const pair *pairs, int first, int count, const int32_t **seqs, size_t *lens) {
     for (int i = 0; i < count; i++) {
         seqs[i] = pairs[first + i].tokens[0];
         lens[i] = pairs[first + i].len[0];
         seqs[count + i] = pairs[first + i].tokens[1];
         lens[count + i] = pairs[first + i].len[1];
     }
+}
+
+/* Forward + pairwise loss + backward on pairs [first, first+count), rows laid
+ * out by pair_rows. Accumulates into the gradients; returns the padded length
+ * used. */
+static int accumulate_batch(harness *h, const pair *pairs, int first, int count, const float *margins,
+                            double grad_scale, float *rewards_out) {
+    const int32_t *seqs[2 * N_PAIRS];
+    size_t lens[2 * N_PAIRS];
+    pair_rows(pairs, first, count, seqs, lens);
     int32_t ids[2 * N_PAIRS * PADDED_T], mask[2 * N_PAIRS * PADDED_T];
     int T = rc_pad_batch(seqs, lens, 2 * count, PAD, ids, mask);
     float rewards[2 * N_PAIRS], d_rewards[2 * N_PAIRS];
@@ -202,10 +208,7 @@ static void check_grad_mode(harness *h, const char *label) {
     accumulate_batch(h, pairs, 0, N_PAIRS, margins, 1.0, kept);
     const int32_t *seqs[2 * N_PAIRS];
     size_t lens[2 * N_PAIRS];
-    for (int i = 0; i < N_PAIRS; i++) {
-        seqs[i] = pairs[i].tokens[0], lens[i] = pairs[i].len[0];
-        seqs[N_PAIRS + i] = pairs[i].tokens[1], lens[N_PAIRS + i] = pairs[i].len[1];
-    }
+    pair_rows(pairs, 0, N_PAIRS, seqs, lens);
     int32_t ids[2 * N_PAIRS * PADDED_T], mask[2 * N_PAIRS * PADDED_T];
     int T = rc_pad_batch(seqs, lens, 2 * N_PAIRS, PAD, ids, mask);
     rc_model_set_grad_enabled(h->model, 0);
@@ -312,10 +315,7 @@ static void check_packing(harness *h, const char *label) {
     const float margins[N_PAIRS] = {0.0f, 0.5f, -0.25f, 1.0f};
     const int32_t *seqs[2 * N_PAIRS];
     size_t lens[2 * N_PAIRS];
-    for (int i = 0; i < N_PAIRS; i++) {
-        seqs[i] = pairs[i].tokens[0], lens[i] = pairs[i].len[0];
-        seqs[N_PAIRS + i] = pairs[i].tokens[1], lens[N_PAIRS + i] = pairs[i].len[1];
-    }
+    pair_rows(pairs, 0, N_PAIRS, seqs, lens);
     float *unpacked = malloc(h->n_params * sizeof *unpacked);
     float r_rows[2 * N_PAIRS], r_packed[2 * N_PAIRS], r_leaky[2 * N_PAIRS], d[2 * N_PAIRS];
     rc_model_zero_grad(h->model);

@@ -14,27 +14,25 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
                                rc_view g_out_w) {
     rc_backend *be = m->be;
     const opt_acts *A = &m->plan;
-    const int rows = A->rows, chunk = A->attention_chunk, T = A->T, C = m->cfg.hidden_size;
+    const int T = A->T, C = m->cfg.hidden_size;
     const int H = m->cfg.num_attention_heads, D = C / H;
     const float scale = 1.0f / sqrtf((float)D);
     const size_t TT = (size_t)T * T;
-    for (int first = 0; first < rows; first += chunk) {
-        const int count = rows - first < chunk ? rows - first : chunk;
-        opt_attention_probs(m, L, first, count);
+    for (int first = 0; first < A->rows; first += A->attention_chunk) {
+        const int count = opt_attention_chunk_size(m, first);
+        opt_attention_chunk(m, L, first, count);
+        const size_t chunk_rows = (size_t)first * T * C;
+        be->gemm(be, 1, 0, C, C, count * T, 1.0f, rc_view_at(g_res1, chunk_rows), C,
+                 opt_act(m, L->attn + chunk_rows), C, 1.0f, g_out_w, C);
         for (int i = 0; i < count; i++) {
             const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
             rc_view probs = opt_act(m, L->probs + heads), g_probs = opt_act(m, A->g_probs + heads);
-            be->gemm_batched(be, 0, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, L->v + seq), C, D,
-                             0.0f, opt_act(m, L->attn + seq), C, D, H);
             /* dP = dAttn V^T ; dV = P^T dAttn */
             be->gemm_batched(be, 0, 1, T, T, D, 1.0f, opt_act(m, A->g_attn + seq), C, D,
                              opt_act(m, L->v + seq), C, D, 0.0f, g_probs, T, TT, H);
             be->gemm_batched(be, 1, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, A->g_attn + seq), C,
                              D, 0.0f, opt_act(m, A->g_v + seq), C, D, H);
         }
-        const size_t chunk_rows = (size_t)first * T * C;
-        be->gemm(be, 1, 0, C, C, count * T, 1.0f, rc_view_at(g_res1, chunk_rows), C,
-                 opt_act(m, L->attn + chunk_rows), C, 1.0f, g_out_w, C);
         be->attention_softmax_backward(be, opt_act(m, A->g_probs), opt_act(m, A->g_probs),
                                        opt_act(m, L->probs), count, H, T, T);
         for (int i = 0; i < count; i++) {

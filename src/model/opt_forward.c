@@ -20,10 +20,10 @@ void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x,
                              LAYER_NORM_EPS);
 }
 
-/* softmax(scale * Q K^T) of a chunk of sequences into L->probs ([count, H,
- * T, T]), per sequence as H strided products. Head h of row t lives at
- * columns h*D..h*D+D-1 of q/k. */
-void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int first, int count) {
+/* attn = softmax(scale * Q K^T) V for a chunk of sequences, the
+ * probabilities in L->probs ([count, H, T, T]); per sequence, H strided
+ * products. Head h of row t lives at columns h*D..h*D+D-1 of q/k/v/attn. */
+void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int count) {
     rc_backend *be = m->be;
     const int T = m->plan.T, C = m->cfg.hidden_size;
     const int H = m->cfg.num_attention_heads, D = C / H;
@@ -38,25 +38,23 @@ void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int first, int co
     rc_view probs = opt_act(m, L->probs);
     be->attention_softmax_forward(be, probs, probs, opt_act(m, m->plan.mask + (size_t)first * T),
                                   count, H, T, T);
+    for (int i = 0; i < count; i++) {
+        const size_t seq = (size_t)(first + i) * T * C;
+        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs + (size_t)i * H * TT), T, TT,
+                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + seq), C, D, H);
+    }
 }
 
-/* attn = probs V, a chunk of sequences at a time: the probabilities of one
- * chunk are all that is ever held (backward recomputes them). */
+int opt_attention_chunk_size(const rc_model *m, int first) {
+    const int rows = m->plan.rows, chunk = m->plan.attention_chunk;
+    return rows - first < chunk ? rows - first : chunk;
+}
+
+/* A chunk of sequences at a time: the probabilities of one chunk are all
+ * that is ever held (backward recomputes them). */
 static void attention_forward(rc_model *m, const opt_layer_acts *L) {
-    rc_backend *be = m->be;
-    const int rows = m->plan.rows, chunk = m->plan.attention_chunk, T = m->plan.T;
-    const int C = m->cfg.hidden_size, H = m->cfg.num_attention_heads, D = C / H;
-    const size_t TT = (size_t)T * T;
-    for (int first = 0; first < rows; first += chunk) {
-        const int count = rows - first < chunk ? rows - first : chunk;
-        opt_attention_probs(m, L, first, count);
-        for (int i = 0; i < count; i++) {
-            const size_t seq = (size_t)(first + i) * T * C;
-            be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs + (size_t)i * H * TT), T,
-                             TT, opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + seq), C,
-                             D, H);
-        }
-    }
+    for (int first = 0; first < m->plan.rows; first += m->plan.attention_chunk)
+        opt_attention_chunk(m, L, first, opt_attention_chunk_size(m, first));
 }
 
 /* The last layer's attention, only for the query at each score slot: one

@@ -107,10 +107,13 @@ rc_view opt_layer_input(const rc_model *m, int l);
  * its statistics; backward reruns it to recompute what training did not keep. */
 void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x, int w, int b,
                    int rows);
-/* softmax(scale * Q K^T) of sequences first..first+count-1 of layer L into
- * L->probs: run by the forward pass and again by backward, which keeps no
- * probabilities. */
-void opt_attention_probs(rc_model *m, const opt_layer_acts *L, int first, int count);
+/* attn = softmax(scale * Q K^T) V of sequences first..first+count-1 of layer
+ * L, the probabilities in L->probs: run by the forward pass and again by
+ * backward, which keeps neither. Chunks are plan.attention_chunk sequences;
+ * opt_attention_chunk_size gives the one starting at `first` (the last may be
+ * shorter). */
+void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int count);
+int opt_attention_chunk_size(const rc_model *m, int first);
 
 /* y[N,out] = x[N,in] W^T (+ b) */
 void opt_linear_forward(rc_backend *be, rc_view y, rc_view x, rc_view w, rc_view b, int N,

@@ -191,12 +191,11 @@ rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs,
                            : rc_fail(RC_ERR_OOM, "cannot allocate eval order");
     double loss_sum = 0.0, acc_sum = 0.0, tie_sum = 0.0, margin_sum = 0.0;
     for (size_t i = 0; i < n && indices; i++) indices[i] = i;
+    rc_model_set_grad_enabled(m, 0); /* nothing kept for a backward */
     for (size_t start = 0; start < n && st == RC_OK; start += (size_t)batch_pairs) {
         int count = (int)(n - start < (size_t)batch_pairs ? n - start : (size_t)batch_pairs);
         batch_info info;
-        rc_model_set_grad_enabled(m, 0);
         st = forward_pairs(m, &bb, data, indices + start, count, share_prefix, &info);
-        rc_model_set_grad_enabled(m, 1);
         if (st != RC_OK) break;
         rc_pair_stats s;
         rc_pairwise_loss(bb.rewards, bb.margins, NULL, count, centering, 1.0, NULL, &s);
@@ -210,6 +209,7 @@ rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs,
                 rewards[2 * (start + i) + 1] = bb.rewards[count + i];
             }
     }
+    rc_model_set_grad_enabled(m, 1);
     stats->loss = loss_sum / n;
     stats->accuracy = acc_sum / n;
     stats->ties = tie_sum / n;
