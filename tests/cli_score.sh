@@ -3,7 +3,8 @@
 # input order with line numbers and ids, bad lines reported with their number
 # while the rest is scored (exit 3), truncation counted, decisions that follow
 # the threshold (given or stored in the model folder by rewardc eval), rewards
-# equal to those rewardc eval computes, atomic --output, clean failures.
+# equal to those rewardc eval computes, texts sharing a beginning (responses to
+# one prompt) scoring as they do apart, atomic --output, clean failures.
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 cli_setup cli_score
 have_python() { command -v python3 >/dev/null 2>&1; }
@@ -69,6 +70,29 @@ check "batches of 4: ids in input order" test "$(field sorted.jsonl id | tr '\n'
 check "batches of 4: each reward as scored alone (1e-5)" awk 'NR == FNR { a[FNR] = $0; next }
     { d = a[FNR] - $0; if (d > 1e-5 || d < -1e-5) bad++ } END { exit bad > 0 || FNR != 11 }' \
     <(field alone.jsonl reward) <(field sorted.jsonl reward)
+
+# ---- shared beginnings: responses to one prompt compute the prompt once ----------------
+prompt="Question: which of these films would you recommend to a friend who likes quiet dramas?"
+for r in "the first one" "neither, honestly" "the second, for its acting and its score" \
+         "the first: slow but moving" "I would not recommend either of them"; do
+    printf '{"prompt": "%s ", "response": "%s"}\n' "$prompt" "$r"
+done >best_of.jsonl
+cat mixed.jsonl >>best_of.jsonl
+"$BIN" score --model m --input best_of.jsonl --batch-size 4 >shared.jsonl 2>shared_err.txt
+check "shared beginnings: exit 0" test $? -eq 0
+check "shared beginnings: counted on stderr" \
+    grep -qE "^rewardc score: [1-9][0-9]* of [0-9]+ tokens were a beginning shared" shared_err.txt
+"$BIN" score --model m --input best_of.jsonl --batch-size 4 --share-prefix false \
+    >unshared.jsonl 2>unshared_err.txt
+check "--share-prefix false: exit 0" test $? -eq 0
+check "--share-prefix false: nothing shared" test "$(grep -c "shared" unshared_err.txt)" -eq 0
+check "shared beginnings: the same lines" test "$(field shared.jsonl line)" = "$(field unshared.jsonl line)"
+check "shared beginnings: each reward as without sharing (1e-5)" awk 'NR == FNR { a[FNR] = $0; next }
+    { d = a[FNR] - $0; if (d > 1e-5 || d < -1e-5) bad++ } END { exit bad > 0 || FNR != 16 }' \
+    <(field shared.jsonl reward) <(field unshared.jsonl reward)
+"$BIN" score --model m --input best_of.jsonl --share-prefix maybe 2>bad_flag.txt
+check "--share-prefix maybe: exit 2" test $? -eq 2
+check "--share-prefix maybe: named" grep -q "share-prefix: 'maybe' is not true/false" bad_flag.txt
 
 # ---- --output: atomic, the same content -------------------------------------------------
 "$BIN" score --model m --input in.jsonl --batch-size 2 --output o.jsonl 2>/dev/null

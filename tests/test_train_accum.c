@@ -14,6 +14,7 @@
  *    out once (rc_pack_pairs, rc_model_forward_packed) must give the rewards
  *    and gradients of the same pairs one sequence per padded row. The prefix
  *    gets the gradient of both responses through the attention of each.
+ *    A row of three sequences sharing a prefix scores each as alone.
  * 4. Grad mode: a forward with gradients off gives the same rewards, and no
  *    backward. Attention chunks: long left-padded rows, several sequences per
  *    attention chunk, against the same rows one per batch.
@@ -381,6 +382,44 @@ static void check_packing(harness *h, const char *label) {
     free(unpacked);
 }
 
+/* A row of three sequences (rc_pack_row, as scoring packs the responses to
+ * one prompt): pair 0's chosen (10 tokens) and rejected (12) and a third of 9
+ * tokens, all sharing the first 7, must each score as in a row of its own. */
+static void check_three_branches(harness *h, const char *label) {
+    pair pairs[N_PAIRS];
+    make_prefix_pairs(pairs);
+    int32_t third[9];
+    memcpy(third, pairs[0].tokens[0], 7 * sizeof *third);
+    third[7] = 5;
+    third[8] = 6;
+    const int32_t *seqs[3] = {pairs[0].tokens[0], pairs[0].tokens[1], third};
+    const size_t lens[3] = {pairs[0].len[0], pairs[0].len[1], 9};
+    int32_t ids[3 * PADDED_T], mask[3 * PADDED_T];
+    float alone[3], together[3];
+    int T = rc_pad_batch(seqs, lens, 3, PAD, ids, mask);
+    rc_status st = rc_model_forward(h->model, ids, mask, 3, T, alone);
+    CHECK(st == RC_OK, "%s: three rows: %s", label, st == RC_OK ? "" : rc_last_error());
+
+    enum { LENGTH = 7 + 3 + 5 + 2 };
+    CHECK(rc_packed_row_length(lens, 3, 7) == LENGTH, "%s: row length %zu (%d)", label,
+          rc_packed_row_length(lens, 3, 7), LENGTH);
+    int32_t row_ids[LENGTH], row_mask[LENGTH], row_pos[LENGTH], score_at[3];
+    rc_pack_row(seqs, lens, 3, 7, PAD, LENGTH, 0, row_ids, row_mask, row_pos, score_at);
+    CHECK(score_at[0] == 9 && score_at[1] == 14 && score_at[2] == 16,
+          "%s: three branches read at %d %d %d (9 14 16)", label, score_at[0], score_at[1],
+          score_at[2]);
+    CHECK(row_mask[6] == 1 && row_mask[7] == 2 && row_mask[10] == 3 && row_mask[15] == 4 &&
+              row_pos[15] == 7 && row_ids[16] == 6,
+          "%s: three branches: masks %d %d %d %d, position %d, id %d", label, row_mask[6],
+          row_mask[7], row_mask[10], row_mask[15], row_pos[15], row_ids[16]);
+    rc_packed_batch batch = {row_ids, row_mask, row_pos, score_at, 1, LENGTH, 3};
+    st = rc_model_forward_packed(h->model, &batch, together);
+    CHECK(st == RC_OK, "%s: three branches: %s", label, st == RC_OK ? "" : rc_last_error());
+    for (int i = 0; i < 3 && st == RC_OK; i++)
+        CHECK(fabs((double)alone[i] - together[i]) <= REWARD_ABS_LIMIT,
+              "%s: branch %d scores %.9g in one row, %.9g alone", label, i, together[i], alone[i]);
+}
+
 /* Attention runs a chunk of sequences at a time, as many as fit 2 Mi floats of
  * probabilities: at 4 heads and T = 500 that is 2 sequences, so 5 rows run as
  * chunks of 2, 2 and 1. Their rewards and gradients must match the same rows
@@ -457,6 +496,7 @@ static void run_config(rc_backend *be, const rc_opt_config *cfg, const char *lab
         if (!accumulation_only) {
             check_padding(&h, label);
             check_packing(&h, label);
+            check_three_branches(&h, label);
         }
         free(h.grad);
     }

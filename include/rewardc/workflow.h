@@ -47,6 +47,20 @@ const rc_model_preset *rc_model_preset_find(const char *name);
  * [n, T]; returns T. ids/mask must hold n * max_len elements. */
 int rc_pad_batch(const int32_t *const *seqs, const size_t *lens, int n, int32_t pad_id,
                  int32_t *ids, int32_t *mask);
+/* Sequences that share a beginning can share a row of an rc_packed_batch:
+ * [prefix | rest of seqs[0] | rest of seqs[1] | ... | padding]. The prefix
+ * two sequences share, one token short of the shorter (each keeps a token of
+ * its own, where its score may be read): */
+size_t rc_shared_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb);
+/* Slots such a row takes for k sequences sharing `prefix` tokens. */
+size_t rc_packed_row_length(const size_t *lens, int k, size_t prefix);
+/* Writes row `row` of ids/mask/pos [*, T] (T >= rc_packed_row_length; prefix
+ * at most each length - 1): the prefix marked 1, sequence j's rest 2 + j,
+ * positions within each sequence, padding pad_id/0/-1. score_at[j] gets the
+ * slot of sequence j's score, the token rc_model_forward would read. */
+void rc_pack_row(const int32_t *const *seqs, const size_t *lens, int k, size_t prefix,
+                 int32_t pad_id, int T, int row, int32_t *ids, int32_t *mask, int32_t *pos,
+                 int32_t *score_at);
 /* Packs n pairs (seqs[i] chosen, seqs[n + i] rejected, each non-empty) one
  * per row as rc_packed_batch lays them out: [shared prefix | rest of chosen |
  * rest of rejected | padding], right padded to the longest row. score_at gets
@@ -64,8 +78,10 @@ typedef struct {
     rc_model *model;
     struct rc_tokenizer *tokenizer;
     rc_reward_meta meta;
-    int batch_rows; /* sequences per forward pass */
-    int32_t *ids, *mask;
+    int batch_rows;   /* sequences per forward pass */
+    int share_prefix; /* sequences sharing a beginning compute it once (on by default) */
+    size_t tokens, shared_tokens; /* scored so far, and of them computed once for several */
+    int32_t *ids, *mask, *pos, *score_at;
 } rc_reward_model;
 
 /* Opens a model folder (weights, tokenizer files, rewardc settings) on a
@@ -75,8 +91,10 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
 void rc_reward_model_close(rc_reward_model *rm);
 /* Rewards of n token sequences (each at most meta.policy.max_length ids), in
  * input order, computed in batches of batch_rows sequences of similar length.
- * A reward can differ by float rounding (~1e-7) from the same sequence scored
- * among other sequences. */
+ * With share_prefix, sequences that begin alike (a chosen/rejected pair, the
+ * responses to one prompt) share a row and its prefix is computed once,
+ * where that costs fewer FLOPs than a row each. A reward can differ by float
+ * rounding (~1e-7 relative) from the same sequence scored among others. */
 rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
                                 size_t n, float *rewards);
 /* Encodes prompt + response with the folder's policy and scores it; a text

@@ -361,7 +361,7 @@ static rc_status evaluate_pairs(const eval_options *o, rc_reward_model *rm, rc_p
         return rc_fail(RC_ERR_FORMAT, "%s: no pairs to evaluate (%zu read, %zu dropped as too long)",
                        o->pairs, pairs->n, r->counts.pairs_dropped);
     size_t n = r->n = enc->n;
-    /* chosen sequences first, then rejected: one scoring pass over 2n */
+    /* one scoring pass over the 2n sequences, chosen and rejected side by side */
     int32_t **seqs = malloc(2 * n * sizeof *seqs);
     size_t *lens = malloc(2 * n * sizeof *lens);
     float *rewards = malloc(2 * n * sizeof *rewards);
@@ -376,10 +376,11 @@ static rc_status evaluate_pairs(const eval_options *o, rc_reward_model *rm, rc_p
         st = rc_fail(RC_ERR_OOM, "cannot hold rewards for %zu pairs", n);
     int any_margin = 0;
     for (size_t i = 0; st == RC_OK && i < n; i++) {
-        seqs[i] = enc->items[i].chosen;
-        lens[i] = enc->items[i].n_chosen;
-        seqs[n + i] = enc->items[i].rejected;
-        lens[n + i] = enc->items[i].n_rejected;
+        /* adjacent, so that both land in one scoring slice and can share a row */
+        seqs[2 * i] = enc->items[i].chosen;
+        lens[2 * i] = enc->items[i].n_chosen;
+        seqs[2 * i + 1] = enc->items[i].rejected;
+        lens[2 * i + 1] = enc->items[i].n_rejected;
         any_margin |= pairs->items[enc->items[i].source].has_margin;
     }
     if (st == RC_OK) st = score_sequences(rm, seqs, lens, 2 * n, rewards);
@@ -390,22 +391,22 @@ static rc_status evaluate_pairs(const eval_options *o, rc_reward_model *rm, rc_p
             r->margin[i] = (float)pairs->items[enc->items[i].source].margin;
     }
     for (size_t i = 0; st == RC_OK && i < n; i++) {
-        size_t lc = lens[i], lr = lens[n + i];
-        r->chosen[i] = rewards[i];
-        r->rejected[i] = rewards[n + i];
+        size_t lc = lens[2 * i], lr = lens[2 * i + 1];
+        r->chosen[i] = rewards[2 * i];
+        r->rejected[i] = rewards[2 * i + 1];
         r->pair_tokens[i] = (double)(lc > lr ? lc : lr);
-        all_tokens[i] = (double)lc;
-        all_tokens[n + i] = (double)lr;
+        all_tokens[2 * i] = (double)lc;
+        all_tokens[2 * i + 1] = (double)lr;
         token_difference[i] = (double)lc - (double)lr;
-        reward_difference[i] = rewards[i] - rewards[n + i];
+        reward_difference[i] = r->chosen[i] - r->rejected[i];
         if (lc == lr) {
             r->same_length++;
             continue;
         }
         if (lc > lr) r->chosen_longer++;
         else r->rejected_longer++;
-        float longer = lc > lr ? rewards[i] : rewards[n + i];
-        float shorter = lc > lr ? rewards[n + i] : rewards[i];
+        float longer = lc > lr ? r->chosen[i] : r->rejected[i];
+        float shorter = lc > lr ? r->rejected[i] : r->chosen[i];
         r->model_prefers_longer += longer > shorter;
     }
     if (st == RC_OK) st = rc_pairwise_stats_compute(r->chosen, r->rejected, r->margin, n, &r->stats);

@@ -10,6 +10,7 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
                                rc_reward_model *rm) {
     memset(rm, 0, sizeof *rm);
     rm->batch_rows = batch_rows > 0 ? batch_rows : 16;
+    rm->share_prefix = 1;
     rc_status st = rc_reward_meta_load(dir, &rm->meta);
     if (st == RC_OK) st = rc_tokenizer_load(dir, &rm->tokenizer);
     if (st == RC_OK) st = rc_encode_policy_check(&rm->meta.policy, rm->tokenizer);
@@ -20,7 +21,9 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
     if (st == RC_OK) {
         rm->ids = malloc((size_t)rm->batch_rows * T * sizeof *rm->ids);
         rm->mask = malloc((size_t)rm->batch_rows * T * sizeof *rm->mask);
-        if (!rm->ids || !rm->mask) st = rc_fail(RC_ERR_OOM, "cannot allocate a scoring batch");
+        rm->pos = malloc((size_t)rm->batch_rows * T * sizeof *rm->pos);
+        rm->score_at = malloc((size_t)rm->batch_rows * sizeof *rm->score_at);
+        if (!rm->ids || !rm->mask || !rm->pos || !rm->score_at) st = rc_fail(RC_ERR_OOM, "cannot allocate a scoring batch");
     }
     if (st != RC_OK) {
         rc_status keep = rc_fail_context(st, "opening reward model %s", dir);
@@ -36,52 +39,131 @@ void rc_reward_model_close(rc_reward_model *rm) {
     rc_backend_destroy(rm->backend);
     free(rm->ids);
     free(rm->mask);
+    free(rm->pos);
+    free(rm->score_at);
     memset(rm, 0, sizeof *rm);
 }
 
 typedef struct {
+    const int32_t *seq;
     size_t len, index;
-} by_length;
+} sequence_ref;
 
-static int compare_length(const void *a, const void *b) {
-    const by_length *x = a, *y = b;
+/* Token order (a prefix before its extensions), so that sequences sharing a
+ * beginning end up next to each other. */
+static int compare_tokens(const void *a, const void *b) {
+    const sequence_ref *x = a, *y = b;
+    const size_t common = x->len < y->len ? x->len : y->len;
+    for (size_t t = 0; t < common; t++)
+        if (x->seq[t] != y->seq[t]) return x->seq[t] < y->seq[t] ? -1 : 1;
     if (x->len != y->len) return x->len < y->len ? -1 : 1;
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Batches are cut from the sequences sorted by length, so a batch pads little
- * (scoring texts in arrival order pads each batch to its longest). */
+/* One row of a scoring batch: the sequences order[first .. first + count)
+ * sharing their first `prefix` tokens, `length` slots in all. */
+typedef struct {
+    size_t first, prefix, length;
+    int count;
+} score_row;
+
+static int compare_row_length(const void *a, const void *b) {
+    const score_row *x = a, *y = b;
+    if (x->length != y->length) return x->length < y->length ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Greedy over token order: a row takes the next sequence while the packed row
+ * costs fewer FLOPs than that sequence in a row of its own (the prefix shared
+ * by all shrinks as the row grows, and longer rows cost more attention), fits
+ * the reservation (max_T slots) and keeps at most max_scores scores. */
+static size_t group_rows(const rc_opt_config *cfg, const sequence_ref *order, size_t n,
+                         int share, int max_T, int max_scores, score_row *rows) {
+    size_t n_rows = 0;
+    for (size_t i = 0; i < n; i += (size_t)rows[n_rows++].count) {
+        score_row row = {.first = i, .prefix = 0, .length = order[i].len, .count = 1};
+        size_t total = order[i].len; /* tokens of the members */
+        while (share && i + (size_t)row.count < n && row.count < max_scores) {
+            const sequence_ref *last = &order[i + (size_t)row.count - 1];
+            const sequence_ref *next = last + 1;
+            size_t prefix = rc_shared_prefix(last->seq, last->len, next->seq, next->len);
+            if (row.count > 1 && row.prefix < prefix) prefix = row.prefix;
+            if (prefix == 0) break;
+            const size_t length = total + next->len - (size_t)row.count * prefix;
+            if (length > (size_t)max_T) break;
+            const double packed = rc_model_forward_flops(cfg, 1, (int)length, row.count + 1);
+            const double apart = rc_model_forward_flops(cfg, 1, (int)row.length, row.count) +
+                                 rc_model_forward_flops(cfg, 1, (int)next->len, 1);
+            if (packed >= apart) break;
+            row.prefix = prefix;
+            row.length = length;
+            row.count++;
+            total += next->len;
+        }
+        rows[n_rows] = row;
+    }
+    return n_rows;
+}
+
+/* Rows are batched by packed length, so a batch pads little (scoring texts in
+ * arrival order pads each batch to its longest). */
 rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
                                 size_t n, float *rewards) {
-    int32_t pad = (int32_t)rc_model_config(rm->model)->pad_token_id;
+    const rc_opt_config *cfg = rc_model_config(rm->model);
+    const int32_t pad = (int32_t)cfg->pad_token_id;
+    const size_t max_len = rm->meta.policy.max_length;
     for (size_t i = 0; i < n; i++)
-        if (lens[i] == 0 || lens[i] > rm->meta.policy.max_length)
+        if (lens[i] == 0 || lens[i] > max_len)
             return rc_fail(RC_ERR_INVALID_ARG, "sequence %zu has %zu tokens (1..%zu allowed)", i,
-                           lens[i], rm->meta.policy.max_length);
-    const size_t rows_max = (size_t)rm->batch_rows;
-    by_length *order = malloc((n ? n : 1) * sizeof *order);
-    const int32_t **batch_seqs = malloc(rows_max * sizeof *batch_seqs);
-    size_t *batch_lens = malloc(rows_max * sizeof *batch_lens);
-    float *batch_rewards = malloc(rows_max * sizeof *batch_rewards);
-    rc_status st = order && batch_seqs && batch_lens && batch_rewards
+                           lens[i], max_len);
+    const int max_rows = rm->batch_rows;
+    sequence_ref *order = malloc((n ? n : 1) * sizeof *order);
+    score_row *rows = malloc((n ? n : 1) * sizeof *rows);
+    float *batch_rewards = malloc((size_t)max_rows * sizeof *batch_rewards);
+    const int32_t **member_seqs = malloc((size_t)max_rows * sizeof *member_seqs);
+    size_t *member_lens = malloc((size_t)max_rows * sizeof *member_lens);
+    rc_status st = order && rows && batch_rewards && member_seqs && member_lens
                        ? RC_OK
                        : rc_fail(RC_ERR_OOM, "cannot order %zu sequences", n);
-    for (size_t i = 0; i < n && st == RC_OK; i++) order[i] = (by_length){lens[i], i};
-    if (st == RC_OK) qsort(order, n, sizeof *order, compare_length);
-    for (size_t start = 0; start < n && st == RC_OK; start += rows_max) {
-        int rows = (int)(n - start < rows_max ? n - start : rows_max);
-        for (int i = 0; i < rows; i++) {
-            batch_seqs[i] = seqs[order[start + i].index];
-            batch_lens[i] = order[start + i].len;
+    size_t n_rows = 0;
+    if (st == RC_OK) {
+        for (size_t i = 0; i < n; i++) order[i] = (sequence_ref){seqs[i], lens[i], i};
+        qsort(order, n, sizeof *order, compare_tokens);
+        n_rows = group_rows(cfg, order, n, rm->share_prefix, (int)max_len, max_rows, rows);
+        qsort(rows, n_rows, sizeof *rows, compare_row_length);
+    }
+    for (size_t start = 0; start < n_rows && st == RC_OK;) {
+        int batch = 0, n_scores = 0;
+        while (start + (size_t)batch < n_rows && batch < max_rows &&
+               n_scores + rows[start + (size_t)batch].count <= max_rows)
+            n_scores += rows[start + (size_t)batch++].count;
+        const int T = (int)rows[start + (size_t)batch - 1].length; /* the longest: sorted */
+        for (int r = 0, score = 0; r < batch; r++) {
+            const score_row *row = &rows[start + (size_t)r];
+            for (int j = 0; j < row->count; j++) {
+                member_seqs[j] = order[row->first + (size_t)j].seq;
+                member_lens[j] = order[row->first + (size_t)j].len;
+                rm->tokens += member_lens[j];
+                rm->shared_tokens += j > 0 ? row->prefix : 0;
+            }
+            rc_pack_row(member_seqs, member_lens, row->count, row->prefix, pad, T, r, rm->ids,
+                        rm->mask, rm->pos, rm->score_at + score);
+            score += row->count;
         }
-        int T = rc_pad_batch(batch_seqs, batch_lens, rows, pad, rm->ids, rm->mask);
-        st = rc_model_forward(rm->model, rm->ids, rm->mask, rows, T, batch_rewards);
-        for (int i = 0; i < rows && st == RC_OK; i++) rewards[order[start + i].index] = batch_rewards[i];
+        rc_packed_batch packed = {rm->ids, rm->mask, rm->pos, rm->score_at, batch, T, n_scores};
+        st = rc_model_forward_packed(rm->model, &packed, batch_rewards);
+        for (int r = 0, score = 0; r < batch && st == RC_OK; r++) {
+            const score_row *row = &rows[start + (size_t)r];
+            for (int j = 0; j < row->count; j++)
+                rewards[order[row->first + (size_t)j].index] = batch_rewards[score++];
+        }
+        start += (size_t)batch;
     }
     free(order);
-    free(batch_seqs);
-    free(batch_lens);
+    free(rows);
     free(batch_rewards);
+    free(member_seqs);
+    free(member_lens);
     return st;
 }
 
