@@ -24,7 +24,9 @@ score (gating responses)
            torch.inference_mode (what a pipeline over the file does); timed from after model
            loading, tokenization included.
   rewardc  `rewardc score --batch-size N`, whole process timed (loading and tokenization
-           included), which batches each window of lines by length.
+           included), which batches each window of lines by length, and lets texts that begin
+           alike (here each pair's dialogue) share a row that computes their beginning once.
+           --ablations adds the same run with --share-prefix false.
   The rewards of both sides must agree to 1e-3, else the run fails.
 
 Pairs: a seeded sample of --pairs pairs from harmless_base_dev.jsonl.gz whose sequences fit
@@ -275,33 +277,45 @@ def score_part(args, pairs, model):
         for p in pairs:
             for key in ("chosen", "rejected"):
                 f.write(json.dumps({"text": p[key]}) + "\n")
-    scored = os.path.join(args.out, f"hh-scored-{args.pairs}.jsonl")
-    cmd = [args.rewardc, "score", "--model", model, "--input", texts_file, "--output", scored,
-           "--batch-size", str(args.score_batch), "--threads", str(args.threads)]
-    child = run_rewardc(args, cmd, "rewardc score")
-    with open(scored) as f:
-        ours = [json.loads(line)["reward"] for line in f if line.strip()]
+    runs = [("rewardc score (whole run)", [])]
+    if args.ablations:
+        runs.append(("  no prefix sharing", ["--share-prefix", "false"]))
+    results = []
+    for name, flags in runs:
+        scored = os.path.join(args.out, f"hh-scored-{args.pairs}.jsonl")
+        cmd = [args.rewardc, "score", "--model", model, "--input", texts_file, "--output", scored,
+               "--batch-size", str(args.score_batch), "--threads", str(args.threads)] + flags
+        child = run_rewardc(args, cmd, "rewardc score")
+        with open(scored) as f:
+            child["rewards"] = [json.loads(line)["reward"] for line in f if line.strip()]
+        results.append((name, flags, child))
+    ours = results[0][2]["rewards"]
     peer = peer_command("score", model, ["--texts-file", texts_file], args,
                         ("threads", "score_batch"))
     theirs = bench.run_child(peer, "torch score", args.threads)
-    worst = max(abs(a - b) for a, b in zip(ours, theirs["rewards"]))
-    agree = len(ours) == len(theirs["rewards"]) and worst <= bench.AGREEMENT_TOLERANCE
-    speedup = theirs["seconds"] / child["seconds"]
+    worst = max(abs(a - b) for _, _, child in results
+                for a, b in zip(child["rewards"], theirs["rewards"]))
+    agree = all(len(child["rewards"]) == len(theirs["rewards"]) for _, _, child in results) and \
+        worst <= bench.AGREEMENT_TOLERANCE
+    speedup = theirs["seconds"] / results[0][2]["seconds"]
     print(f"\nscoring {len(ours)} HH-RLHF dialogues, {args.shape}, batches of {args.score_batch}, "
           f"{args.threads} threads; torch padded to {theirs['padded_slots']} slots")
     print(f"{'run':<28} {'seconds':>9} {'peak RSS MiB':>13} {'speed-up':>9}")
     print(f"{'torch (inference_mode)':<28} {theirs['seconds']:9.1f} {theirs['peak_rss_mib']:13.0f}"
           f" {1.0:8.2f}x")
-    print(f"{'rewardc score (whole run)':<28} {child['seconds']:9.1f} "
-          f"{child['peak_rss_mib']:13.0f} {speedup:8.2f}x")
+    for name, _, child in results:
+        print(f"{name:<28} {child['seconds']:9.1f} {child['peak_rss_mib']:13.0f} "
+              f"{theirs['seconds'] / child['seconds']:8.2f}x")
     print(f"rewards agree: worst |difference| {worst:.2g} "
           f"({'ok' if agree else 'NOT the same computation'})")
     del theirs["rewards"]
-    record = {"torch": theirs, "rewardc": {"seconds": child["seconds"],
-              "peak_rss_mib": child["peak_rss_mib"]}, "speedup": speedup,
-              "worst_reward_difference": worst, "agree": agree}
+    record = {"torch": theirs,
+              "rewardc": [{"run": name, "flags": flags, "seconds": child["seconds"],
+                           "peak_rss_mib": child["peak_rss_mib"]}
+                          for name, flags, child in results],
+              "speedup": speedup, "worst_reward_difference": worst, "agree": agree}
     bench.summary_line({"bench": "hh-score", "shape": args.shape, "texts": len(ours),
-                        "rewardc_s": round(child["seconds"], 2),
+                        "rewardc_s": round(results[0][2]["seconds"], 2),
                         "torch_s": round(theirs["seconds"], 2), "speedup": round(speedup, 3),
                         "agree": agree})
     return record, 0 if agree else 1
