@@ -264,8 +264,10 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
     rc_adamw_free(opt);
 }
 
-/* A full golden: forward, gradients and (when recorded) training. */
-static void check_config(const char *name, int full) {
+/* A full golden: forward, gradients and (when recorded) training; with
+ * attention in blocks of `block` queries when non-zero (the goldens' T of 11
+ * to 13 is one block by default). */
+static void check_config(const char *name, int full, int block) {
     char dir[1024], golden[1100];
     snprintf(dir, sizeof dir, "%s/opt/%s", test_golden_dir(), name);
     snprintf(golden, sizeof golden, "%s/golden.safetensors", dir);
@@ -275,6 +277,7 @@ static void check_config(const char *name, int full) {
     CHECK(st == RC_OK, "load %s: %s", dir, rc_last_error());
     if (st != RC_OK) return;
     CHECK(!report.score_initialised, "%s: score.weight should come from the checkpoint", name);
+    rc_model_set_attention_block(m, block);
     golden_batch g;
     if (!load_batch(golden, &g)) {
         rc_model_free(m);
@@ -350,11 +353,15 @@ int main(void) {
         return TEST_SKIP;
     }
     printf("backend %s: %s\n", backend->name, backend->device);
-    check_config("preln", 1);
-    check_config("postln_proj", 1);
-    check_config("odd", 1);
-    check_config("preln_f16", 0);
-    check_config("preln_bf16", 0);
+    check_config("preln", 1, 0);
+    check_config("postln_proj", 1, 0);
+    check_config("odd", 1, 0);
+    check_config("preln_f16", 0, 0);
+    check_config("preln_bf16", 0, 0);
+    /* attention in blocks: 4+4+4 queries at T 12, 4+4+3 at T 11, 5+5+3 at T 13 */
+    check_config("preln", 1, 4);
+    check_config("postln_proj", 1, 4);
+    check_config("odd", 1, 5);
     check_other_layouts();
     rc_backend_destroy(backend);
     return test_finish("test_opt_golden");

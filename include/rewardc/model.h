@@ -83,6 +83,11 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
  * and the forward then walks the layers through one set of buffers as scoring
  * does (the same rewards, far less memory touched). */
 void rc_model_set_grad_enabled(rc_model *m, int enabled);
+/* Attention products run in blocks of this many queries and skip the keys
+ * causality hides from a whole block; 0 (the default) picks by the batch's
+ * length: one block below 128 tokens, else T/8 but at least 64. The results
+ * differ only in float rounding; tests set small blocks to cover the tiling. */
+void rc_model_set_attention_block(rc_model *m, int queries);
 /* Bytes of each region, for reporting the memory plan. */
 typedef struct {
     size_t params, grads, optimizer, activations;

@@ -9,7 +9,8 @@
 /* g_attn ([N,C]) -> g_q, g_k, g_v, through attn = softmax(scale * Q K^T) V
  * per head, a chunk of sequences at a time. Training kept neither the
  * probabilities nor attn, so both are recomputed here, and out_proj's weight
- * gradient (g_res1^T attn) is added a chunk at a time too. */
+ * gradient (g_res1^T attn) is added a chunk at a time too. Products skip
+ * what causality makes zero (opt_causal_block). */
 static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_res1,
                                rc_view g_out_w) {
     rc_backend *be = m->be;
@@ -18,6 +19,7 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
     const int H = m->cfg.num_attention_heads, D = C / H;
     const float scale = 1.0f / sqrtf((float)D);
     const size_t TT = (size_t)T * T;
+    const int block = opt_causal_block(m);
     for (int first = 0; first < A->rows; first += A->attention_chunk) {
         const int count = opt_attention_chunk_size(m, first);
         opt_attention_chunk(m, L, first, count);
@@ -26,23 +28,36 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
                  opt_act(m, L->attn + chunk_rows), C, 1.0f, g_out_w, C);
         for (int i = 0; i < count; i++) {
             const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
-            rc_view probs = opt_act(m, L->probs + heads), g_probs = opt_act(m, A->g_probs + heads);
-            /* dP = dAttn V^T ; dV = P^T dAttn */
+            /* dP = dAttn V^T, whole: the softmax backward reads all of it */
             be->gemm_batched(be, 0, 1, T, T, D, 1.0f, opt_act(m, A->g_attn + seq), C, D,
-                             opt_act(m, L->v + seq), C, D, 0.0f, g_probs, T, TT, H);
-            be->gemm_batched(be, 1, 0, T, D, T, 1.0f, probs, T, TT, opt_act(m, A->g_attn + seq), C,
-                             D, 0.0f, opt_act(m, A->g_v + seq), C, D, H);
+                             opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, A->g_probs + heads),
+                             T, TT, H);
+            /* dV = P^T dAttn: keys k0.. see queries k0..T-1 only */
+            for (int k0 = 0; k0 < T; k0 += block) {
+                const int keys = T - k0 < block ? T - k0 : block;
+                const size_t diagonal = heads + (size_t)k0 * T + (size_t)k0;
+                be->gemm_batched(be, 1, 0, keys, D, T - k0, 1.0f, opt_act(m, L->probs + diagonal),
+                                 T, TT, opt_act(m, A->g_attn + seq + (size_t)k0 * C), C, D, 0.0f,
+                                 opt_act(m, A->g_v + seq + (size_t)k0 * C), C, D, H);
+            }
         }
         be->attention_softmax_backward(be, opt_act(m, A->g_probs), opt_act(m, A->g_probs),
                                        opt_act(m, L->probs), count, H, T, T);
         for (int i = 0; i < count; i++) {
-            const size_t seq = (size_t)(first + i) * T * C;
-            rc_view g_probs = opt_act(m, A->g_probs + (size_t)i * H * TT);
-            /* dQ = scale dS K ; dK = scale dS^T Q */
-            be->gemm_batched(be, 0, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->k + seq), C,
-                             D, 0.0f, opt_act(m, A->g_q + seq), C, D, H);
-            be->gemm_batched(be, 1, 0, T, D, T, scale, g_probs, T, TT, opt_act(m, L->q + seq), C,
-                             D, 0.0f, opt_act(m, A->g_k + seq), C, D, H);
+            const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
+            for (int b0 = 0; b0 < T; b0 += block) {
+                const int n = T - b0 < block ? T - b0 : block;
+                const size_t diagonal = heads + (size_t)b0 * T + (size_t)b0;
+                /* dQ = scale dS K, queries b0.. against keys 0..b0+n-1 */
+                be->gemm_batched(be, 0, 0, n, D, b0 + n, scale,
+                                 opt_act(m, A->g_probs + heads + (size_t)b0 * T), T, TT,
+                                 opt_act(m, L->k + seq), C, D, 0.0f,
+                                 opt_act(m, A->g_q + seq + (size_t)b0 * C), C, D, H);
+                /* dK = scale dS^T Q, keys b0.. from queries b0..T-1 */
+                be->gemm_batched(be, 1, 0, n, D, T - b0, scale, opt_act(m, A->g_probs + diagonal),
+                                 T, TT, opt_act(m, L->q + seq + (size_t)b0 * C), C, D, 0.0f,
+                                 opt_act(m, A->g_k + seq + (size_t)b0 * C), C, D, H);
+            }
         }
     }
 }

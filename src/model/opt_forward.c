@@ -26,23 +26,42 @@ void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x,
 void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int count) {
     rc_backend *be = m->be;
     const int T = m->plan.T, C = m->cfg.hidden_size;
-    const int H = m->cfg.num_attention_heads, D = C / H;
+    const int H = m->cfg.num_attention_heads, D = C / H, block = opt_causal_block(m);
     const float scale = 1.0f / sqrtf((float)D); /* HF scales q by head_dim^-0.5 */
     const size_t TT = (size_t)T * T;
+    /* queries q0 .. q0 + rows - 1 against keys 0 .. q0 + rows - 1 */
     for (int i = 0; i < count; i++) {
-        const size_t seq = (size_t)(first + i) * T * C;
-        be->gemm_batched(be, 0, 1, T, T, D, scale, opt_act(m, L->q + seq), C, D,
-                         opt_act(m, L->k + seq), C, D, 0.0f,
-                         opt_act(m, L->probs + (size_t)i * H * TT), T, TT, H);
+        const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
+        for (int q0 = 0; q0 < T; q0 += block) {
+            const int rows = T - q0 < block ? T - q0 : block;
+            be->gemm_batched(be, 0, 1, rows, q0 + rows, D, scale,
+                             opt_act(m, L->q + seq + (size_t)q0 * C), C, D, opt_act(m, L->k + seq),
+                             C, D, 0.0f, opt_act(m, L->probs + heads + (size_t)q0 * T), T, TT, H);
+        }
     }
     rc_view probs = opt_act(m, L->probs);
     be->attention_softmax_forward(be, probs, probs, opt_act(m, m->plan.mask + (size_t)first * T),
                                   count, H, T, T);
     for (int i = 0; i < count; i++) {
-        const size_t seq = (size_t)(first + i) * T * C;
-        be->gemm_batched(be, 0, 0, T, D, T, 1.0f, opt_act(m, L->probs + (size_t)i * H * TT), T, TT,
-                         opt_act(m, L->v + seq), C, D, 0.0f, opt_act(m, L->attn + seq), C, D, H);
+        const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
+        for (int q0 = 0; q0 < T; q0 += block) {
+            const int rows = T - q0 < block ? T - q0 : block;
+            be->gemm_batched(be, 0, 0, rows, D, q0 + rows, 1.0f,
+                             opt_act(m, L->probs + heads + (size_t)q0 * T), T, TT,
+                             opt_act(m, L->v + seq), C, D, 0.0f,
+                             opt_act(m, L->attn + seq + (size_t)q0 * C), C, D, H);
+        }
     }
+}
+
+int opt_causal_block(const rc_model *m) {
+    const int T = m->plan.T;
+    if (m->causal_block > 0) return m->causal_block < T ? m->causal_block : T;
+    /* Measured with OpenBLAS on 2 cores: blocks under 256 queries cost more
+     * in calls and packing than they skip (OPT-125m at T = 256 ran its
+     * training step 8% slower in blocks of 64); at T = 2048 blocks of 256
+     * made scoring 8-15% faster. */
+    return (T + 7) / 8 > 256 ? (T + 7) / 8 : 256;
 }
 
 int opt_attention_chunk_size(const rc_model *m, int first) {

@@ -74,6 +74,7 @@ struct rc_model {
     size_t acts_capacity;
     int max_rows, max_seq_len, training;
     int grad_enabled; /* forward keeps activations for backward (when training) */
+    int causal_block; /* queries per attention block; 0: by T (opt_causal_block) */
     opt_acts plan;
     int32_t *pooled_index; /* host copies, [max_rows]: position within the row */
     int32_t *score_slots;  /* and slot row * T + t */
@@ -114,6 +115,11 @@ void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x,
  * shorter). */
 void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int count);
 int opt_attention_chunk_size(const rc_model *m, int first);
+/* Attention is causal: query i sees no key past i. The products over the
+ * [T, T] scores therefore run in blocks of this many queries (or keys), each
+ * skipping what lies past its block: scores never read, probabilities and
+ * their gradients exactly 0. Blocks of 64 at T = 256 skip 37.5% of the work. */
+int opt_causal_block(const rc_model *m);
 
 /* y[N,out] = x[N,in] W^T (+ b) */
 void opt_linear_forward(rc_backend *be, rc_view y, rc_view x, rc_view w, rc_view b, int N,

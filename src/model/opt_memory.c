@@ -173,6 +173,10 @@ int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores) {
 
 void rc_model_set_grad_enabled(rc_model *m, int enabled) { m->grad_enabled = enabled != 0; }
 
+void rc_model_set_attention_block(rc_model *m, int queries) {
+    m->causal_block = queries > 0 ? queries : 0;
+}
+
 int opt_keeps_activations(const rc_model *m) { return m->training && m->grad_enabled; }
 
 rc_memory_plan rc_model_memory_plan(const rc_model *m) {
