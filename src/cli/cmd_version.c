@@ -20,7 +20,7 @@ int cmd_version(int argc, char **argv) {
                "compiled in, with the devices each one sees.\n");
         return 0;
     }
-    int openmp = 0, blas = 0, opencl = 0, cuda = 0;
+    int openmp = 0, blas = 0, opencl = 0, cuda = 0, native = 0;
 #ifdef RC_HAVE_OPENMP
     openmp = 1;
 #endif
@@ -33,9 +33,12 @@ int cmd_version(int argc, char **argv) {
 #ifdef RC_HAVE_CUDA
     cuda = 1;
 #endif
+#ifdef RC_NATIVE_BUILD
+    native = 1;
+#endif
     printf("rewardc %s\n", RC_VERSION);
-    printf("build: RC_OPENMP=%s RC_BLAS=%s RC_OPENCL=%s RC_CUDA=%s\n", on_off(openmp),
-           on_off(blas), on_off(opencl), on_off(cuda));
+    printf("build: RC_OPENMP=%s RC_BLAS=%s RC_OPENCL=%s RC_CUDA=%s RC_NATIVE=%s\n",
+           on_off(openmp), on_off(blas), on_off(opencl), on_off(cuda), on_off(native));
 #ifdef RC_HAVE_OPENMP
     printf("openmp: %d threads available\n", omp_get_max_threads());
 #endif
