@@ -18,6 +18,7 @@ void cpu_bias_forward(rc_backend *be, rc_view out, rc_view bias, int N, int C) {
     CPU_PARALLEL_FOR_IF(total)
     for (ptrdiff_t n = 0; n < N; n++) {
         float *row = o + (size_t)n * (size_t)C;
+        CPU_SIMD
         for (int c = 0; c < C; c++) row[c] += b[c];
     }
 }
@@ -42,6 +43,7 @@ void cpu_bias_backward(rc_backend *be, rc_view dbias, rc_view dout, int N, int C
         double acc[COLUMN_BLOCK] = {0};
         for (int n = 0; n < N; n++) {
             const float *row = d + (size_t)n * (size_t)C + c0;
+            CPU_SIMD
             for (int cc = 0; cc < width; cc++) acc[cc] += row[cc];
         }
         for (int cc = 0; cc < width; cc++) db[c0 + cc] += (float)acc[cc];

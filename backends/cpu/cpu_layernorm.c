@@ -36,21 +36,30 @@ void cpu_layernorm_forward(rc_backend *be, rc_view out, rc_view mean, rc_view rs
         const float *xr = x + (size_t)n * (size_t)C;
         float *yr = o + (size_t)n * (size_t)C;
         double sum = 0.0;
+        CPU_SIMD_WITH(reduction(+ : sum))
         for (int c = 0; c < C; c++) sum += xr[c];
         const double mu = sum / C;
         double sq = 0.0;
+        CPU_SIMD_WITH(reduction(+ : sq))
         for (int c = 0; c < C; c++) {
             const double d = xr[c] - mu;
             sq += d * d;
         }
         const float m = (float)mu;
         const float s = (float)(1.0 / sqrt(sq / C + (double)eps));
-        /* out may alias inp: each element is read before it is written. */
-        for (int c = 0; c < C; c++) {
-            float v = (xr[c] - m) * s;
-            if (w) v *= w[c];
-            if (b) v += b[c];
-            yr[c] = v;
+        /* out may alias inp: each element is read before it is written. One
+         * loop per case, without branches, so that each vectorises. */
+        CPU_SIMD
+        for (int c = 0; c < C; c++) yr[c] = (xr[c] - m) * s;
+        if (w && b) {
+            CPU_SIMD
+            for (int c = 0; c < C; c++) yr[c] = yr[c] * w[c] + b[c];
+        } else if (w) {
+            CPU_SIMD
+            for (int c = 0; c < C; c++) yr[c] *= w[c];
+        } else if (b) {
+            CPU_SIMD
+            for (int c = 0; c < C; c++) yr[c] += b[c];
         }
         if (mean_out) mean_out[n] = m;
         if (rstd_out) rstd_out[n] = s;
@@ -96,6 +105,7 @@ void cpu_layernorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_vi
         for (int n = 0; n < N; n++) {
             const size_t base = (size_t)n * (size_t)C + (size_t)c0;
             const float m = mu[n], s = rs[n];
+            CPU_SIMD
             for (int cc = 0; cc < width; cc++) {
                 const float xhat = (x[base + cc] - m) * s;
                 acc_w[cc] += (double)dy[base + cc] * xhat;
@@ -117,18 +127,35 @@ void cpu_layernorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_vi
             /* With xhat = (x-mean)*rstd and g = dout*w:
              * dx = rstd * (g - mean(g) - xhat * mean(g*xhat)). */
             double sum_g = 0.0, sum_g_xhat = 0.0;
-            for (int c = 0; c < C; c++) {
-                const float g = w ? dy[base + c] * w[c] : dy[base + c];
-                const float xhat = (x[base + c] - m) * s;
-                sum_g += g;
-                sum_g_xhat += (double)g * xhat;
+            if (w) {
+                CPU_SIMD_WITH(reduction(+ : sum_g, sum_g_xhat))
+                for (int c = 0; c < C; c++) {
+                    const float g = dy[base + c] * w[c];
+                    sum_g += g;
+                    sum_g_xhat += (double)g * ((x[base + c] - m) * s);
+                }
+            } else {
+                CPU_SIMD_WITH(reduction(+ : sum_g, sum_g_xhat))
+                for (int c = 0; c < C; c++) {
+                    const float g = dy[base + c];
+                    sum_g += g;
+                    sum_g_xhat += (double)g * ((x[base + c] - m) * s);
+                }
             }
             const float mean_g = (float)(sum_g / C);
             const float mean_g_xhat = (float)(sum_g_xhat / C);
-            for (int c = 0; c < C; c++) {
-                const float g = w ? dy[base + c] * w[c] : dy[base + c];
-                const float xhat = (x[base + c] - m) * s;
-                dx[base + c] += (g - mean_g - xhat * mean_g_xhat) * s;
+            if (w) {
+                CPU_SIMD
+                for (int c = 0; c < C; c++) {
+                    const float xhat = (x[base + c] - m) * s;
+                    dx[base + c] += (dy[base + c] * w[c] - mean_g - xhat * mean_g_xhat) * s;
+                }
+            } else {
+                CPU_SIMD
+                for (int c = 0; c < C; c++) {
+                    const float xhat = (x[base + c] - m) * s;
+                    dx[base + c] += (dy[base + c] - mean_g - xhat * mean_g_xhat) * s;
+                }
             }
         }
     }
