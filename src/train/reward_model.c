@@ -23,7 +23,8 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
         rm->mask = malloc((size_t)rm->batch_rows * T * sizeof *rm->mask);
         rm->pos = malloc((size_t)rm->batch_rows * T * sizeof *rm->pos);
         rm->score_at = malloc((size_t)rm->batch_rows * sizeof *rm->score_at);
-        if (!rm->ids || !rm->mask || !rm->pos || !rm->score_at) st = rc_fail(RC_ERR_OOM, "cannot allocate a scoring batch");
+        if (!rm->ids || !rm->mask || !rm->pos || !rm->score_at)
+            st = rc_fail(RC_ERR_OOM, "cannot allocate a scoring batch");
     }
     if (st != RC_OK) {
         rc_status keep = rc_fail_context(st, "opening reward model %s", dir);
@@ -80,7 +81,7 @@ static int compare_row_length(const void *a, const void *b) {
 static size_t group_rows(const rc_opt_config *cfg, const sequence_ref *order, size_t n,
                          int share, int max_T, int max_scores, score_row *rows) {
     size_t n_rows = 0;
-    for (size_t i = 0; i < n; i += (size_t)rows[n_rows++].count) {
+    for (size_t i = 0; i < n; i += (size_t)rows[n_rows - 1].count) {
         score_row row = {.first = i, .prefix = 0, .length = order[i].len, .count = 1};
         size_t total = order[i].len; /* tokens of the members */
         while (share && i + (size_t)row.count < n && row.count < max_scores) {
@@ -100,7 +101,7 @@ static size_t group_rows(const rc_opt_config *cfg, const sequence_ref *order, si
             row.count++;
             total += next->len;
         }
-        rows[n_rows] = row;
+        rows[n_rows++] = row;
     }
     return n_rows;
 }
