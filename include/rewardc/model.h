@@ -85,8 +85,8 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
 void rc_model_set_grad_enabled(rc_model *m, int enabled);
 /* Attention products run in blocks of this many queries and skip the keys
  * causality hides from a whole block; 0 (the default) picks by the batch's
- * length: one block below 128 tokens, else T/8 but at least 64. The results
- * differ only in float rounding; tests set small blocks to cover the tiling. */
+ * length T: max(256, T/8), so one block up to 256 tokens. The results differ
+ * only in float rounding; tests set small blocks to cover the tiling. */
 void rc_model_set_attention_block(rc_model *m, int queries);
 /* Bytes of each region, for reporting the memory plan. */
 typedef struct {

@@ -57,10 +57,10 @@ void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int co
 int opt_causal_block(const rc_model *m) {
     const int T = m->plan.T;
     if (m->causal_block > 0) return m->causal_block < T ? m->causal_block : T;
-    /* Measured with OpenBLAS on 2 cores: blocks under 256 queries cost more
-     * in calls and packing than they skip (OPT-125m at T = 256 ran its
-     * training step 8% slower in blocks of 64); at T = 2048 blocks of 256
-     * made scoring 8-15% faster. */
+    /* Measured with OpenBLAS on 2 cores: blocks of 64 gained nothing at
+     * T = 256 (OPT-125m step) and lost at T = 512 (tiny step, 16-wide heads:
+     * the extra calls cost more than they skip); at T = 2048, blocks of 256
+     * made OPT-125m scoring 12% faster. */
     return (T + 7) / 8 > 256 ? (T + 7) / 8 : 256;
 }
 

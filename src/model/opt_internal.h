@@ -118,7 +118,7 @@ int opt_attention_chunk_size(const rc_model *m, int first);
 /* Attention is causal: query i sees no key past i. The products over the
  * [T, T] scores therefore run in blocks of this many queries (or keys), each
  * skipping what lies past its block: scores never read, probabilities and
- * their gradients exactly 0. Blocks of 64 at T = 256 skip 37.5% of the work. */
+ * their gradients exactly 0. n blocks skip (n - 1) / 2n of those products. */
 int opt_causal_block(const rc_model *m);
 
 /* y[N,out] = x[N,in] W^T (+ b) */
