@@ -48,18 +48,12 @@ static inline int32_t *cpu_i32(rc_view v) { return (int32_t *)(void *)(v.buf->da
 static inline float *cpu_f32_or_null(rc_view v) { return v.buf ? cpu_f32(v) : NULL; }
 
 /* OpenMP: loops below this much work run on one thread, since waking the
- * team costs more than it saves. Without OpenMP the pragmas vanish (and do
- * not trigger -Wunknown-pragmas). */
+ * team costs more than it saves. Without OpenMP the threading pragmas vanish
+ * (and do not trigger -Wunknown-pragmas); the simd ones stay where the
+ * compiler takes -fopenmp-simd (RC_OPENMP_SIMD), which needs no runtime. */
 enum { CPU_PARALLEL_MIN_WORK = 16384 };
 #define CPU_PRAGMA(x) _Pragma(#x)
-#ifdef _OPENMP
-#define CPU_PARALLEL_FOR_IF(work) \
-    CPU_PRAGMA(omp parallel for schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
-/* The same for an element-wise loop, also vectorised: each element gets the
- * same float operations as in scalar code, so results do not change. (GCC's
- * -O2 does not vectorise these loops by itself.) */
-#define CPU_PARALLEL_FOR_SIMD_IF(work) \
-    CPU_PRAGMA(omp parallel for simd schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
+#if defined(_OPENMP) || defined(RC_OPENMP_SIMD)
 /* Vectorise a unit-stride loop whose iterations are independent (each lane
  * keeps its own sequential sum, so results do not change). */
 #define CPU_SIMD CPU_PRAGMA(omp simd)
@@ -75,11 +69,21 @@ enum { CPU_PARALLEL_MIN_WORK = 16384 };
 #define CPU_SIMD_WITH_FLOAT_MAX(clauses) CPU_SIMD_WITH(clauses)
 #endif
 #else
-#define CPU_SIMD_WITH_FLOAT_MAX(clauses)
-#define CPU_SIMD_WITH(clauses)
-#define CPU_PARALLEL_FOR_IF(work)
-#define CPU_PARALLEL_FOR_SIMD_IF(work)
 #define CPU_SIMD
+#define CPU_SIMD_WITH(clauses)
+#define CPU_SIMD_WITH_FLOAT_MAX(clauses)
+#endif
+#ifdef _OPENMP
+#define CPU_PARALLEL_FOR_IF(work) \
+    CPU_PRAGMA(omp parallel for schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
+/* The same for an element-wise loop, also vectorised: each element gets the
+ * same float operations as in scalar code, so results do not change. (GCC's
+ * -O2 does not vectorise these loops by itself.) */
+#define CPU_PARALLEL_FOR_SIMD_IF(work) \
+    CPU_PRAGMA(omp parallel for simd schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
+#else
+#define CPU_PARALLEL_FOR_IF(work)
+#define CPU_PARALLEL_FOR_SIMD_IF(work) CPU_SIMD
 #endif
 
 /* ---- ops (semantics in backends/backend.h) ---- */
