@@ -28,15 +28,20 @@ static void usage(FILE *out) {
             "rewardc eval --target-precision/--target-recall); without either it is omitted.\n"
             "A bad line gets {\"line\": N, \"error\": \"...\"} (also on stderr) and the rest is\n"
             "still scored; the exit code is then 3.\n\n"
+            "  --model DIR    model folder (rewardc init/train, or an HF OPT folder with tokenizer files)\n"
             "  --input FILE   JSONL input (default or '-': standard input)\n"
             "  --output FILE  written atomically when complete (default: standard output, streamed)\n"
+            "  --threshold T  accept when reward >= T (default: the folder's, if eval set one)\n"
             "  --batch-size N sequences per forward pass (16); lines are read in windows of\n"
             "                 8 batches (at most %d lines) and each window is batched by length,\n"
             "                 so little compute goes to padding; output stays in input order\n"
             "  --share-prefix texts of a window that begin alike (the responses to one prompt,\n"
             "                 a chosen/rejected pair) share a row and compute their common\n"
             "                 beginning once, where that takes fewer FLOPs (true); the rewards\n"
-            "                 are the same up to float rounding\n",
+            "                 are the same up to float rounding\n"
+            "  --backend B    cpu (default), opencl or cuda, when compiled in; --device N picks\n"
+            "                 the device (0)\n"
+            "  --threads N    OpenMP and BLAS threads (0: the OpenMP default)\n",
             SCORE_WINDOW);
 }
 
