@@ -897,6 +897,10 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     int status = o.pairs ? run_pairs(&o, &rm) : run_labeled(&o, &rm);
+    if (status == 0 && rm.shared_tokens)
+        fprintf(stderr, "rewardc eval: %zu of %zu tokens were a beginning shared with another "
+                "sequence (a pair's prompt), computed once (%.1f%%)\n", rm.shared_tokens,
+                rm.tokens, 100.0 * rm.shared_tokens / rm.tokens);
     rc_reward_model_close(&rm);
     return status;
 }
