@@ -14,15 +14,18 @@
 #
 # Steps on the GPU machine, most important first:
 #   1. environment: GPU, driver, nvcc, cmake, compilers, libraries found
-#   2. direct build (nvcc + cc, no cmake or pkg-config needed) of the backend
-#      tests (tests/test_cuda_*.c, tests/test_backend_*.c), and their runs
-#   3. compute-sanitizer memcheck and racecheck on test_cuda_smoke
-#   4. cmake build with -DRC_CUDA=ON (RC_BLAS / RC_OPENMP as available; missing
+#   2. cmake build with -DRC_CUDA=ON (RC_BLAS / RC_OPENMP as available; missing
 #      cJSON / PCRE2 / OpenBLAS are taken from carried build-devdeps/debs)
-#   5. ctest with REWARDC_BACKEND=cuda: the CUDA-relevant tests, then the rest
+#   3. ctest with REWARDC_BACKEND=cuda on the CUDA-relevant tests, then the
+#      cpu-vs-cuda benchmarks
+#   4. only if cmake could not build them: a direct build (nvcc + cc, no cmake
+#      or pkg-config) of the backend tests (tests/test_cuda_*.c,
+#      tests/test_backend_*.c), and their runs
+#   5. compute-sanitizer memcheck and racecheck on test_cuda_smoke
+#   6. the rest of ctest (tests that never touch the backend)
 #
-# Environment: DEVICE_SKIP_BENCH=1 / DEVICE_SKIP_OTHER_TESTS=1 skip steps 6 / the
-# rest of ctest; OUT (log folder), REWARDC_DATA (shared data; else
+# Environment: DEVICE_SKIP_BENCH=1 / DEVICE_SKIP_OTHER_TESTS=1 skip the
+# benchmarks / step 6; OUT (log folder), REWARDC_DATA (shared data; else
 # build-devdata/ in the repo if present), DEVICE_CHECK_BUDGET_S (seconds for
 # the whole script, default 420; steps that would start later are skipped),
 # CUDA_ARCH (e.g. 90; default: read from nvidia-smi).
@@ -142,89 +145,7 @@ rm -f "$OUT/.omp_probe"
 
 export REWARDC_BACKEND=cuda
 
-# ------------------------------------------- 2. direct build of the backend tests
-# Only the backends, src/common and the tests: no cJSON, PCRE2, BLAS or cmake.
-DIRECT=$REPO/build-device-direct
-direct_build() {
-    set -e
-    rm -rf "$DIRECT"
-    mkdir -p "$DIRECT/obj"
-    local cflags=(-std=c11 -O2 -Wall -Wextra -DRC_HAVE_CUDA=1 "-DRC_VERSION=\"direct\""
-                  "-DRC_CUDA_ARCHS=\"$CUDA_ARCH\"" $OPENMP_FLAG
-                  -I"$REPO/include" -I"$REPO/backends" -I"$REPO/backends/cuda" -I"$REPO/src"
-                  -I"$REPO/tests" -I"$CUDA_HOME/include")
-    [ -n "$OPENMP_FLAG" ] && cflags+=(-DRC_HAVE_OPENMP=1)
-    local f o objs=()
-    for f in "$REPO"/src/common/*.c; do
-        # Helpers that need more than libc (say cJSON) are left out; the
-        # backends use only status.c and rng.c.
-        o=$DIRECT/obj/common_$(basename "$f").o
-        ("$CC_BIN" "${cflags[@]}" -c "$f" -o "$o" ||
-            { echo "left out $f (does not compile standalone)"; rm -f "$o"; }) &
-    done
-    for f in "$REPO"/backends/backend.c "$REPO"/backends/cpu/*.c "$REPO"/backends/cuda/*.c; do
-        "$CC_BIN" "${cflags[@]}" -c "$f" -o "$DIRECT/obj/$(basename "$(dirname "$f")")_$(basename "$f").o" &
-    done
-    for f in "$REPO"/backends/cuda/*.cu; do
-        "$NVCC" -std=c++17 -O3 --fmad=false -arch=sm_"$CUDA_ARCH" -Xcompiler=-Wall,-Wextra \
-            "-DRC_CUDA_ARCHS=\"$CUDA_ARCH\"" -I"$REPO/include" -I"$REPO/backends" \
-            -I"$REPO/backends/cuda" -c "$f" -o "$DIRECT/obj/cu_$(basename "$f").o" &
-    done
-    "$CC_BIN" "${cflags[@]}" -c "$REPO/tests/testlib.c" -o "$DIRECT/testlib.o" &
-    local pid status=0
-    for pid in $(jobs -p); do wait "$pid" || status=1; done
-    [ "$status" -eq 0 ] || { echo "compilation failed"; return 1; }
-    objs=("$DIRECT"/obj/*.o)
-    local t built=0
-    for t in "$REPO"/tests/test_cuda_*.c "$REPO"/tests/test_backend_*.c; do
-        [ -f "$t" ] || continue
-        t=$(basename "$t" .c)
-        if "$CC_BIN" "${cflags[@]}" "$REPO/tests/$t.c" "$DIRECT/testlib.o" "${objs[@]}" \
-               -L"$CUDA_HOME/lib64" -Wl,-rpath,"$CUDA_HOME/lib64" -lcublas -lcudart \
-               -lstdc++ -lm -lpthread $OPENMP_FLAG -o "$DIRECT/$t"; then
-            built=$((built + 1))
-        else
-            echo "linking $t failed"
-        fi
-    done
-    [ "$built" -gt 0 ]
-}
-if [ -n "$NVCC" ] && [ -n "$CC_BIN" ]; then
-    if step "direct build (nvcc sm_$CUDA_ARCH + $(basename "$CC_BIN"))" 240 bash -c \
-        "$(declare -f direct_build); REPO='$REPO' DIRECT='$DIRECT' CC_BIN='$CC_BIN' \
-         NVCC='$NVCC' CUDA_HOME='$CUDA_HOME' CUDA_ARCH='$CUDA_ARCH' \
-         OPENMP_FLAG='$OPENMP_FLAG' direct_build"; then
-        if [ -x "$DIRECT/test_cuda_smoke" ]; then
-            step "test_cuda_smoke (direct)" 180 "$DIRECT/test_cuda_smoke"
-            smoke_rc=$?
-            if [ "$smoke_rc" -ne 0 ] && [ "$smoke_rc" -ne 77 ]; then
-                # Name the op behind an asynchronous error.
-                step "test_cuda_smoke again with REWARDC_CUDA_SYNC=1" 180 \
-                    env REWARDC_CUDA_SYNC=1 "$DIRECT/test_cuda_smoke"
-            fi
-        fi
-        for t in "$DIRECT"/test_backend_*; do
-            [ -x "$t" ] && step "$(basename "$t") (direct)" 240 "$t"
-        done
-    fi
-else
-    note "SKIP  direct build (needs nvcc and a C compiler)"
-fi
-
-# ---------------------------------------------------------- 3. compute-sanitizer
-if [ -n "$SANITIZER" ] && [ -x "$DIRECT/test_cuda_smoke" ]; then
-    # The smoke test's deliberate 16 TiB allocation is an API error by design.
-    step "compute-sanitizer memcheck test_cuda_smoke" 180 \
-        "$SANITIZER" --tool memcheck --report-api-errors no --error-exitcode 9 \
-        --log-file "$OUT/sanitizer.log" "$DIRECT/test_cuda_smoke"
-    step "compute-sanitizer racecheck test_cuda_smoke" 120 \
-        "$SANITIZER" --tool racecheck --report-api-errors no --error-exitcode 9 \
-        --log-file "$OUT/sanitizer_race.log" "$DIRECT/test_cuda_smoke"
-else
-    note "SKIP  compute-sanitizer (${SANITIZER:-not found}; needs the direct build)"
-fi
-
-# ------------------------------------------------ 4. dependencies and cmake build
+# ------------------------------------------------ 2. dependencies and cmake build
 PKG_CONFIG_BIN=$(command -v pkg-config || command -v pkgconf || true)
 missing_pkgs() {
     local p out=""
@@ -335,7 +256,7 @@ case " $MISSING " in
     fi ;;
 esac
 
-# --------------------------------------------------------------------- 5. ctest
+# ------------------------------------------- 3. ctest on the CUDA-relevant tests
 if [ "$CMAKE_OK" -eq 1 ]; then
     # CUDA-relevant: the backend tests, and every test that reads REWARDC_BACKEND.
     names=""
@@ -352,9 +273,10 @@ if [ "$CMAKE_OK" -eq 1 ]; then
         ctest --output-on-failure --timeout 280 -j4 -R "$regex")
     [ -f "$BUILD/Testing/Temporary/LastTest.log" ] &&
         tail -c 8000000 "$BUILD/Testing/Temporary/LastTest.log" >"$OUT/ctest_cuda.log"
-    # ------------------------------------------------------------ 6. benchmarks
+    # ---------------------------------------------------------------- benchmarks
     # The same training step and scoring pass on the cpu and cuda backends, one
-    # machine, one run: the ratio is what the GPU buys at each shape.
+    # machine, one run: the ratio is what the GPU buys at each shape. Their
+    # summary lines go to the log (the device tool returns at most 8 files).
     TOKDIR=${REWARDC_DATA:-$REPO/build-devdata}/tokenizers/opt
     if [ "${DEVICE_SKIP_BENCH:-0}" = 1 ]; then
         note "SKIP  benchmarks (DEVICE_SKIP_BENCH=1)"
@@ -366,15 +288,105 @@ if [ "$CMAKE_OK" -eq 1 ]; then
             for backend in cpu cuda; do
                 step "bench train-step $preset $backend" 120 "$BUILD/rewardc" bench train-step \
                     --model "$model" --pairs 4 --seq-len 256 --steps 5 --warmup 1 \
-                    --backend "$backend" --json "$OUT/bench_train_${preset}_$backend.json"
+                    --backend "$backend"
                 step "bench score $preset $backend" 90 "$BUILD/rewardc" bench score \
                     --model "$model" --batch 8 --seq-len 256 --steps 5 --warmup 1 \
-                    --backend "$backend" --json "$OUT/bench_score_${preset}_$backend.json"
+                    --backend "$backend"
             done
         done
     else
         note "SKIP  benchmarks (need $BUILD/rewardc and $TOKDIR)"
     fi
+fi
+
+# ------------------------------- 4. direct build of the backend tests (fallback)
+# Only the backends, src/common and the tests: no cJSON, PCRE2, BLAS or cmake.
+DIRECT=$REPO/build-device-direct
+direct_build() {
+    set -e
+    rm -rf "$DIRECT"
+    mkdir -p "$DIRECT/obj"
+    local cflags=(-std=c11 -O2 -Wall -Wextra -DRC_HAVE_CUDA=1 "-DRC_VERSION=\"direct\""
+                  "-DRC_CUDA_ARCHS=\"$CUDA_ARCH\"" $OPENMP_FLAG
+                  -I"$REPO/include" -I"$REPO/backends" -I"$REPO/backends/cuda" -I"$REPO/src"
+                  -I"$REPO/tests" -I"$CUDA_HOME/include")
+    [ -n "$OPENMP_FLAG" ] && cflags+=(-DRC_HAVE_OPENMP=1)
+    local f o objs=()
+    for f in "$REPO"/src/common/*.c; do
+        # Helpers that need more than libc (say cJSON) are left out; the
+        # backends use only status.c and rng.c.
+        o=$DIRECT/obj/common_$(basename "$f").o
+        ("$CC_BIN" "${cflags[@]}" -c "$f" -o "$o" ||
+            { echo "left out $f (does not compile standalone)"; rm -f "$o"; }) &
+    done
+    for f in "$REPO"/backends/backend.c "$REPO"/backends/cpu/*.c "$REPO"/backends/cuda/*.c; do
+        "$CC_BIN" "${cflags[@]}" -c "$f" -o "$DIRECT/obj/$(basename "$(dirname "$f")")_$(basename "$f").o" &
+    done
+    for f in "$REPO"/backends/cuda/*.cu; do
+        "$NVCC" -std=c++17 -O3 --fmad=false -arch=sm_"$CUDA_ARCH" -Xcompiler=-Wall,-Wextra \
+            "-DRC_CUDA_ARCHS=\"$CUDA_ARCH\"" -I"$REPO/include" -I"$REPO/backends" \
+            -I"$REPO/backends/cuda" -c "$f" -o "$DIRECT/obj/cu_$(basename "$f").o" &
+    done
+    "$CC_BIN" "${cflags[@]}" -c "$REPO/tests/testlib.c" -o "$DIRECT/testlib.o" &
+    local pid status=0
+    for pid in $(jobs -p); do wait "$pid" || status=1; done
+    [ "$status" -eq 0 ] || { echo "compilation failed"; return 1; }
+    objs=("$DIRECT"/obj/*.o)
+    local t built=0
+    for t in "$REPO"/tests/test_cuda_*.c "$REPO"/tests/test_backend_*.c; do
+        [ -f "$t" ] || continue
+        t=$(basename "$t" .c)
+        if "$CC_BIN" "${cflags[@]}" "$REPO/tests/$t.c" "$DIRECT/testlib.o" "${objs[@]}" \
+               -L"$CUDA_HOME/lib64" -Wl,-rpath,"$CUDA_HOME/lib64" -lcublas -lcudart \
+               -lstdc++ -lm -lpthread $OPENMP_FLAG -o "$DIRECT/$t"; then
+            built=$((built + 1))
+        else
+            echo "linking $t failed"
+        fi
+    done
+    [ "$built" -gt 0 ]
+}
+if [ "$CMAKE_OK" -eq 1 ] && [ -x "$BUILD/tests/test_cuda_smoke" ]; then
+    note "SKIP  direct build (the cmake build made the backend tests)"
+elif [ -n "$NVCC" ] && [ -n "$CC_BIN" ]; then
+    if step "direct build (nvcc sm_$CUDA_ARCH + $(basename "$CC_BIN"))" 240 bash -c \
+        "$(declare -f direct_build); REPO='$REPO' DIRECT='$DIRECT' CC_BIN='$CC_BIN' \
+         NVCC='$NVCC' CUDA_HOME='$CUDA_HOME' CUDA_ARCH='$CUDA_ARCH' \
+         OPENMP_FLAG='$OPENMP_FLAG' direct_build"; then
+        if [ -x "$DIRECT/test_cuda_smoke" ]; then
+            step "test_cuda_smoke (direct)" 180 "$DIRECT/test_cuda_smoke"
+            smoke_rc=$?
+            if [ "$smoke_rc" -ne 0 ] && [ "$smoke_rc" -ne 77 ]; then
+                # Name the op behind an asynchronous error.
+                step "test_cuda_smoke again with REWARDC_CUDA_SYNC=1" 180 \
+                    env REWARDC_CUDA_SYNC=1 "$DIRECT/test_cuda_smoke"
+            fi
+        fi
+        for t in "$DIRECT"/test_backend_*; do
+            [ -x "$t" ] && step "$(basename "$t") (direct)" 240 "$t"
+        done
+    fi
+else
+    note "SKIP  direct build (needs nvcc and a C compiler)"
+fi
+
+# ---------------------------------------------------------- 5. compute-sanitizer
+SMOKE=$BUILD/tests/test_cuda_smoke
+[ -x "$SMOKE" ] || SMOKE=$DIRECT/test_cuda_smoke
+if [ -n "$SANITIZER" ] && [ -x "$SMOKE" ]; then
+    # The smoke test's deliberate 16 TiB allocation is an API error by design.
+    step "compute-sanitizer memcheck test_cuda_smoke" 180 \
+        "$SANITIZER" --tool memcheck --report-api-errors no --error-exitcode 9 \
+        --log-file "$OUT/sanitizer.log" "$SMOKE"
+    step "compute-sanitizer racecheck test_cuda_smoke" 120 \
+        "$SANITIZER" --tool racecheck --report-api-errors no --error-exitcode 9 \
+        --log-file "$OUT/sanitizer_race.log" "$SMOKE"
+else
+    note "SKIP  compute-sanitizer (${SANITIZER:-not found}; needs a built test_cuda_smoke)"
+fi
+
+# ----------------------------------------------------------- 6. the rest of ctest
+if [ "$CMAKE_OK" -eq 1 ]; then
     [ "${DEVICE_SKIP_OTHER_TESTS:-0}" = 1 ] && { note "SKIP  other tests (DEVICE_SKIP_OTHER_TESTS=1)"; } ||
     (cd "$BUILD" && step "ctest all other tests (REWARDC_BACKEND=cuda)" 300 \
         ctest --output-on-failure --timeout 280 -j"$JOBS" -E "$regex")
