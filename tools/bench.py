@@ -27,6 +27,10 @@ Usage:
                          [--pairs 4] [--batch 8] [--seq-len 256] [--steps 5] [--warmup 1]
                          [--threads 2] [--lengths full|varied] [--rewardc build/rewardc]
 Needs torch and transformers (tools/requirements.txt) for the PyTorch side; --no-torch skips it.
+
+--device cuda runs both sides on the GPU instead: rewardc's cuda backend (cuBLAS) against
+PyTorch on CUDA, and sgemm through the backend (cuBLAS, full fp32 on both sides: no TF32).
+Timings there end with torch.cuda.synchronize(); the peer also reports its peak GPU memory.
 """
 
 import argparse
@@ -174,19 +178,28 @@ def torch_peer(args):
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 products, as rewardc's cuBLAS calls
+
+    def wall_clock():
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     rss_imported = current_rss_mib()
     kwargs = {"torch_dtype": torch.float32}
     if args.attn_implementation != "default":
         kwargs["attn_implementation"] = args.attn_implementation
-    model = AutoModelForSequenceClassification.from_pretrained(args.model, **kwargs)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model, **kwargs).to(device)
     cfg = model.config
     if cfg.dropout or cfg.attention_dropout or cfg.layerdrop:
         raise SystemExit(f"{args.model}: dropout must be 0 for a like-for-like step "
                          f"(dropout {cfg.dropout}, attention {cfg.attention_dropout}, "
                          f"layerdrop {cfg.layerdrop})")
     batch = safetensors.numpy.load_file(args.batch_file)
-    ids = torch.from_numpy(batch["input_ids"].astype(np.int64))
-    mask = torch.from_numpy(batch["attention_mask"].astype(np.int64))
+    ids = torch.from_numpy(batch["input_ids"].astype(np.int64)).to(device)
+    mask = torch.from_numpy(batch["attention_mask"].astype(np.int64)).to(device)
     rows, T = ids.shape
     result = {"bench": args.peer, "impl": "torch", "model": {"dir": args.model,
               "parameters": sum(p.numel() for p in model.parameters())},
@@ -212,7 +225,7 @@ def torch_peer(args):
                       adamw=args.torch_adamw)
         losses = []
         for step in range(args.warmup + args.steps):
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu = wall_clock(), time.process_time()
             optimizer.zero_grad(set_to_none=True)
             rewards = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
             loss = -torch.nn.functional.logsigmoid(rewards[:pairs] - rewards[pairs:]).mean()
@@ -220,7 +233,7 @@ def torch_peer(args):
             if args.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step()
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            wall, cpu = wall_clock() - wall, time.process_time() - cpu
             losses.append(loss.item())
             phase = "warm-up" if step < args.warmup else "step"
             print(f"torch train-step: {phase} {wall:.3f} s, loss {losses[-1]:.6f}",
@@ -233,9 +246,9 @@ def torch_peer(args):
         model.eval()
         with torch.inference_mode():
             for rep in range(args.warmup + args.steps):
-                wall, cpu = time.perf_counter(), time.process_time()
+                wall, cpu = wall_clock(), time.process_time()
                 rewards = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                wall, cpu = wall_clock() - wall, time.process_time() - cpu
                 print(f"torch score: {'warm-up' if rep < args.warmup else 'pass'} {wall:.3f} s",
                       file=sys.stderr, flush=True)
                 if rep >= args.warmup:
@@ -249,6 +262,9 @@ def torch_peer(args):
     if args.peer == "score":
         result["sequences_per_second"] = rows / m
     result["peak_rss_mib"] = peak_rss_mib()
+    if args.device == "cuda":
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        result["device"] = torch.cuda.get_device_name()
     if args.json:
         write_json_atomic(args.json, result)
     print(json.dumps(result), flush=True)
@@ -293,28 +309,33 @@ def summary_line(fields):
 
 
 def run_sgemm(args):
-    raw = os.path.join(args.out, "raw", f"sgemm-{args.sgemm_size}-t{args.threads}.rewardc.json")
+    name = f"sgemm-{args.sgemm_size}-t{args.threads}{'' if args.device == 'cpu' else '-' + args.device}"
+    raw = os.path.join(args.out, "raw", name + ".rewardc.json")
     cmd = [args.rewardc, "bench", "sgemm", "--size", str(args.sgemm_size), "--threads",
            str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--json", raw]
+           "--json", raw] + backend_flags(args)
     result = run_child(cmd, "rewardc bench sgemm", args.threads)
-    name = f"sgemm-{args.sgemm_size}-t{args.threads}"
     record = {"name": name, "machine": machine_info(), "rewardc": result}
     write_json_atomic(os.path.join(args.out, name + ".json"), record)
     gflops = result["flops_per_second"] / 1e9
     print(f"\nsgemm {args.sgemm_size}^3 ({result['gemm']}), {result['threads']} threads: "
           f"{gflops:.2f} GFLOP/s (median of {result['steps']}, {result['median_seconds']:.4f} s; "
           f"cores used {result['cpu_per_wall']:.2f})")
-    summary_line({"bench": "sgemm", "size": args.sgemm_size, "threads": result["threads"],
+    summary_line({"bench": "sgemm", "device": args.device, "size": args.sgemm_size,
+                  "threads": result["threads"],
                   "gflops": gflops, "median_s": result["median_seconds"]})
     return result
+
+
+def backend_flags(args):
+    return [] if args.device == "cpu" else ["--backend", args.device]
 
 
 def run_model_bench(args, bench, shape, sgemm):
     model_dir = ensure_model(args, shape)
     rows_flag, rows = ("--pairs", args.pairs) if bench == "train-step" else ("--batch", args.batch)
     name = f"{bench}-{shape}-{'B' if bench == 'score' else 'P'}{rows}-T{args.seq_len}-" \
-           f"{args.lengths}-t{args.threads}"
+           f"{args.lengths}-t{args.threads}{'' if args.device == 'cpu' else '-' + args.device}"
     raw = os.path.join(args.out, "raw")
     os.makedirs(raw, exist_ok=True)
     batch_file = os.path.join(raw, name + ".batch.safetensors")
@@ -324,7 +345,7 @@ def run_model_bench(args, bench, shape, sgemm):
                   str(args.weight_decay), "--max-grad-norm", str(args.max_grad_norm)]
     cmd = [args.rewardc, "bench", bench, "--model", model_dir, rows_flag, str(rows),
            "--lengths", args.lengths, "--seed", str(args.seed), "--save-batch", batch_file,
-           "--json", os.path.join(raw, name + ".rewardc.json")] + common
+           "--json", os.path.join(raw, name + ".rewardc.json")] + common + backend_flags(args)
     if bench == "train-step":
         cmd += train_opts
     ours = run_child(cmd, f"rewardc bench {bench}", args.threads)
@@ -332,7 +353,7 @@ def run_model_bench(args, bench, shape, sgemm):
     if not args.no_torch:
         cmd = [sys.executable, os.path.abspath(__file__), "torch-peer", bench, "--model",
                model_dir, "--batch-file", batch_file, "--attn-implementation",
-               args.attn_implementation, "--torch-adamw", args.torch_adamw,
+               args.attn_implementation, "--torch-adamw", args.torch_adamw, "--device", args.device,
                "--json", os.path.join(raw, name + ".torch.json")] + common
         if bench == "train-step":
             cmd += train_opts
@@ -384,6 +405,8 @@ def run_model_bench(args, bench, shape, sgemm):
                mfu(ours), mfu(theirs), ".3f", False),
               ("peak RSS MiB", ours["peak_rss_mib"], t.get("peak_rss_mib"), ".1f", True),
               ("cores used (cpu/wall)", ours["cpu_per_wall"], t.get("cpu_per_wall"), ".2f", False)]
+    if t.get("peak_gpu_mib") is not None:
+        table.append(("peak GPU MiB (torch allocator)", None, t["peak_gpu_mib"], ".1f", False))
     if bench == "train-step":
         table.append(("first-step loss", ours["losses"][0],
                       theirs and theirs["losses"][0], ".6f", False))
@@ -397,7 +420,7 @@ def run_model_bench(args, bench, shape, sgemm):
     if theirs and not agree:
         print(f"  WARNING: the two sides disagree beyond {AGREEMENT_TOLERANCE}: they did not "
               f"compute the same thing, so the timings are not comparable", flush=True)
-    summary_line({"bench": bench, "shape": shape, "rows": ours["rows"],
+    summary_line({"bench": bench, "device": args.device, "shape": shape, "rows": ours["rows"],
                   "seq_len": ours["seq_len"], "lengths": args.lengths,
                   "threads": ours["threads"],
                   "rewardc_" + speed_key: ours[speed_key],
@@ -475,6 +498,8 @@ def main(argv=None):
     parser.add_argument("--max-grad-norm", type=float, default=1.0)
     parser.add_argument("--attn-implementation", default="default",
                         help="transformers attention: default, eager or sdpa (default)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu, or cuda: rewardc's cuda backend against torch on the GPU")
     parser.add_argument("--torch-adamw", choices=("default", "foreach", "fused"),
                         default="default", help="torch AdamW kernel (default: torch's choice, "
                         "as the Trainer gets)")

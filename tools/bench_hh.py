@@ -40,6 +40,9 @@ Prints a table per part, "BENCH " lines, and writes OUT/hh-<shape>-<pairs>.json.
 Usage:
   python3 tools/bench_hh.py [--parts epoch,score] [--shape opt-125m] [--pairs 64] [--batch 4]
                             [--score-batch 8] [--threads 2] [--max-length 512] [--no-ablations]
+                            [--device cpu|cuda]
+--device cuda runs both sides on the GPU: rewardc's cuda backend against torch on CUDA (fp32, no
+TF32 on either side). Peak RSS then measures host memory only.
 Needs torch, transformers (tools/requirements.txt).
 """
 
@@ -96,6 +99,8 @@ def torch_epoch(args):
     torch.manual_seed(args.seed)
     model = AutoModelForSequenceClassification.from_pretrained(args.model,
                                                                torch_dtype=torch.float32)
+    model.to(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False  # on a GPU: fp32 products, as rewardc's cuBLAS
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     pad, eos = model.config.pad_token_id, model.config.eos_token_id
     with open(args.pairs_file) as f:
@@ -116,8 +121,8 @@ def torch_epoch(args):
         batch = [encoded[i] for i in order[step * args.batch:(step + 1) * args.batch].tolist()]
         rows = [c for c, _ in batch] + [r for _, r in batch]
         T = max(len(r) for r in rows)
-        ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])
-        mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
+        ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows], device=args.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows], device=args.device)
         slots += ids.numel()
         rewards = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
         n = len(batch)
@@ -147,6 +152,8 @@ def torch_score(args):
     torch.set_num_threads(args.threads)
     model = AutoModelForSequenceClassification.from_pretrained(args.model,
                                                                torch_dtype=torch.float32)
+    model.to(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False  # on a GPU: fp32 products, as rewardc's cuBLAS
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     pad, eos = model.config.pad_token_id, model.config.eos_token_id
@@ -158,8 +165,9 @@ def torch_score(args):
         for first in range(0, len(texts), args.score_batch):
             rows = [encode(tokenizer, t, eos) for t in texts[first:first + args.score_batch]]
             T = max(len(r) for r in rows)
-            ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])
-            mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
+            ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows], device=args.device)
+            mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows],
+                                device=args.device)
             slots += ids.numel()
             rewards += model(input_ids=ids, attention_mask=mask).logits.squeeze(-1).tolist()
     seconds = time.perf_counter() - start
@@ -193,7 +201,8 @@ def rewardc_epoch(args, model, pairs_file, name, flags):
            "--overwrite_output_dir", "--num_train_epochs", "1", "--per_device_train_batch_size",
            str(args.batch), "--learning_rate", str(args.learning_rate), "--weight_decay",
            str(args.weight_decay), "--save_steps", "0", "--logging_steps", "1", "--seed",
-           str(args.seed), "--threads", str(args.threads), "--quiet"] + flags
+           str(args.seed), "--threads", str(args.threads), "--quiet", "--backend",
+           args.device] + flags
     child = run_rewardc(args, cmd, f"rewardc train ({name})")
     with open(os.path.join(out, "training_summary.json")) as f:
         summary = json.load(f)
@@ -238,7 +247,7 @@ def epoch_part(args, pairs, pairs_file, model):
                  ("torch-work", ["--share_prompt_prefix=false"])]
     results = [rewardc_epoch(args, model, pairs_file, name, flags) for name, flags in runs]
     peer = peer_command("epoch", model, ["--pairs-file", pairs_file], args,
-                        ("threads", "batch", "seed", "learning_rate", "weight_decay"))
+                        ("threads", "batch", "seed", "learning_rate", "weight_decay", "device"))
     torch_result = bench.run_child(peer, "torch epoch", args.threads)
 
     failures = 0
@@ -263,7 +272,8 @@ def epoch_part(args, pairs, pairs_file, model):
     record = {"torch": torch_result, "rewardc": results,
               "speedup": torch_result["seconds"] / default["seconds"],
               "rss_ratio": default["peak_rss_mib"] / torch_result["peak_rss_mib"]}
-    bench.summary_line({"bench": "hh-epoch", "shape": args.shape, "pairs": len(pairs),
+    bench.summary_line({"bench": "hh-epoch", "device": args.device, "shape": args.shape,
+                        "pairs": len(pairs),
                         "rewardc_s": round(default["seconds"], 2),
                         "torch_s": round(torch_result["seconds"], 2),
                         "speedup": round(record["speedup"], 3),
@@ -284,14 +294,15 @@ def score_part(args, pairs, model):
     for name, flags in runs:
         scored = os.path.join(args.out, f"hh-scored-{args.pairs}.jsonl")
         cmd = [args.rewardc, "score", "--model", model, "--input", texts_file, "--output", scored,
-               "--batch-size", str(args.score_batch), "--threads", str(args.threads)] + flags
+               "--batch-size", str(args.score_batch), "--threads", str(args.threads),
+               "--backend", args.device] + flags
         child = run_rewardc(args, cmd, "rewardc score")
         with open(scored) as f:
             child["rewards"] = [json.loads(line)["reward"] for line in f if line.strip()]
         results.append((name, flags, child))
     ours = results[0][2]["rewards"]
     peer = peer_command("score", model, ["--texts-file", texts_file], args,
-                        ("threads", "score_batch"))
+                        ("threads", "score_batch", "device"))
     theirs = bench.run_child(peer, "torch score", args.threads)
     worst = max(abs(a - b) for _, _, child in results
                 for a, b in zip(child["rewards"], theirs["rewards"]))
@@ -314,7 +325,8 @@ def score_part(args, pairs, model):
                            "peak_rss_mib": child["peak_rss_mib"]}
                           for name, flags, child in results],
               "speedup": speedup, "worst_reward_difference": worst, "agree": agree}
-    bench.summary_line({"bench": "hh-score", "shape": args.shape, "texts": len(ours),
+    bench.summary_line({"bench": "hh-score", "device": args.device, "shape": args.shape,
+                        "texts": len(ours),
                         "rewardc_s": round(results[0][2]["seconds"], 2),
                         "torch_s": round(theirs["seconds"], 2), "speedup": round(speedup, 3),
                         "agree": agree})
@@ -340,7 +352,8 @@ def orchestrate(args):
     if "score" in parts:
         record["score"], failed = score_part(args, pairs, model)
         failures += failed
-    bench.write_json_atomic(os.path.join(args.out, f"hh-{args.shape}-{len(pairs)}.json"), record)
+    bench.write_json_atomic(os.path.join(args.out, f"hh-{args.shape}-{len(pairs)}"
+                                          f"{'' if args.device == 'cpu' else '-' + args.device}.json"), record)
     return 1 if failures else 0
 
 
@@ -371,6 +384,8 @@ def main(argv=None):
         parser.add_argument("--no-ablations", dest="ablations", action="store_false",
                             help="only rewardc's default run against torch")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: rewardc's cuda backend against torch on the GPU")
     parser.add_argument("--batch", type=int, default=4, help="pairs per training batch (4)")
     parser.add_argument("--score-batch", type=int, default=8, help="texts per scoring batch (8)")
     parser.add_argument("--seed", type=int, default=1234, help="pair sample and data order")

@@ -274,26 +274,26 @@ if [ "$CMAKE_OK" -eq 1 ]; then
     [ -f "$BUILD/Testing/Temporary/LastTest.log" ] &&
         tail -c 8000000 "$BUILD/Testing/Temporary/LastTest.log" >"$OUT/ctest_cuda.log"
     # ---------------------------------------------------------------- benchmarks
-    # The same training step and scoring pass on the cpu and cuda backends, one
-    # machine, one run: the ratio is what the GPU buys at each shape. Their
-    # summary lines go to the log (the device tool returns at most 8 files).
+    # rewardc's cuda backend against PyTorch on the same GPU, side by side
+    # (tools/bench.py --device cuda; the machine's python3 holds torch). The
+    # tables and BENCH lines go to the log (the device tool returns 8 files).
     TOKDIR=${REWARDC_DATA:-$REPO/build-devdata}/tokenizers/opt
     if [ "${DEVICE_SKIP_BENCH:-0}" = 1 ]; then
         note "SKIP  benchmarks (DEVICE_SKIP_BENCH=1)"
     elif [ -x "$BUILD/rewardc" ] && [ -f "$TOKDIR/vocab.json" ]; then
-        for preset in tiny opt-125m; do
-            model=/tmp/rewardc-bench-$preset
-            step "init $preset" 60 "$BUILD/rewardc" init --preset "$preset" --tokenizer "$TOKDIR" \
-                --out "$model" --force
-            for backend in cpu cuda; do
-                step "bench train-step $preset $backend" 120 "$BUILD/rewardc" bench train-step \
-                    --model "$model" --pairs 4 --seq-len 256 --steps 5 --warmup 1 \
-                    --backend "$backend"
-                step "bench score $preset $backend" 90 "$BUILD/rewardc" bench score \
-                    --model "$model" --batch 8 --seq-len 256 --steps 5 --warmup 1 \
-                    --backend "$backend"
-            done
-        done
+        step "bench.py --device cuda (tiny, opt-125m; vs torch on the GPU)" 240 \
+            python3 "$REPO/tools/bench.py" --device cuda --rewardc "$BUILD/rewardc" \
+            --tokenizer "$TOKDIR" --out /tmp/rewardc-bench --sgemm-size 4096 \
+            --steps 10 --warmup 2 --threads 4
+        HH=${REWARDC_DATA:-$REPO/build-devdata}/hh-rlhf/harmless_base_dev.jsonl.gz
+        if [ -f "$HH" ]; then
+            step "bench_hh.py --device cuda (64 HH-RLHF pairs, opt-125m)" 240 \
+                python3 "$REPO/tools/bench_hh.py" --device cuda --rewardc "$BUILD/rewardc" \
+                --tokenizer "$TOKDIR" --input "$HH" --out /tmp/rewardc-bench --threads 4
+        else
+            note "SKIP  bench_hh.py (no $HH: copy it into build-devdata/hh-rlhf and carry that)"
+        fi
+        grep -E "^BENCH " "$LOG" >>"$SUMMARY"
     else
         note "SKIP  benchmarks (need $BUILD/rewardc and $TOKDIR)"
     fi
