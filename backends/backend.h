@@ -143,6 +143,29 @@ struct rc_backend {
     void (*attention_softmax_backward)(rc_backend *be, rc_view dscores, rc_view dprobs,
                                        rc_view probs, int B, int H, int Tq, int Tk);
 
+    /* ---- fused attention (optional) ----
+     * A backend may leave these NULL; the model then composes attention from
+     * gemm_batched and the two softmax ops above, with the same result. For B
+     * sequences of T positions and H heads of width D: q, k, v, out, dq, dk,
+     * dv are [B, T, H*D] (head h in columns h*D .. h*D+D-1), key_mask [B, T]
+     * with the visibility rule above (Tq == Tk == T). Per sequence and head
+     *   out = softmax(scale * Q K^T, masked) V
+     * without ever storing the T x T probabilities. stats [B, H, T, 2]
+     * receives each query's largest visible score and the reciprocal of its
+     * softmax sum (0 for a query that sees no key, whose output row is 0);
+     * attention_backward recomputes the probabilities from them. */
+    void (*attention_forward)(rc_backend *be, rc_view out, rc_view stats, rc_view q, rc_view k,
+                              rc_view v, rc_view key_mask, int B, int T, int H, int D,
+                              float scale);
+    /* dq, dk, dv (written, not accumulated) from dout, given out and stats
+     * as attention_forward left them. */
+    void (*attention_backward)(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, rc_view dout,
+                               rc_view out, rc_view stats, rc_view q, rc_view k, rc_view v,
+                               rc_view key_mask, int B, int T, int H, int D, float scale);
+    /* Heads wider than this take the composed way (where the backend's
+     * products beat its fused kernel); 0 with no fused ops. */
+    int fused_attention_max_head_dim;
+
     /* ---- row selection for the score head ----
      * out[i,:] = inp[rows[i],:] ; dinp[rows[i],:] += dout[i,:] */
     void (*gather_rows)(rc_backend *be, rc_view out, rc_view inp, rc_view rows, int n_rows,

@@ -786,6 +786,189 @@ static void test_softmax(void) {
     test_softmax_case(5, 2, 3, 8, 1.0, 0);
 }
 
+/* ------------------------------------------------------- fused attention */
+
+/* q, k, v, dout (g) as [B, T, H*D] host arrays */
+typedef struct {
+    const float *q, *k, *v, *g;
+    int B, T, H, D;
+    double scale;
+} attention_case;
+
+static const float *head_row(const attention_case *c, const float *x, int b, int i, int h) {
+    return x + ((size_t)b * c->T + i) * c->H * c->D + (size_t)h * c->D;
+}
+
+/* One query's softmax in double: p over keys 0..T-1 (0 where hidden) and
+ * rel, a bound on each p's relative error. The scores' own error (a D-term
+ * dot product, then the scale), at most `err` each, moves a probability by
+ * a factor within e^(2 err); the softmax adds what test_softmax_case allows.
+ * Returns the stats attention_forward must write: max and 1/sum with their
+ * bounds, both exactly 0 for a query that sees no key. */
+typedef struct {
+    double max, max_tol, inverse, inverse_tol;
+} query_stats;
+
+static query_stats ref_softmax(const attention_case *c, int b, int h, int i, double *p,
+                               double *rel) {
+    double max = -INFINITY, err = 0;
+    for (int j = 0; j < c->T; j++) p[j] = rel[j] = 0;
+    for (int j = 0; j <= i; j++) {
+        if (!key_visible_ref(b, i, j, c->T)) continue;
+        const float *q = head_row(c, c->q, b, i, h), *k = head_row(c, c->k, b, j, h);
+        double dot = 0, mag = 0;
+        for (int d = 0; d < c->D; d++) dot += (double)q[d] * k[d], mag += fabs((double)q[d] * k[d]);
+        p[j] = dot * c->scale;
+        err = fmax(err, (c->D + 3) * U * mag * c->scale);
+        max = fmax(max, p[j]);
+    }
+    if (max == -INFINITY) return (query_stats){0, 0, 0, 0};
+    double sum = 0, spread = 0;
+    for (int j = 0; j <= i; j++)
+        if (key_visible_ref(b, i, j, c->T)) sum += exp(p[j] - max);
+    for (int j = 0; j <= i; j++)
+        if (key_visible_ref(b, i, j, c->T)) spread += exp(p[j] - max) / sum * (fabs(p[j] - max) + 2);
+    for (int j = 0; j <= i; j++) {
+        if (!key_visible_ref(b, i, j, c->T)) continue;
+        rel[j] = 4 * err + 4 * U * (fabs(p[j] - max) + 2 + spread);
+        p[j] = exp(p[j] - max) / sum;
+    }
+    return (query_stats){max, 2 * err + 2 * U * fabs(max), 1 / sum,
+                         (4 * err + 4 * U * (2 + spread)) / sum};
+}
+
+/* Expected values and bounds of every output of attention_forward (out,
+ * stats) and attention_backward (dq, dk, dv, from that forward's out and
+ * stats), computed in double per (sequence, head). The bounds follow each
+ * value's path: a dot product of n terms gets (n + 3) u of its magnitude on
+ * top of what its factors carry, all doubled as elsewhere in this file. */
+typedef struct {
+    expect out, stats, dq, dk, dv;
+} attention_expect;
+
+static void ref_attention_head(const attention_case *c, int b, int h, attention_expect *e,
+                               size_t off) {
+    const int T = c->T, D = c->D, ld = c->H * c->D;
+    double *P = calloc((size_t)T * T, sizeof *P), *rel = calloc((size_t)T * T, sizeof *rel);
+    double *ds = calloc((size_t)T * T, sizeof *ds), *ds_err = calloc((size_t)T * T, sizeof *ds_err);
+    double *O = calloc((size_t)T * D, sizeof *O), *O_tol = calloc((size_t)T * D, sizeof *O_tol);
+    const size_t head0 = off + (size_t)b * T * ld + (size_t)h * D;
+    for (int i = 0; i < T; i++) {
+        const query_stats st = ref_softmax(c, b, h, i, P + (size_t)i * T, rel + (size_t)i * T);
+        const size_t at = off + (((size_t)b * c->H + h) * T + i) * 2;
+        e->stats.ref[at] = st.max, e->stats.tol[at] = st.max_tol;
+        e->stats.ref[at + 1] = st.inverse, e->stats.tol[at + 1] = st.inverse_tol;
+        for (int d = 0; d < D; d++) {
+            double sum = 0, tol = 0;
+            for (int j = 0; j <= i; j++) {
+                const double term = P[(size_t)i * T + j] * head_row(c, c->v, b, j, h)[d];
+                sum += term;
+                tol += fabs(term) * (rel[(size_t)i * T + j] + (i + 3) * U);
+            }
+            O[(size_t)i * D + d] = sum, O_tol[(size_t)i * D + d] = tol;
+            e->out.ref[head0 + (size_t)i * ld + d] = sum;
+            e->out.tol[head0 + (size_t)i * ld + d] = 2 * tol;
+        }
+    }
+    /* ds = p (dp - delta), dp_j = g . v_j, delta = g . out (the forward's out) */
+    for (int i = 0; i < T; i++) {
+        const float *g = head_row(c, c->g, b, i, h);
+        double delta = 0, delta_err = 0;
+        for (int d = 0; d < D; d++) {
+            delta += g[d] * O[(size_t)i * D + d];
+            delta_err += fabs(g[d]) * (O_tol[(size_t)i * D + d] + (D + 3) * U * fabs(O[(size_t)i * D + d]));
+        }
+        for (int j = 0; j <= i; j++) {
+            const double p = P[(size_t)i * T + j];
+            const float *v = head_row(c, c->v, b, j, h);
+            double dp = 0, mag = 0;
+            for (int d = 0; d < D; d++) dp += (double)g[d] * v[d], mag += fabs((double)g[d] * v[d]);
+            ds[(size_t)i * T + j] = p * (dp - delta);
+            ds_err[(size_t)i * T + j] = p * ((D + 3) * U * mag + delta_err +
+                                             rel[(size_t)i * T + j] * fabs(dp - delta)) +
+                                        2 * U * fabs(ds[(size_t)i * T + j]);
+        }
+    }
+    for (int i = 0; i < T; i++)
+        for (int d = 0; d < D; d++) {
+            double dq = 0, dq_tol = 0, dk = 0, dk_tol = 0, dv = 0, dv_tol = 0;
+            for (int j = 0; j <= i; j++) { /* dq_i: over keys j <= i */
+                const double kj = head_row(c, c->k, b, j, h)[d];
+                dq += ds[(size_t)i * T + j] * kj;
+                dq_tol += fabs(kj) * ds_err[(size_t)i * T + j] + (i + 3) * U * fabs(ds[(size_t)i * T + j] * kj);
+            }
+            for (int r = i; r < T; r++) { /* dk_i, dv_i: over the queries r >= i that see key i */
+                const double qr = head_row(c, c->q, b, r, h)[d], gr = head_row(c, c->g, b, r, h)[d];
+                const double dsr = ds[(size_t)r * T + i], pr = P[(size_t)r * T + i];
+                dk += dsr * qr;
+                dk_tol += fabs(qr) * ds_err[(size_t)r * T + i] + (T + 3) * U * fabs(dsr * qr);
+                dv += pr * gr;
+                dv_tol += fabs(pr * gr) * (rel[(size_t)r * T + i] + (T + 3) * U);
+            }
+            const size_t at = head0 + (size_t)i * ld + d;
+            e->dq.ref[at] = c->scale * dq, e->dq.tol[at] = 2 * c->scale * dq_tol;
+            e->dk.ref[at] = c->scale * dk, e->dk.tol[at] = 2 * c->scale * dk_tol;
+            e->dv.ref[at] = dv, e->dv.tol[at] = 2 * dv_tol;
+        }
+    free(P), free(rel), free(ds), free(ds_err), free(O), free(O_tol);
+}
+
+/* Both fused ops on B sequences (masks of mask_value: padding on either
+ * side, a query that sees nothing, a packed pair), against the references. */
+static void test_fused_attention_case(int B, int H, int T, int D, double score_scale) {
+    const size_t off = 3, tail = 5, n = (size_t)B * T * H * D, n_stats = (size_t)B * H * T * 2;
+    tensor q = t_new(off + n + tail), k = t_new(off + n + tail), v = t_new(off + n + tail),
+           g = t_new(off + n + tail), out = t_new(off + n + tail),
+           stats = t_new(off + n_stats + tail), mask = t_new(off + (size_t)B * T + tail),
+           dq = t_new(off + n + tail), dk = t_new(off + n + tail), dv = t_new(off + n + tail);
+    t_fill_random(&q, off, n, -score_scale, score_scale);
+    t_fill_random(&k, off, n, -1, 1);
+    t_fill_random(&v, off, n, -1, 1);
+    t_fill_random(&g, off, n, -1, 1);
+    t_fill_random(&dq, off, n, -1, 1); /* garbage: the ops write, not add */
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < T; j++) t_set_int(&mask, off + (size_t)b * T + j, mask_value(b, j, T));
+    const tensor *all[] = {&q, &k, &v, &g, &out, &stats, &mask, &dq, &dk, &dv};
+    for (int t = 0; t < 10; t++) t_push(all[t]);
+
+    const attention_case c = {q.host + off, k.host + off, v.host + off, g.host + off,
+                              B, T, H, D, 1.0f / sqrtf((float)D)};
+    attention_expect e = {expect_new(out.size), expect_new(stats.size), expect_new(dq.size),
+                          expect_new(dk.size), expect_new(dv.size)};
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) ref_attention_head(&c, b, h, &e, off);
+
+    be->attention_forward(be, t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
+                          t_at(&v, off), t_at(&mask, off), B, T, H, D, (float)c.scale);
+    be->attention_backward(be, t_at(&dq, off), t_at(&dk, off), t_at(&dv, off), t_at(&g, off),
+                           t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
+                           t_at(&v, off), t_at(&mask, off), B, T, H, D, (float)c.scale);
+    char what[128];
+    const char *names[] = {"out", "stats", "dq", "dk", "dv"};
+    const tensor *got[] = {&out, &stats, &dq, &dk, &dv};
+    const expect *want[] = {&e.out, &e.stats, &e.dq, &e.dk, &e.dv};
+    for (int t = 0; t < 5; t++) {
+        snprintf(what, sizeof what, "fused attention %s B=%d H=%d T=%d D=%d scale=%g", names[t],
+                 B, H, T, D, score_scale);
+        check_tensor(what, got[t], want[t]);
+    }
+    check_no_pending_error("fused attention");
+    expect_free(&e.out), expect_free(&e.stats), expect_free(&e.dq), expect_free(&e.dk),
+        expect_free(&e.dv);
+    for (int t = 0; t < 10; t++) t_free((tensor *)all[t]);
+}
+
+static void test_fused_attention(void) {
+    CHECK(be->attention_forward && be->attention_backward && be->fused_attention_max_head_dim > 0,
+          "the cpu backend offers fused attention");
+    test_fused_attention_case(1, 1, 1, 16, 1.0);  /* one position */
+    test_fused_attention_case(6, 2, 7, 16, 1.0);  /* every mask kind; a partial query block */
+    test_fused_attention_case(6, 3, 37, 12, 1.0); /* a width with no 16-column chunk */
+    test_fused_attention_case(6, 2, 45, 20, 1.0); /* one chunk and 4 columns over */
+    test_fused_attention_case(5, 2, 70, 64, 1.0); /* 64 wide; several key blocks */
+    test_fused_attention_case(4, 2, 19, 32, 30.0); /* large scores: needs the max subtracted */
+}
+
 /* ---------------------------------------------------- optimizer helpers */
 
 static void test_sum_squares(void) {
@@ -1006,6 +1189,7 @@ int main(void) {
     test_vector_ops();
     test_fill_zero_sparse();
     test_softmax();
+    test_fused_attention();
     test_sum_squares();
     test_adamw();
     test_memory_and_errors();

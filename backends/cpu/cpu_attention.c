@@ -7,32 +7,6 @@
 
 #include "cpu_internal.h"
 
-/* e^x for x <= 0 (a score minus its row's maximum), in float operations that
- * vectorise, where glibc's expf is a call per element: x = n ln2 + r with
- * |r| <= ln2/2 (ln2 split in two, Cody and Waite, so r is nearly exact), e^r
- * by Cephes' expf polynomial (relative error about 1e-7), and 2^n written
- * into the exponent bits. Below ln(FLT_MIN) the result is 0 (float's
- * subnormals are lost, under 1.2e-38 each); NaN stays NaN. */
-static inline float exp_nonpositive(float x) {
-    const float lowest = -87.33654f; /* ln(FLT_MIN) */
-    const float at_least_lowest = x > lowest ? x : lowest; /* NaN too: keeps the cast defined */
-    const float xc = at_least_lowest < 0.0f ? at_least_lowest : 0.0f;
-    const float round_shift = 12582912.0f;                   /* 1.5 * 2^23: adding it rounds */
-    const float n = (xc * 1.44269504f + round_shift) - round_shift;
-    const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float e_r = p * r * r + r + 1.0f;
-    union { int32_t bits; float value; } two_n = {.bits = ((int32_t)n + 127) << 23};
-    const float y = e_r * two_n.value;
-    const float out_of_range = x < lowest ? 0.0f : x; /* NaN stays NaN */
-    return x >= lowest ? y : out_of_range;
-}
-
 /* Rows with no visible key (padding queries under left padding) are all
  * zeros rather than NaN. Masked entries are exactly 0, which is what an
  * additive -inf/finfo.min mask gives after exp in PyTorch. probs may alias

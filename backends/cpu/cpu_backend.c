@@ -153,8 +153,23 @@ static rc_status cpu_download(rc_backend *be, void *dst, rc_view src, size_t n_e
 
 static rc_status cpu_sync(rc_backend *be) { return take_pending(be); }
 
+float *cpu_scratch(rc_backend *be, const char *op, size_t n) {
+    cpu_state *st = state_of(be);
+    if (n <= st->scratch_floats) return st->scratch;
+    free(st->scratch);
+    st->scratch = NULL;
+    st->scratch_floats = 0;
+    if (n > SIZE_MAX / sizeof(float) || !(st->scratch = malloc(n * sizeof(float)))) {
+        cpu_record_error(be, RC_ERR_OOM, "cpu %s: cannot allocate %zu floats of scratch", op, n);
+        return NULL;
+    }
+    st->scratch_floats = n;
+    return st->scratch;
+}
+
 static void cpu_destroy(rc_backend *be) {
     if (!be) return;
+    if (be->ctx) free(state_of(be)->scratch);
     free(be->ctx);
     free(be);
 }
@@ -216,6 +231,9 @@ rc_status rc_backend_cpu_create(rc_backend **out) {
 
     be->attention_softmax_forward = cpu_attention_softmax_forward;
     be->attention_softmax_backward = cpu_attention_softmax_backward;
+    be->attention_forward = cpu_attention_forward;
+    be->attention_backward = cpu_attention_backward;
+    be->fused_attention_max_head_dim = CPU_FUSED_ATTENTION_MAX_HEAD_DIM;
 
     be->gather_rows = cpu_gather_rows;
     be->scatter_rows_add = cpu_scatter_rows_add;

@@ -24,6 +24,11 @@ struct rc_buffer {
 typedef struct {
     rc_status pending;
     char message[512];
+    /* Working memory of ops that need more than a stack's worth (the fused
+     * attention: a slice per thread), grown on first use and kept, so a
+     * training step allocates nothing after its first. */
+    float *scratch;
+    size_t scratch_floats;
 } cpu_state;
 
 void cpu_record_error(rc_backend *be, rc_status code, const char *fmt, ...)
@@ -37,6 +42,9 @@ void cpu_record_error(rc_backend *be, rc_status code, const char *fmt, ...)
  * always fine (nothing is touched), even for an absent view. */
 int cpu_view_fits(rc_backend *be, const char *op, const char *arg, rc_view v, size_t extent);
 
+/* At least n floats of the backend's scratch (valid until the next call),
+ * or NULL with an error recorded for `op`. */
+float *cpu_scratch(rc_backend *be, const char *op, size_t n);
 /* Returns 1 when every size is >= 0; otherwise records an error naming `op`. */
 int cpu_sizes_ok(rc_backend *be, const char *op, int a, int b, int c);
 /* Attention queries are the last Tq of Tk positions: 0 <= Tq <= Tk. */
@@ -52,6 +60,10 @@ static inline float *cpu_f32_or_null(rc_view v) { return v.buf ? cpu_f32(v) : NU
  * (and do not trigger -Wunknown-pragmas); the simd ones stay where the
  * compiler takes -fopenmp-simd (RC_OPENMP_SIMD), which needs no runtime. */
 enum { CPU_PARALLEL_MIN_WORK = 16384 };
+/* Heads up to this wide use cpu_attention_fused.c: measured faster than the
+ * composed way at 16 (tiny) and no slower at 64 (OPT-125m); wider heads,
+ * not measured, keep the OpenBLAS products. */
+enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = 64 };
 #define CPU_PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP) || defined(RC_OPENMP_SIMD)
 /* Vectorise a unit-stride loop whose iterations are independent (each lane
@@ -85,6 +97,32 @@ enum { CPU_PARALLEL_MIN_WORK = 16384 };
 #define CPU_PARALLEL_FOR_IF(work)
 #define CPU_PARALLEL_FOR_SIMD_IF(work) CPU_SIMD
 #endif
+
+/* e^x for x <= 0 (a score minus its row's maximum), in float operations that
+ * vectorise, where glibc's expf is a call per element: x = n ln2 + r with
+ * |r| <= ln2/2 (ln2 split in two, Cody and Waite, so r is nearly exact), e^r
+ * by Cephes' expf polynomial (relative error about 1e-7), and 2^n written
+ * into the exponent bits. Below ln(FLT_MIN) the result is 0 (float's
+ * subnormals are lost, under 1.2e-38 each); NaN stays NaN. */
+static inline float exp_nonpositive(float x) {
+    const float lowest = -87.33654f; /* ln(FLT_MIN) */
+    const float at_least_lowest = x > lowest ? x : lowest; /* NaN too: keeps the cast defined */
+    const float xc = at_least_lowest < 0.0f ? at_least_lowest : 0.0f;
+    const float round_shift = 12582912.0f;                   /* 1.5 * 2^23: adding it rounds */
+    const float n = (xc * 1.44269504f + round_shift) - round_shift;
+    const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float e_r = p * r * r + r + 1.0f;
+    union { int32_t bits; float value; } two_n = {.bits = ((int32_t)n + 127) << 23};
+    const float y = e_r * two_n.value;
+    const float out_of_range = x < lowest ? 0.0f : x; /* NaN stays NaN */
+    return x >= lowest ? y : out_of_range;
+}
 
 /* ---- ops (semantics in backends/backend.h) ---- */
 void cpu_fill(rc_backend *be, rc_view x, float value, size_t n);
@@ -126,6 +164,11 @@ void cpu_attention_softmax_forward(rc_backend *be, rc_view probs, rc_view scores
 void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dprobs,
                                     rc_view probs, int B, int H, int Tq, int Tk);
 
+void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q, rc_view k,
+                           rc_view v, rc_view key_mask, int B, int T, int H, int D, float scale);
+void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, rc_view dout,
+                            rc_view out, rc_view stats, rc_view q, rc_view k, rc_view v,
+                            rc_view key_mask, int B, int T, int H, int D, float scale);
 double cpu_sum_squares(rc_backend *be, rc_view x, size_t n);
 void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m, rc_view v,
                size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,

@@ -88,6 +88,11 @@ void rc_model_set_grad_enabled(rc_model *m, int enabled);
  * length T: max(256, T/8), so one block up to 256 tokens. The results differ
  * only in float rounding; tests set small blocks to cover the tiling. */
 void rc_model_set_attention_block(rc_model *m, int queries);
+/* Whether attention may use the backend's fused kernel where it has one (on
+ * by default; the CPU backend has one for heads up to 64 wide). Off, it is
+ * composed from matrix products and the softmax ops, in the blocks above.
+ * Either way the results differ only in float rounding. */
+void rc_model_set_fused_attention(rc_model *m, int enabled);
 /* Bytes of each region, for reporting the memory plan. */
 typedef struct {
     size_t params, grads, optimizer, activations;

@@ -26,6 +26,16 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
         const size_t chunk_rows = (size_t)first * T * C;
         be->gemm(be, 1, 0, C, C, count * T, 1.0f, rc_view_at(g_res1, chunk_rows), C,
                  opt_act(m, L->attn + chunk_rows), C, 1.0f, g_out_w, C);
+        if (opt_fused_attention(m)) {
+            be->attention_backward(be, opt_act(m, A->g_q + chunk_rows),
+                                   opt_act(m, A->g_k + chunk_rows), opt_act(m, A->g_v + chunk_rows),
+                                   opt_act(m, A->g_attn + chunk_rows),
+                                   opt_act(m, L->attn + chunk_rows), opt_act(m, L->probs),
+                                   opt_act(m, L->q + chunk_rows), opt_act(m, L->k + chunk_rows),
+                                   opt_act(m, L->v + chunk_rows),
+                                   opt_act(m, A->mask + (size_t)first * T), count, T, H, D, scale);
+            continue;
+        }
         for (int i = 0; i < count; i++) {
             const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
             /* dP = dAttn V^T, whole: the softmax backward reads all of it */

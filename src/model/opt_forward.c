@@ -29,6 +29,14 @@ void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int co
     const int H = m->cfg.num_attention_heads, D = C / H, block = opt_causal_block(m);
     const float scale = 1.0f / sqrtf((float)D); /* HF scales q by head_dim^-0.5 */
     const size_t TT = (size_t)T * T;
+    if (opt_fused_attention(m)) {
+        const size_t rows = (size_t)first * T * C;
+        be->attention_forward(be, opt_act(m, L->attn + rows), opt_act(m, L->probs),
+                              opt_act(m, L->q + rows), opt_act(m, L->k + rows),
+                              opt_act(m, L->v + rows),
+                              opt_act(m, m->plan.mask + (size_t)first * T), count, T, H, D, scale);
+        return;
+    }
     /* queries q0 .. q0 + rows - 1 against keys 0 .. q0 + rows - 1 */
     for (int i = 0; i < count; i++) {
         const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;

@@ -75,6 +75,7 @@ struct rc_model {
     int max_rows, max_seq_len, training;
     int grad_enabled; /* forward keeps activations for backward (when training) */
     int causal_block; /* queries per attention block; 0: by T (opt_causal_block) */
+    int composed_attention; /* never the backend's fused attention ops */
     opt_acts plan;
     int32_t *pooled_index; /* host copies, [max_rows]: position within the row */
     int32_t *score_slots;  /* and slot row * T + t */
@@ -109,8 +110,9 @@ rc_view opt_layer_input(const rc_model *m, int l);
 void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x, int w, int b,
                    int rows);
 /* attn = softmax(scale * Q K^T) V of sequences first..first+count-1 of layer
- * L, the probabilities in L->probs: run by the forward pass and again by
- * backward, which keeps neither. Chunks are plan.attention_chunk sequences;
+ * L: run by the forward pass and again by backward, which keeps neither attn
+ * nor what attention backward reads from L->probs (the probabilities, or the
+ * fused ops' per-query statistics where opt_fused_attention). Chunks are plan.attention_chunk sequences;
  * opt_attention_chunk_size gives the one starting at `first` (the last may be
  * shorter). */
 void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int count);
@@ -120,6 +122,9 @@ int opt_attention_chunk_size(const rc_model *m, int first);
  * skipping what lies past its block: scores never read, probabilities and
  * their gradients exactly 0. n blocks skip (n - 1) / 2n of those products. */
 int opt_causal_block(const rc_model *m);
+/* Whether attention runs as the backend's fused ops (attention_forward and
+ * attention_backward) rather than composed from products and softmax. */
+int opt_fused_attention(const rc_model *m);
 
 /* y[N,out] = x[N,in] W^T (+ b) */
 void opt_linear_forward(rc_backend *be, rc_view y, rc_view x, rc_view w, rc_view b, int N,

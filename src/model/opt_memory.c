@@ -177,6 +177,16 @@ void rc_model_set_attention_block(rc_model *m, int queries) {
     m->causal_block = queries > 0 ? queries : 0;
 }
 
+void rc_model_set_fused_attention(rc_model *m, int enabled) { m->composed_attention = !enabled; }
+
+int opt_fused_attention(const rc_model *m) {
+    const rc_backend *be = m->be;
+    const int D = m->cfg.hidden_size / m->cfg.num_attention_heads;
+    /* the statistics ([rows, H, T, 2]) live where the probabilities would */
+    return !m->composed_attention && be->attention_forward && be->attention_backward &&
+           D <= be->fused_attention_max_head_dim && m->plan.T >= 2;
+}
+
 int opt_keeps_activations(const rc_model *m) { return m->training && m->grad_enabled; }
 
 rc_memory_plan rc_model_memory_plan(const rc_model *m) {

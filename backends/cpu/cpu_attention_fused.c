@@ -1,0 +1,371 @@
+/* Fused causal attention for the CPU backend (semantics in backend.h):
+ * softmax(scale Q K^T) V per (sequence, head), one query at a time, so the
+ * scores of a query live in one row of T floats instead of a T x T matrix.
+ * For narrow heads this beats the composed way, whose products have K = D
+ * (16 in the tiny preset): OpenBLAS zeroes and packs every [T, T] operand
+ * there, and the backward had to recompute all of it.
+ *
+ * Per (sequence, head) task, in the thread's own scratch slice:
+ *   forward   s_j = scale q_i.k_j for keys j <= i (keys transposed, so that
+ *             consecutive j are one vector operation), p = masked softmax(s),
+ *             out_i = sum_j p_j v_j
+ *   backward  p recomputed from the stats; dp_j = dout_i.v_j;
+ *             ds_j = p_j (dp_j - dout_i.out_i)  (= p_j (dp_j - sum_k p_k dp_k));
+ *             dq_i = scale sum_j ds_j k_j; dk_j += scale ds_j q_i; dv_j += p_j dout_i
+ * Keys after the query are never touched. */
+#include <math.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#define PARALLEL_IF(cond) CPU_PRAGMA(omp parallel if (cond))
+#define FOR_EACH_TASK CPU_PRAGMA(omp for schedule(dynamic))
+static int thread_count(void) { return omp_get_max_threads(); }
+static int thread_index(void) { return omp_get_thread_num(); }
+#else
+#define PARALLEL_IF(cond)
+#define FOR_EACH_TASK
+static int thread_count(void) { return 1; }
+static int thread_index(void) { return 0; }
+#endif
+
+/* Work goes in tiles of QUERY_BLOCK queries by KEY_BLOCK keys (or 16
+ * columns of a head): each key or value loaded serves four queries, and the
+ * tile's partial sums (4 x 2 vectors of 8) stay in registers. Transposed
+ * keys and values are padded with zeros to a whole number of key blocks; a
+ * block of queries is filled up with zero rows whose results are discarded.
+ * Scores that a tile computes past a query's position are never read. */
+enum { QUERY_BLOCK = 4, KEY_BLOCK = 16, LANES = 8 };
+
+/* Eight floats as one value (GNU C vector extension, which GCC and clang
+ * have): arithmetic on it is element-wise, one AVX instruction where the
+ * target has AVX, two SSE or NEON ones elsewhere. The compiler keeps such
+ * sums in registers, where plain float arrays were spilled to the stack. */
+typedef float vec8 __attribute__((vector_size(LANES * sizeof(float))));
+static inline vec8 load8(const float *p) {
+    vec8 v;
+    memcpy(&v, p, sizeof v); /* any alignment */
+    return v;
+}
+static inline void store8(float *p, vec8 v) { memcpy(p, &v, sizeof v); }
+static inline vec8 splat8(float x) { return (vec8){x, x, x, x, x, x, x, x}; }
+
+/* The loops below take the head width D as a parameter; the tasks call them
+ * with a literal D for common widths, so that, inlined, the loops over d
+ * have a known length. */
+#define INLINE static inline __attribute__((always_inline))
+
+/* One (sequence, head): rows of ld floats, the head's D columns at the start
+ * of each row pointer. */
+typedef struct {
+    const float *q, *k, *v;
+    const int32_t *mask; /* the sequence's key_mask row */
+    int T, Tp, ld;       /* Tp: T rounded up to KEY_BLOCK */
+    float scale;
+} head;
+
+static int padded(int T) { return (T + KEY_BLOCK - 1) / KEY_BLOCK * KEY_BLOCK; }
+
+/* xt[d * Tp + j] = x[j, d], zero for T <= j < Tp: a head's keys (or values)
+ * with d along rows. */
+INLINE void transpose_head(float *xt, const float *x, int T, int Tp, int D, int ld) {
+    for (int j = 0; j < T; j++)
+        for (int d = 0; d < D; d++) xt[(size_t)d * Tp + j] = x[(size_t)j * ld + d];
+    for (int d = 0; d < D; d++)
+        for (int j = T; j < Tp; j++) xt[(size_t)d * Tp + j] = 0.0f;
+}
+
+/* Rows i0 .. i0 + QUERY_BLOCK - 1 of x (ld apart), with `zeros` standing in
+ * for rows at or past T. */
+static void block_rows(const float **rows, const float *x, int i0, int T, int ld,
+                       const float *zeros) {
+    for (int r = 0; r < QUERY_BLOCK; r++)
+        rows[r] = i0 + r < T ? x + (size_t)(i0 + r) * ld : zeros;
+}
+
+/* s[r * Tp + j] = scale * (a_r . x_j) for the block's queries r and keys
+ * j = 0..last (on to the end of last's key block), from xt = transposed x.
+ * Each sums over d in order. */
+INLINE void dots(float *s, const float *const *a, const float *xt, int last, int Tp, int D,
+                 float scale) {
+    for (int j0 = 0; j0 <= last; j0 += KEY_BLOCK) {
+        vec8 acc[QUERY_BLOCK][2] = {{{0}}};
+        for (int d = 0; d < D; d++) {
+            const vec8 lo = load8(xt + (size_t)d * Tp + j0);
+            const vec8 hi = load8(xt + (size_t)d * Tp + j0 + LANES);
+            for (int r = 0; r < QUERY_BLOCK; r++) {
+                const vec8 ad = splat8(a[r][d]);
+                acc[r][0] += ad * lo;
+                acc[r][1] += ad * hi;
+            }
+        }
+        for (int r = 0; r < QUERY_BLOCK; r++) {
+            store8(s + (size_t)r * Tp + j0, acc[r][0] * scale);
+            store8(s + (size_t)r * Tp + j0 + LANES, acc[r][1] * scale);
+        }
+    }
+}
+
+/* out_r[0..D) = sum_{j<=last} w[r * Tp + j] x_j for the block's queries r, x
+ * rows ld apart; each sum in order of j. Columns go 16 at a time, then any
+ * that remain one by one. */
+INLINE void weighted_rows(float *const *out, const float *w, const float *x, int last, int Tp,
+                          int D, int ld) {
+    int d0 = 0;
+    for (; d0 + 2 * LANES <= D; d0 += 2 * LANES) {
+        vec8 acc[QUERY_BLOCK][2] = {{{0}}};
+        for (int j = 0; j <= last; j++) {
+            const vec8 lo = load8(x + (size_t)j * ld + d0);
+            const vec8 hi = load8(x + (size_t)j * ld + d0 + LANES);
+            for (int r = 0; r < QUERY_BLOCK; r++) {
+                const vec8 wj = splat8(w[(size_t)r * Tp + j]);
+                acc[r][0] += wj * lo;
+                acc[r][1] += wj * hi;
+            }
+        }
+        for (int r = 0; r < QUERY_BLOCK; r++) {
+            store8(out[r] + d0, acc[r][0]);
+            store8(out[r] + d0 + LANES, acc[r][1]);
+        }
+    }
+    for (; d0 < D; d0++)
+        for (int r = 0; r < QUERY_BLOCK; r++) {
+            float sum = 0.0f;
+            for (int j = 0; j <= last; j++) sum += w[(size_t)r * Tp + j] * x[(size_t)j * ld + d0];
+            out[r][d0] = sum;
+        }
+}
+
+/* y[0..D) += sum_r c[r * Tp] x_r[0..D), queries in order. */
+INLINE void add_weighted(float *y, const float *c, const float *const *x, int Tp, int D) {
+    int d = 0;
+    for (; d + LANES <= D; d += LANES) {
+        vec8 sum = load8(y + d);
+        for (int r = 0; r < QUERY_BLOCK; r++) sum += splat8(c[(size_t)r * Tp]) * load8(x[r] + d);
+        store8(y + d, sum);
+    }
+    for (; d < D; d++)
+        for (int r = 0; r < QUERY_BLOCK; r++) y[d] += c[(size_t)r * Tp] * x[r][d];
+}
+
+/* Query i's masked softmax numerators e_j over keys 0..i, in place of its
+ * scores, and their sum. */
+INLINE double exponentials(float *s, const int32_t *mask, int i, float max) {
+    const int32_t query = mask[i];
+    double sum = 0.0;
+    CPU_SIMD_WITH(reduction(+ : sum))
+    for (int j = 0; j <= i; j++) {
+        const float e = exp_nonpositive(s[j] - max);
+        s[j] = rc_key_on_branch(mask[j], query) ? e : 0.0f;
+        sum += s[j];
+    }
+    return sum;
+}
+
+/* Numerators times the softmax sum's inverse, 0 past key i up to `last`. */
+INLINE void normalise(float *s, int i, int last, float inverse) {
+    CPU_SIMD
+    for (int j = 0; j <= i; j++) s[j] *= inverse;
+    for (int j = i + 1; j <= last; j++) s[j] = 0.0f;
+}
+
+/* Query i's softmax in place of its scores (0 past i up to `last`); returns
+ * its stats (max, inverse), inverse 0 when it sees no key. */
+INLINE void softmax(float *s, const int32_t *mask, int i, int last, float *stats) {
+    const int32_t query = mask[i];
+    float max = -INFINITY;
+    CPU_SIMD_WITH_FLOAT_MAX(reduction(max : max))
+    for (int j = 0; j <= i; j++) {
+        const float candidate = rc_key_on_branch(mask[j], query) ? s[j] : -INFINITY;
+        max = max > candidate ? max : candidate;
+    }
+    if (max == -INFINITY) { /* a query that sees no key (scores are finite) */
+        for (int j = 0; j <= last; j++) s[j] = 0.0f;
+        stats[0] = stats[1] = 0.0f;
+        return;
+    }
+    /* the sum is >= 1: the maximum contributes e^0 */
+    const float inverse = (float)(1.0 / exponentials(s, mask, i, max));
+    normalise(s, i, last, inverse);
+    stats[0] = max;
+    stats[1] = inverse;
+}
+
+INLINE void forward_head(const head *x, float *out, float *stats, float *work, int D) {
+    const int T = x->T, Tp = x->Tp, ld = x->ld;
+    float *kt = work, *s = kt + (size_t)D * Tp, *zeros = s + (size_t)QUERY_BLOCK * Tp;
+    float *discard = zeros + D; /* output rows of the filler queries */
+    for (int d = 0; d < D; d++) zeros[d] = 0.0f;
+    transpose_head(kt, x->k, T, Tp, D, ld);
+    for (int i0 = 0; i0 < T; i0 += QUERY_BLOCK) {
+        const int last = i0 + QUERY_BLOCK - 1 < T - 1 ? i0 + QUERY_BLOCK - 1 : T - 1;
+        const float *q[QUERY_BLOCK];
+        float *o[QUERY_BLOCK];
+        block_rows(q, x->q, i0, T, ld, zeros);
+        for (int r = 0; r < QUERY_BLOCK; r++)
+            o[r] = i0 + r < T ? out + (size_t)(i0 + r) * ld : discard;
+        dots(s, q, kt, last, Tp, D, x->scale);
+        for (int r = 0; r < QUERY_BLOCK; r++) {
+            float *row = s + (size_t)r * Tp;
+            if (i0 + r < T)
+                softmax(row, x->mask, i0 + r, last, stats + 2 * (size_t)(i0 + r));
+            else
+                for (int j = 0; j <= last; j++) row[j] = 0.0f;
+        }
+        weighted_rows(o, s, x->v, last, Tp, D, ld);
+    }
+}
+
+INLINE void backward_head(const head *x, const float *dout, const float *out, const float *stats,
+                          float *dq, float *dk, float *dv, float *work, int D) {
+    const int T = x->T, Tp = x->Tp, ld = x->ld;
+    const size_t TD = (size_t)Tp * D;
+    float *kt = work, *vt = kt + TD, *dk_sum = vt + TD, *dv_sum = dk_sum + TD;
+    float *p = dv_sum + TD, *ds = p + (size_t)QUERY_BLOCK * Tp;
+    float *zeros = ds + (size_t)QUERY_BLOCK * Tp, *discard = zeros + D;
+    for (int d = 0; d < D; d++) zeros[d] = 0.0f;
+    transpose_head(kt, x->k, T, Tp, D, ld);
+    transpose_head(vt, x->v, T, Tp, D, ld);
+    memset(dk_sum, 0, 2 * TD * sizeof(float)); /* and dv_sum */
+    for (int i0 = 0; i0 < T; i0 += QUERY_BLOCK) {
+        const int last = i0 + QUERY_BLOCK - 1 < T - 1 ? i0 + QUERY_BLOCK - 1 : T - 1;
+        const float *q[QUERY_BLOCK], *g[QUERY_BLOCK]; /* g: dout rows */
+        float *dq_rows[QUERY_BLOCK];
+        block_rows(q, x->q, i0, T, ld, zeros);
+        block_rows(g, dout, i0, T, ld, zeros);
+        for (int r = 0; r < QUERY_BLOCK; r++)
+            dq_rows[r] = i0 + r < T ? dq + (size_t)(i0 + r) * ld : discard;
+        dots(p, q, kt, last, Tp, D, x->scale);
+        dots(ds, g, vt, last, Tp, D, 1.0f); /* dp_j = dout_i . v_j */
+        for (int r = 0; r < QUERY_BLOCK; r++) {
+            const int i = i0 + r;
+            float *p_r = p + (size_t)r * Tp, *ds_r = ds + (size_t)r * Tp;
+            const float inverse = i < T ? stats[2 * (size_t)i + 1] : 0.0f;
+            if (inverse == 0.0f) { /* a filler, or a query that saw no key */
+                for (int j = 0; j <= last; j++) p_r[j] = ds_r[j] = 0.0f;
+                continue;
+            }
+            /* the probabilities by the forward's float operations */
+            exponentials(p_r, x->mask, i, stats[2 * (size_t)i]);
+            normalise(p_r, i, last, inverse);
+            double delta = 0.0; /* sum_j p_j dp_j, as dout_i . out_i */
+            const float *out_i = out + (size_t)i * ld;
+            CPU_SIMD_WITH(reduction(+ : delta))
+            for (int d = 0; d < D; d++) delta += (double)g[r][d] * out_i[d];
+            const float deltaf = (float)delta;
+            CPU_SIMD
+            for (int j = 0; j <= last; j++) ds_r[j] = p_r[j] * (ds_r[j] - deltaf);
+        }
+        weighted_rows(dq_rows, ds, x->k, last, Tp, D, ld);
+        for (int r = 0; r < QUERY_BLOCK; r++) {
+            CPU_SIMD
+            for (int d = 0; d < D; d++) dq_rows[r][d] *= x->scale;
+        }
+        /* dv_j += sum_r p_rj dout_r and dk_j += sum_r ds_rj q_r */
+        for (int j = 0; j <= last; j++) {
+            add_weighted(dv_sum + (size_t)j * D, p + j, g, Tp, D);
+            add_weighted(dk_sum + (size_t)j * D, ds + j, q, Tp, D);
+        }
+    }
+    for (int j = 0; j < T; j++)
+        for (int d = 0; d < D; d++) {
+            dk[(size_t)j * ld + d] = x->scale * dk_sum[(size_t)j * D + d];
+            dv[(size_t)j * ld + d] = dv_sum[(size_t)j * D + d];
+        }
+}
+
+/* Literal head widths for the inlined loops; others take the general code. */
+static void forward_task(const head *x, float *out, float *stats, float *work, int D) {
+    switch (D) {
+    case 16: forward_head(x, out, stats, work, 16); break;
+    case 32: forward_head(x, out, stats, work, 32); break;
+    case 64: forward_head(x, out, stats, work, 64); break;
+    default: forward_head(x, out, stats, work, D); break;
+    }
+}
+
+static void backward_task(const head *x, const float *dout, const float *out, const float *stats,
+                          float *dq, float *dk, float *dv, float *work, int D) {
+    switch (D) {
+    case 16: backward_head(x, dout, out, stats, dq, dk, dv, work, 16); break;
+    case 32: backward_head(x, dout, out, stats, dq, dk, dv, work, 32); break;
+    case 64: backward_head(x, dout, out, stats, dq, dk, dv, work, 64); break;
+    default: backward_head(x, dout, out, stats, dq, dk, dv, work, D); break;
+    }
+}
+
+static head head_at(const float *q, const float *k, const float *v, const int32_t *mask, int task,
+                    int T, int H, int D, float scale, size_t *offset) {
+    const int b = task / H, h = task % H;
+    const int ld = H * D;
+    *offset = (size_t)b * T * ld + (size_t)h * D;
+    return (head){q + *offset, k + *offset, v + *offset, mask + (size_t)b * T, T, padded(T), ld,
+                  scale};
+}
+
+/* Checks shared by both directions; returns 0 (an error recorded) or 1. */
+static int shapes_ok(rc_backend *be, const char *op, rc_view stats, rc_view key_mask, int B,
+                     int T, int H, int D) {
+    if (!cpu_sizes_ok(be, op, B, T, H) || !cpu_sizes_ok(be, op, D, 0, 0)) return 0;
+    const size_t rows = (size_t)B * T;
+    return cpu_view_fits(be, op, "stats", stats, rows * H * 2) &&
+           cpu_view_fits(be, op, "key_mask", key_mask, rows);
+}
+
+void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q, rc_view k,
+                           rc_view v, rc_view key_mask, int B, int T, int H, int D, float scale) {
+    static const char op[] = "attention_forward";
+    if (!shapes_ok(be, op, stats, key_mask, B, T, H, D)) return;
+    const size_t n = (size_t)B * T * H * D;
+    if (!cpu_view_fits(be, op, "out", out, n) || !cpu_view_fits(be, op, "q", q, n) ||
+        !cpu_view_fits(be, op, "k", k, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)
+        return;
+    /* transposed keys, the block's scores, a zero row and a discarded one */
+    const size_t per_thread = ((size_t)D + QUERY_BLOCK) * padded(T) + 2 * (size_t)D;
+    float *scratch = cpu_scratch(be, op, per_thread * (size_t)thread_count());
+    if (!scratch) return;
+    const int tasks = B * H;
+    PARALLEL_IF(tasks > 1) {
+        float *work = scratch + per_thread * (size_t)thread_index();
+        FOR_EACH_TASK
+        for (int t = 0; t < tasks; t++) {
+            size_t at;
+            const head x = head_at(cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask), t, T, H,
+                                   D, scale, &at);
+            forward_task(&x, cpu_f32(out) + at, cpu_f32(stats) + (size_t)t * T * 2, work, D);
+        }
+    }
+}
+
+void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, rc_view dout,
+                            rc_view out, rc_view stats, rc_view q, rc_view k, rc_view v,
+                            rc_view key_mask, int B, int T, int H, int D, float scale) {
+    static const char op[] = "attention_backward";
+    if (!shapes_ok(be, op, stats, key_mask, B, T, H, D)) return;
+    const size_t n = (size_t)B * T * H * D;
+    if (!cpu_view_fits(be, op, "dq", dq, n) || !cpu_view_fits(be, op, "dk", dk, n) ||
+        !cpu_view_fits(be, op, "dv", dv, n) || !cpu_view_fits(be, op, "dout", dout, n) ||
+        !cpu_view_fits(be, op, "out", out, n) || !cpu_view_fits(be, op, "q", q, n) ||
+        !cpu_view_fits(be, op, "k", k, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)
+        return;
+    /* transposed keys and values, dk and dv sums, the block's p and ds, a
+     * zero row and a discarded one */
+    const size_t per_thread = (4 * (size_t)D + 2 * QUERY_BLOCK) * padded(T) + 2 * (size_t)D;
+    float *scratch = cpu_scratch(be, op, per_thread * (size_t)thread_count());
+    if (!scratch) return;
+    const int tasks = B * H;
+    PARALLEL_IF(tasks > 1) {
+        float *work = scratch + per_thread * (size_t)thread_index();
+        FOR_EACH_TASK
+        for (int t = 0; t < tasks; t++) {
+            size_t at;
+            const head x = head_at(cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask), t, T, H,
+                                   D, scale, &at);
+            backward_task(&x, cpu_f32(dout) + at, cpu_f32(out) + at,
+                          cpu_f32(stats) + (size_t)t * T * 2, cpu_f32(dq) + at, cpu_f32(dk) + at,
+                          cpu_f32(dv) + at, work, D);
+        }
+    }
+}
