@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "model/opt_internal.h" /* recompute_attention: the path of larger models */
 #include "rewardc/io.h"
 #include "rewardc/model.h"
 #include "rewardc/safetensors.h"
@@ -264,11 +265,15 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
     rc_adamw_free(opt);
 }
 
-/* A full golden: forward, gradients and (when recorded) training. With
- * `block` non-zero, attention is composed from products in blocks of that
- * many queries (the goldens' T of 11 to 13 is one block by default), even
- * where the backend has a fused kernel, which the runs with 0 use. */
-static void check_config(const char *name, int full, int block) {
+/* How a run computes attention where the backend has a fused kernel: as a
+ * small model does (kept for backward), as a large one does (recomputed in
+ * backward), or composed from products in blocks of `block` queries. */
+typedef enum { FUSED, FUSED_RECOMPUTED, COMPOSED } attention_path;
+
+/* A full golden: forward, gradients and (when recorded) training. Composed
+ * runs use blocks of `block` queries (the goldens' T of 11 to 13 is one
+ * block by default). */
+static void check_config(const char *name, int full, attention_path path, int block) {
     char dir[1024], golden[1100];
     snprintf(dir, sizeof dir, "%s/opt/%s", test_golden_dir(), name);
     snprintf(golden, sizeof golden, "%s/golden.safetensors", dir);
@@ -279,7 +284,8 @@ static void check_config(const char *name, int full, int block) {
     if (st != RC_OK) return;
     CHECK(!report.score_initialised, "%s: score.weight should come from the checkpoint", name);
     rc_model_set_attention_block(m, block);
-    rc_model_set_fused_attention(m, block == 0);
+    rc_model_set_fused_attention(m, path != COMPOSED);
+    m->recompute_attention = path == FUSED_RECOMPUTED;
     golden_batch g;
     if (!load_batch(golden, &g)) {
         rc_model_free(m);
@@ -356,15 +362,20 @@ int main(void) {
     }
     printf("backend %s: %s; attention %s\n", backend->name, backend->device,
            backend->attention_forward ? "fused, then composed in blocks" : "composed");
-    check_config("preln", 1, 0);
-    check_config("postln_proj", 1, 0);
-    check_config("odd", 1, 0);
-    check_config("preln_f16", 0, 0);
-    check_config("preln_bf16", 0, 0);
+    check_config("preln", 1, FUSED, 0);
+    check_config("postln_proj", 1, FUSED, 0);
+    check_config("odd", 1, FUSED, 0);
+    check_config("preln_f16", 0, FUSED, 0);
+    check_config("preln_bf16", 0, FUSED, 0);
+    if (backend->attention_forward) {
+        check_config("preln", 1, FUSED_RECOMPUTED, 0);
+        check_config("postln_proj", 1, FUSED_RECOMPUTED, 0);
+        check_config("odd", 1, FUSED_RECOMPUTED, 0);
+    }
     /* composed attention in blocks: 4+4+4 queries at T 12, 4+4+3 at T 11, 5+5+3 at T 13 */
-    check_config("preln", 1, 4);
-    check_config("postln_proj", 1, 4);
-    check_config("odd", 1, 5);
+    check_config("preln", 1, COMPOSED, 4);
+    check_config("postln_proj", 1, COMPOSED, 4);
+    check_config("odd", 1, COMPOSED, 5);
     check_other_layouts();
     rc_backend_destroy(backend);
     return test_finish("test_opt_golden");

@@ -7,10 +7,10 @@
 #include "model/opt_internal.h"
 
 /* g_attn ([N,C]) -> g_q, g_k, g_v, through attn = softmax(scale * Q K^T) V
- * per head, a chunk of sequences at a time. Training kept neither the
- * probabilities nor attn, so both are recomputed here, and out_proj's weight
- * gradient (g_res1^T attn) is added a chunk at a time too. Products skip
- * what causality makes zero (opt_causal_block). */
+ * per head, and out_proj's weight gradient (g_res1^T attn). Fused, from attn
+ * and the stats as the forward kept them, or else recomputed here a chunk of
+ * sequences at a time. Composed, from probabilities recomputed a chunk at a
+ * time, in products that skip what causality makes zero (opt_causal_block). */
 static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_res1,
                                rc_view g_out_w) {
     rc_backend *be = m->be;
@@ -20,6 +20,15 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
     const float scale = 1.0f / sqrtf((float)D);
     const size_t TT = (size_t)T * T;
     const int block = opt_causal_block(m);
+    if (A->keeps_attention && opt_fused_attention(m)) {
+        be->gemm(be, 1, 0, C, C, A->rows * T, 1.0f, g_res1, C, opt_act(m, L->attn), C, 1.0f,
+                 g_out_w, C);
+        be->attention_backward(be, opt_act(m, A->g_q), opt_act(m, A->g_k), opt_act(m, A->g_v),
+                               opt_act(m, A->g_attn), opt_act(m, L->attn), opt_act(m, L->stats),
+                               opt_act(m, L->q), opt_act(m, L->k), opt_act(m, L->v),
+                               opt_act(m, A->mask), A->rows, T, H, D, scale);
+        return;
+    }
     for (int first = 0; first < A->rows; first += A->attention_chunk) {
         const int count = opt_attention_chunk_size(m, first);
         opt_attention_chunk(m, L, first, count);
@@ -30,7 +39,8 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
             be->attention_backward(be, opt_act(m, A->g_q + chunk_rows),
                                    opt_act(m, A->g_k + chunk_rows), opt_act(m, A->g_v + chunk_rows),
                                    opt_act(m, A->g_attn + chunk_rows),
-                                   opt_act(m, L->attn + chunk_rows), opt_act(m, L->probs),
+                                   opt_act(m, L->attn + chunk_rows),
+                                   opt_act(m, L->stats + (size_t)first * H * T * 2),
                                    opt_act(m, L->q + chunk_rows), opt_act(m, L->k + chunk_rows),
                                    opt_act(m, L->v + chunk_rows),
                                    opt_act(m, A->mask + (size_t)first * T), count, T, H, D, scale);

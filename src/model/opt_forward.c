@@ -31,7 +31,8 @@ void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int co
     const size_t TT = (size_t)T * T;
     if (opt_fused_attention(m)) {
         const size_t rows = (size_t)first * T * C;
-        be->attention_forward(be, opt_act(m, L->attn + rows), opt_act(m, L->probs),
+        be->attention_forward(be, opt_act(m, L->attn + rows),
+                              opt_act(m, L->stats + (size_t)first * H * T * 2),
                               opt_act(m, L->q + rows), opt_act(m, L->k + rows),
                               opt_act(m, L->v + rows),
                               opt_act(m, m->plan.mask + (size_t)first * T), count, T, H, D, scale);
@@ -180,8 +181,7 @@ static rc_status plan_batch(rc_model *m, int rows, int T, int n_out) {
                        "batch of %d x %d with %d scores does not fit the reserved %d x %d", rows,
                        T, n_out, m->max_rows, m->max_seq_len);
     opt_acts plan = m->plan;
-    size_t need =
-        opt_plan_activations(&m->cfg, rows, T, n_out, opt_keeps_activations(m), &plan, plan.layer);
+    size_t need = opt_plan_batch(m, rows, T, n_out, &plan, plan.layer);
     if (need > m->acts_capacity)
         return rc_fail(RC_ERR_INVALID_ARG,
                        "batch of %d x %d needs %.1f MB of activations; %.1f MB were reserved "

@@ -32,6 +32,8 @@ typedef struct {
                                        [attention_chunk, H, T, T], or the last
                                        layer's [n_out, H, 1, T] */
     size_t attn;                    /* heads merged, before out_proj, [N, C] */
+    size_t stats;                   /* the fused attention's per-query max and
+                                       1/sum, [rows, H, T, 2] */
     size_t res1;                    /* layer input + attention output */
     size_t ln2, ln2_mean, ln2_rstd; /* final_layer_norm output and stats */
     size_t fc1, act;                /* [N, F]; the same tensor for ReLU */
@@ -43,6 +45,8 @@ typedef struct {
     int training; /* it keeps every layer's activations for backward */
     int n_out;   /* rewards read from it: rows, or 2 per row for packed pairs */
     int attention_chunk; /* sequences whose attention probabilities are held at once */
+    int keeps_attention; /* training keeps each layer's attn and stats (fused
+                            attention of a small model): backward reads them */
     size_t ids, mask, pos_ids;              /* int32 inputs, [N] */
     size_t score_slots;                     /* int32 row * T + t of each score, [n_out] */
     size_t tok_embed;                       /* [N, P] when project_in exists */
@@ -76,6 +80,8 @@ struct rc_model {
     int grad_enabled; /* forward keeps activations for backward (when training) */
     int causal_block; /* queries per attention block; 0: by T (opt_causal_block) */
     int composed_attention; /* never the backend's fused attention ops */
+    int keep_attention;     /* set by rc_model_reserve: plans keep attn (opt_acts) */
+    int recompute_attention; /* tests: recompute even a small model's (never keep) */
     opt_acts plan;
     int32_t *pooled_index; /* host copies, [max_rows]: position within the row */
     int32_t *score_slots;  /* and slot row * T + t */
@@ -85,7 +91,7 @@ struct rc_model {
 /* Lays out the activations for a batch; returns the total element count.
  * layers may be NULL when only the total is wanted. */
 size_t opt_plan_activations(const rc_opt_config *cfg, int rows, int T, int n_out, int training,
-                            opt_acts *plan, opt_layer_acts *layers);
+                            int keep_attention, opt_acts *plan, opt_layer_acts *layers);
 
 /* rc_model_create, optionally leaving the weights unset (for a checkpoint
  * that will set them all); opt_init_param initialises one tensor as
@@ -96,6 +102,9 @@ rc_status opt_init_param(rc_model *m, int index, uint64_t seed);
 
 /* Whether the next forward keeps what backward needs (training, grad enabled). */
 int opt_keeps_activations(const rc_model *m);
+/* The plan of a batch of rows x T with n_out scores, as the next forward makes it. */
+size_t opt_plan_batch(const rc_model *m, int rows, int T, int n_out, opt_acts *plan,
+                      opt_layer_acts *layers);
 
 /* A parameter's view (buf NULL when the index is RC_NO_PARAM). */
 rc_view opt_param(const rc_model *m, int index);

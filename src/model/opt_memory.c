@@ -4,6 +4,9 @@
 
 #include "model/opt_internal.h"
 
+/* Every layer's attention output kept for backward, at most (floats: 8 MiB). */
+static const size_t ATTENTION_KEPT_MAX = (size_t)2 << 20;
+
 typedef struct {
     size_t next;
 } planner;
@@ -16,12 +19,13 @@ static size_t take(planner *pl, size_t n) {
 }
 
 size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, int training,
-                            opt_acts *plan, opt_layer_acts *layers) {
+                            int keep_attention, opt_acts *plan, opt_layer_acts *layers) {
     const size_t N = (size_t)rows * T, C = (size_t)c->hidden_size, F = (size_t)c->ffn_dim;
     const size_t P = (size_t)c->word_embed_proj_dim, H = (size_t)c->num_attention_heads;
     const size_t O = (size_t)n_out;
     planner pl = {0};
-    opt_acts a = {.rows = rows, .T = T, .training = training, .n_out = n_out, .layer = layers};
+    opt_acts a = {.rows = rows, .T = T, .training = training, .n_out = n_out, .layer = layers,
+                  .keeps_attention = training && keep_attention};
     a.ids = take(&pl, N);
     a.mask = take(&pl, N);
     a.pos_ids = take(&pl, N);
@@ -37,11 +41,14 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
      * buffer for all layers. Attention runs a chunk of sequences at a time
      * through a [chunk, H, T, T] scratch: as many as fit in 8 MiB, at least
      * one. The last layer keeps only its score rows past K and V; its
-     * backward comes first, so its probs and attn are still intact. */
+     * backward comes first, so its probs and attn are still intact. Where
+     * attention is fused and a small model's attn fits ATTENTION_KEPT_MAX,
+     * each layer keeps its attn and stats instead (keeps_attention). */
     const int n_layers = c->num_hidden_layers, pre = c->do_layer_norm_before;
     const int distinct_layers = training ? n_layers : 1;
     const size_t shared_ln = training ? take(&pl, N * C) : 0;
-    const size_t shared_attn = training ? take(&pl, N * C) : 0;
+    const size_t shared_attn = training && !a.keeps_attention ? take(&pl, N * C) : 0;
+    const size_t shared_stats = a.keeps_attention ? 0 : take(&pl, N * H * 2);
     /* The scratch grows only with T and n_out, never with the chunk, so every
      * batch within a reservation fits it. It also holds the last layer's
      * [n_out, H, 1, T] scores: that backward runs first, before any other
@@ -64,7 +71,8 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
         L->k = take(&pl, N * C);
         L->v = take(&pl, N * C);
         L->probs = shared_probs;
-        L->attn = training ? shared_attn : take(&pl, R * C);
+        L->attn = training && !a.keeps_attention ? shared_attn : take(&pl, R * C);
+        L->stats = a.keeps_attention ? take(&pl, R * H * 2) : shared_stats;
         L->res1 = take(&pl, R * C);
         L->ln2 = training && pre ? shared_ln : take(&pl, R * C);
         L->ln2_mean = take(&pl, R);
@@ -134,9 +142,15 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
         free(slots);
         return rc_fail(RC_ERR_OOM, "cannot allocate the activation plan");
     }
+    /* Keeping every layer's attention output saves backward a fused forward
+     * per layer; worth its memory for small models only. */
+    const size_t kept = (size_t)m->cfg.num_hidden_layers * max_rows * max_seq_len *
+                        (size_t)m->cfg.hidden_size;
+    m->keep_attention = training && opt_fused_attention(m) && !m->recompute_attention &&
+                        kept <= ATTENTION_KEPT_MAX;
     opt_acts plan;
-    size_t need =
-        opt_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, training, &plan, layers);
+    size_t need = opt_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, training,
+                                       m->keep_attention, &plan, layers);
     if (m->acts) m->be->free(m->be, m->acts);
     m->acts = NULL;
     rc_status st = m->be->alloc(m->be, need, &m->acts);
@@ -167,8 +181,13 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
 int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores) {
     if (!m->acts || rows <= 0 || T <= 0 || n_scores <= 0 || n_scores > m->max_rows) return 0;
     opt_acts plan;
-    return opt_plan_activations(&m->cfg, rows, T, n_scores, opt_keeps_activations(m), &plan,
-                                NULL) <= m->acts_capacity;
+    return opt_plan_batch(m, rows, T, n_scores, &plan, NULL) <= m->acts_capacity;
+}
+
+size_t opt_plan_batch(const rc_model *m, int rows, int T, int n_out, opt_acts *plan,
+                      opt_layer_acts *layers) {
+    return opt_plan_activations(&m->cfg, rows, T, n_out, opt_keeps_activations(m),
+                                m->keep_attention, plan, layers);
 }
 
 void rc_model_set_grad_enabled(rc_model *m, int enabled) { m->grad_enabled = enabled != 0; }
@@ -182,9 +201,8 @@ void rc_model_set_fused_attention(rc_model *m, int enabled) { m->composed_attent
 int opt_fused_attention(const rc_model *m) {
     const rc_backend *be = m->be;
     const int D = m->cfg.hidden_size / m->cfg.num_attention_heads;
-    /* the statistics ([rows, H, T, 2]) live where the probabilities would */
     return !m->composed_attention && be->attention_forward && be->attention_backward &&
-           D <= be->fused_attention_max_head_dim && m->plan.T >= 2;
+           D <= be->fused_attention_max_head_dim;
 }
 
 int opt_keeps_activations(const rc_model *m) { return m->training && m->grad_enabled; }
