@@ -24,7 +24,9 @@ typedef struct {
  * How they are used depends on pre-LN vs post-LN (see opt_forward.c). The last
  * layer runs past its keys and values only at the n_out rows where scores are
  * read: there q..res2 hold n_out rows. In training, ln1, a pre-LN ln2, probs
- * and attn are buffers shared by all layers, recomputed in backward. */
+ * and attn (with stats) are buffers shared by all layers, recomputed in
+ * backward, except where a small model keeps attn and stats per layer
+ * (opt_acts.keeps_attention). */
 typedef struct {
     size_t ln1, ln1_mean, ln1_rstd; /* self_attn_layer_norm output and stats */
     size_t q, k, v;                 /* projections, [N, C] */
