@@ -827,7 +827,8 @@ static query_stats ref_softmax(const attention_case *c, int b, int h, int i, dou
     for (int j = 0; j <= i; j++)
         if (key_visible_ref(b, i, j, c->T)) sum += exp(p[j] - max);
     for (int j = 0; j <= i; j++)
-        if (key_visible_ref(b, i, j, c->T)) spread += exp(p[j] - max) / sum * (fabs(p[j] - max) + 2);
+        if (key_visible_ref(b, i, j, c->T))
+            spread += exp(p[j] - max) / sum * (fabs(p[j] - max) + 2);
     for (int j = 0; j <= i; j++) {
         if (!key_visible_ref(b, i, j, c->T)) continue;
         rel[j] = 4 * err + 4 * U * (fabs(p[j] - max) + 2 + spread);
@@ -873,10 +874,11 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
     /* ds = p (dp - delta), dp_j = g . v_j, delta = g . out (the forward's out) */
     for (int i = 0; i < T; i++) {
         const float *g = head_row(c, c->g, b, i, h);
+        const double *o = O + (size_t)i * D, *o_tol = O_tol + (size_t)i * D;
         double delta = 0, delta_err = 0;
         for (int d = 0; d < D; d++) {
-            delta += g[d] * O[(size_t)i * D + d];
-            delta_err += fabs(g[d]) * (O_tol[(size_t)i * D + d] + (D + 3) * U * fabs(O[(size_t)i * D + d]));
+            delta += g[d] * o[d];
+            delta_err += fabs(g[d]) * (o_tol[d] + (D + 3) * U * fabs(o[d]));
         }
         for (int j = 0; j <= i; j++) {
             const double p = P[(size_t)i * T + j];
@@ -893,9 +895,9 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
         for (int d = 0; d < D; d++) {
             double dq = 0, dq_tol = 0, dk = 0, dk_tol = 0, dv = 0, dv_tol = 0;
             for (int j = 0; j <= i; j++) { /* dq_i: over keys j <= i */
-                const double kj = head_row(c, c->k, b, j, h)[d];
-                dq += ds[(size_t)i * T + j] * kj;
-                dq_tol += fabs(kj) * ds_err[(size_t)i * T + j] + (i + 3) * U * fabs(ds[(size_t)i * T + j] * kj);
+                const double kj = head_row(c, c->k, b, j, h)[d], dsj = ds[(size_t)i * T + j];
+                dq += dsj * kj;
+                dq_tol += fabs(kj) * ds_err[(size_t)i * T + j] + (i + 3) * U * fabs(dsj * kj);
             }
             for (int r = i; r < T; r++) { /* dk_i, dv_i: over the queries r >= i that see key i */
                 const double qr = head_row(c, c->q, b, r, h)[d], gr = head_row(c, c->g, b, r, h)[d];

@@ -121,11 +121,11 @@ rc_view opt_layer_input(const rc_model *m, int l);
 void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x, int w, int b,
                    int rows);
 /* attn = softmax(scale * Q K^T) V of sequences first..first+count-1 of layer
- * L: run by the forward pass and again by backward, which keeps neither attn
- * nor what attention backward reads from L->probs (the probabilities, or the
- * fused ops' per-query statistics where opt_fused_attention). Chunks are plan.attention_chunk sequences;
- * opt_attention_chunk_size gives the one starting at `first` (the last may be
- * shorter). */
+ * L, with what attention backward reads: the probabilities in L->probs
+ * (composed) or the per-query stats in L->stats (fused). Run by the forward
+ * pass and, unless the plan keeps attention, again by backward. Chunks are
+ * plan.attention_chunk sequences; opt_attention_chunk_size gives the one
+ * starting at `first` (the last may be shorter). */
 void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int count);
 int opt_attention_chunk_size(const rc_model *m, int first);
 /* Attention is causal: query i sees no key past i. The products over the

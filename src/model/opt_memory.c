@@ -40,10 +40,11 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
      * same ops on the same inputs give the same floats), so they get one
      * buffer for all layers. Attention runs a chunk of sequences at a time
      * through a [chunk, H, T, T] scratch: as many as fit in 8 MiB, at least
-     * one. The last layer keeps only its score rows past K and V; its
-     * backward comes first, so its probs and attn are still intact. Where
-     * attention is fused and a small model's attn fits ATTENTION_KEPT_MAX,
-     * each layer keeps its attn and stats instead (keeps_attention). */
+     * one (with fused attention only the last layer's scores touch it). The
+     * last layer keeps only its score rows past K and V; its backward comes
+     * first, so its probs and attn are still intact. Where attention is fused
+     * and a small model's attn fits ATTENTION_KEPT_MAX, each layer keeps its
+     * attn and stats instead (keeps_attention). */
     const int n_layers = c->num_hidden_layers, pre = c->do_layer_norm_before;
     const int distinct_layers = training ? n_layers : 1;
     const size_t shared_ln = training ? take(&pl, N * C) : 0;
