@@ -1,6 +1,6 @@
 /* Fused causal attention for the CPU backend (semantics in backend.h):
- * softmax(scale Q K^T) V per (sequence, head), one query at a time, so the
- * scores of a query live in one row of T floats instead of a T x T matrix.
+ * softmax(scale Q K^T) V per (sequence, head), four queries at a time, so
+ * the scores in hand are four rows of T floats instead of a T x T matrix.
  * For narrow heads this beats the composed way, whose products have K = D
  * (16 in the tiny preset): OpenBLAS zeroes and packs every [T, T] operand
  * there, and the backward had to recompute all of it.
@@ -314,6 +314,41 @@ static int shapes_ok(rc_backend *be, const char *op, rc_view stats, rc_view key_
            cpu_view_fits(be, op, "key_mask", key_mask, rows);
 }
 
+/* Both ops' tensors (the backward's gradients NULL in the forward). */
+typedef struct {
+    const float *q, *k, *v;
+    const int32_t *key_mask;
+    float *out, *stats;          /* written by the forward, read by the backward */
+    const float *dout;
+    float *dq, *dk, *dv;
+    int B, T, H, D;
+    float scale;
+} attention_tensors;
+
+/* Runs every (sequence, head) task of one direction, each thread in its own
+ * per_thread floats of the backend's scratch. */
+static void run_tasks(rc_backend *be, const char *op, const attention_tensors *a,
+                      size_t per_thread) {
+    float *scratch = cpu_scratch(be, op, per_thread * (size_t)thread_count());
+    if (!scratch) return;
+    const int tasks = a->B * a->H;
+    PARALLEL_IF(tasks > 1) {
+        float *work = scratch + per_thread * (size_t)thread_index();
+        FOR_EACH_TASK
+        for (int t = 0; t < tasks; t++) {
+            size_t at;
+            const head x = head_at(a->q, a->k, a->v, a->key_mask, t, a->T, a->H, a->D, a->scale,
+                                   &at);
+            float *stats = a->stats + (size_t)t * a->T * 2;
+            if (a->dq)
+                backward_task(&x, a->dout + at, a->out + at, stats, a->dq + at, a->dk + at,
+                              a->dv + at, work, a->D);
+            else
+                forward_task(&x, a->out + at, stats, work, a->D);
+        }
+    }
+}
+
 void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q, rc_view k,
                            rc_view v, rc_view key_mask, int B, int T, int H, int D, float scale) {
     static const char op[] = "attention_forward";
@@ -322,21 +357,11 @@ void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q
     if (!cpu_view_fits(be, op, "out", out, n) || !cpu_view_fits(be, op, "q", q, n) ||
         !cpu_view_fits(be, op, "k", k, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)
         return;
+    const attention_tensors a = {cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask),
+                                 cpu_f32(out), cpu_f32(stats), NULL, NULL, NULL, NULL,
+                                 B, T, H, D, scale};
     /* transposed keys, the block's scores, a zero row and a discarded one */
-    const size_t per_thread = ((size_t)D + QUERY_BLOCK) * padded(T) + 2 * (size_t)D;
-    float *scratch = cpu_scratch(be, op, per_thread * (size_t)thread_count());
-    if (!scratch) return;
-    const int tasks = B * H;
-    PARALLEL_IF(tasks > 1) {
-        float *work = scratch + per_thread * (size_t)thread_index();
-        FOR_EACH_TASK
-        for (int t = 0; t < tasks; t++) {
-            size_t at;
-            const head x = head_at(cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask), t, T, H,
-                                   D, scale, &at);
-            forward_task(&x, cpu_f32(out) + at, cpu_f32(stats) + (size_t)t * T * 2, work, D);
-        }
-    }
+    run_tasks(be, op, &a, ((size_t)D + QUERY_BLOCK) * padded(T) + 2 * (size_t)D);
 }
 
 void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, rc_view dout,
@@ -350,22 +375,10 @@ void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, 
         !cpu_view_fits(be, op, "out", out, n) || !cpu_view_fits(be, op, "q", q, n) ||
         !cpu_view_fits(be, op, "k", k, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)
         return;
+    const attention_tensors a = {cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask),
+                                 cpu_f32(out), cpu_f32(stats), cpu_f32(dout), cpu_f32(dq),
+                                 cpu_f32(dk), cpu_f32(dv), B, T, H, D, scale};
     /* transposed keys and values, dk and dv sums, the block's p and ds, a
      * zero row and a discarded one */
-    const size_t per_thread = (4 * (size_t)D + 2 * QUERY_BLOCK) * padded(T) + 2 * (size_t)D;
-    float *scratch = cpu_scratch(be, op, per_thread * (size_t)thread_count());
-    if (!scratch) return;
-    const int tasks = B * H;
-    PARALLEL_IF(tasks > 1) {
-        float *work = scratch + per_thread * (size_t)thread_index();
-        FOR_EACH_TASK
-        for (int t = 0; t < tasks; t++) {
-            size_t at;
-            const head x = head_at(cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask), t, T, H,
-                                   D, scale, &at);
-            backward_task(&x, cpu_f32(dout) + at, cpu_f32(out) + at,
-                          cpu_f32(stats) + (size_t)t * T * 2, cpu_f32(dq) + at, cpu_f32(dk) + at,
-                          cpu_f32(dv) + at, work, D);
-        }
-    }
+    run_tasks(be, op, &a, (4 * (size_t)D + 2 * QUERY_BLOCK) * padded(T) + 2 * (size_t)D);
 }
