@@ -60,10 +60,12 @@ static inline float *cpu_f32_or_null(rc_view v) { return v.buf ? cpu_f32(v) : NU
  * (and do not trigger -Wunknown-pragmas); the simd ones stay where the
  * compiler takes -fopenmp-simd (RC_OPENMP_SIMD), which needs no runtime. */
 enum { CPU_PARALLEL_MIN_WORK = 16384 };
-/* Heads up to this wide use cpu_attention_fused.c: measured faster than the
- * composed way at 16 (tiny) and no slower at 64 (OPT-125m); wider heads,
- * not measured, keep the OpenBLAS products. */
-enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = 64 };
+/* Heads up to this wide use cpu_attention_fused.c. Against the composed way
+ * (OpenBLAS products in causal blocks), measured: faster at 16 (tiny: train
+ * step 15-20%, scoring at T = 2048 10-25%) and at 32 (small: train step
+ * 10-35%, scoring at T = 2048 5-20%); at 64 (OPT-125m) even at T = 256 but
+ * 17-20% slower scoring at T = 2048, so 64-wide heads stay composed. */
+enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = 32 };
 #define CPU_PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP) || defined(RC_OPENMP_SIMD)
 /* Vectorise a unit-stride loop whose iterations are independent (each lane
