@@ -8,9 +8,9 @@
 
 /* g_attn ([N,C]) -> g_q, g_k, g_v, through attn = softmax(scale * Q K^T) V
  * per head, and out_proj's weight gradient (g_res1^T attn). Fused, from attn
- * and the stats as the forward kept them, or else recomputed here a chunk of
- * sequences at a time. Composed, from probabilities recomputed a chunk at a
- * time, in products that skip what causality makes zero (opt_causal_block). */
+ * and the stats as the forward kept them, or else recomputed here. Composed,
+ * from probabilities recomputed a chunk of sequences at a time, in products
+ * that skip what causality makes zero (opt_causal_block). */
 static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_res1,
                                rc_view g_out_w) {
     rc_backend *be = m->be;
@@ -20,7 +20,8 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
     const float scale = 1.0f / sqrtf((float)D);
     const size_t TT = (size_t)T * T;
     const int block = opt_causal_block(m);
-    if (A->keeps_attention && opt_fused_attention(m)) {
+    if (opt_fused_attention(m)) { /* every sequence at once, as the forward ran it */
+        if (!A->keeps_attention) opt_attention_chunk(m, L, 0, A->rows); /* attn, stats again */
         be->gemm(be, 1, 0, C, C, A->rows * T, 1.0f, g_res1, C, opt_act(m, L->attn), C, 1.0f,
                  g_out_w, C);
         be->attention_backward(be, opt_act(m, A->g_q), opt_act(m, A->g_k), opt_act(m, A->g_v),
@@ -35,17 +36,6 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
         const size_t chunk_rows = (size_t)first * T * C;
         be->gemm(be, 1, 0, C, C, count * T, 1.0f, rc_view_at(g_res1, chunk_rows), C,
                  opt_act(m, L->attn + chunk_rows), C, 1.0f, g_out_w, C);
-        if (opt_fused_attention(m)) {
-            be->attention_backward(be, opt_act(m, A->g_q + chunk_rows),
-                                   opt_act(m, A->g_k + chunk_rows), opt_act(m, A->g_v + chunk_rows),
-                                   opt_act(m, A->g_attn + chunk_rows),
-                                   opt_act(m, L->attn + chunk_rows),
-                                   opt_act(m, L->stats + (size_t)first * H * T * 2),
-                                   opt_act(m, L->q + chunk_rows), opt_act(m, L->k + chunk_rows),
-                                   opt_act(m, L->v + chunk_rows),
-                                   opt_act(m, A->mask + (size_t)first * T), count, T, H, D, scale);
-            continue;
-        }
         for (int i = 0; i < count; i++) {
             const size_t seq = (size_t)(first + i) * T * C, heads = (size_t)i * H * TT;
             /* dP = dAttn V^T, whole: the softmax backward reads all of it */

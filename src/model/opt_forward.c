@@ -78,9 +78,14 @@ int opt_attention_chunk_size(const rc_model *m, int first) {
     return rows - first < chunk ? rows - first : chunk;
 }
 
-/* A chunk of sequences at a time: the probabilities of one chunk are all
- * that is ever held (backward recomputes them). */
+/* Composed, a chunk of sequences at a time: the probabilities of one chunk
+ * are all that is ever held (backward recomputes them). Fused, every
+ * sequence at once: there are no probabilities to hold. */
 static void attention_forward(rc_model *m, const opt_layer_acts *L) {
+    if (opt_fused_attention(m)) {
+        opt_attention_chunk(m, L, 0, m->plan.rows);
+        return;
+    }
     for (int first = 0; first < m->plan.rows; first += m->plan.attention_chunk)
         opt_attention_chunk(m, L, first, opt_attention_chunk_size(m, first));
 }

@@ -123,9 +123,10 @@ void opt_layernorm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x,
 /* attn = softmax(scale * Q K^T) V of sequences first..first+count-1 of layer
  * L, with what attention backward reads: the probabilities in L->probs
  * (composed) or the per-query stats in L->stats (fused). Run by the forward
- * pass and, unless the plan keeps attention, again by backward. Chunks are
- * plan.attention_chunk sequences; opt_attention_chunk_size gives the one
- * starting at `first` (the last may be shorter). */
+ * pass and, unless the plan keeps attention, again by backward. Composed
+ * chunks are plan.attention_chunk sequences (opt_attention_chunk_size gives
+ * the one starting at `first`; the last may be shorter); fused, one chunk
+ * holds every sequence. */
 void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int count);
 int opt_attention_chunk_size(const rc_model *m, int first);
 /* Attention is causal: query i sees no key past i. The products over the
