@@ -222,9 +222,12 @@ static void test_gemm_case(int ta, int tb, int M, int N, int K, float alpha, flo
 }
 
 static void test_gemm(void) {
-    static const int shapes[][3] = {{1, 1, 1}, {1, 7, 5}, {7, 1, 13}, {13, 11, 1},
-                                    {37, 70, 29}, {5, 130, 3}, {33, 65, 131}, {2, 3, 257},
-                                    {3, 5, 0}};
+    /* The last two take the packed kernel's blocks past one: op(B) in two
+     * blocks of columns and three of k, and many slivers of rows split
+     * between threads, neither a whole number of tiles. */
+    static const int shapes[][3] = {{1, 1, 1},    {1, 7, 5},      {7, 1, 13},      {13, 11, 1},
+                                    {37, 70, 29}, {5, 130, 3},    {33, 65, 131},   {2, 3, 257},
+                                    {3, 5, 0},    {61, 300, 530}, {301, 40, 70}};
     static const float betas[] = {0.0f, 1.0f, -0.5f};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)

@@ -19,16 +19,11 @@
 #include "cpu_internal.h"
 
 #ifdef _OPENMP
-#include <omp.h>
 #define PARALLEL_IF(cond) CPU_PRAGMA(omp parallel if (cond))
 #define FOR_EACH_TASK CPU_PRAGMA(omp for schedule(dynamic))
-static int thread_count(void) { return omp_get_max_threads(); }
-static int thread_index(void) { return omp_get_thread_num(); }
 #else
 #define PARALLEL_IF(cond)
 #define FOR_EACH_TASK
-static int thread_count(void) { return 1; }
-static int thread_index(void) { return 0; }
 #endif
 
 /* Work goes in tiles of QUERY_BLOCK queries by KEY_BLOCK keys (or 16
@@ -329,11 +324,11 @@ typedef struct {
  * per_thread floats of the backend's scratch. */
 static void run_tasks(rc_backend *be, const char *op, const attention_tensors *a,
                       size_t per_thread) {
-    float *scratch = cpu_scratch(be, op, per_thread * (size_t)thread_count());
+    float *scratch = cpu_scratch(be, op, per_thread * (size_t)cpu_thread_count());
     if (!scratch) return;
     const int tasks = a->B * a->H;
     PARALLEL_IF(tasks > 1) {
-        float *work = scratch + per_thread * (size_t)thread_index();
+        float *work = scratch + per_thread * (size_t)cpu_thread_index();
         FOR_EACH_TASK
         for (int t = 0; t < tasks; t++) {
             size_t at;

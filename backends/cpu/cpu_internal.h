@@ -45,6 +45,13 @@ int cpu_view_fits(rc_backend *be, const char *op, const char *arg, rc_view v, si
 /* At least n floats of the backend's scratch (valid until the next call),
  * or NULL with an error recorded for `op`. */
 float *cpu_scratch(rc_backend *be, const char *op, size_t n);
+/* cpu_gemm_packed.c: C = alpha op(A) op(B) + beta C on `threads` threads
+ * (1 inside a parallel region), with `scratch` of
+ * cpu_packed_gemm_scratch_floats(N, K, threads) floats. */
+size_t cpu_packed_gemm_scratch_floats(int N, int K, int threads);
+void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                     float *scratch, int threads);
 /* Returns 1 when every size is >= 0; otherwise records an error naming `op`. */
 int cpu_sizes_ok(rc_backend *be, const char *op, int a, int b, int c);
 /* Attention queries are the last Tq of Tk positions: 0 <= Tq <= Tk. */
@@ -88,6 +95,9 @@ enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = 32 };
 #define CPU_SIMD_WITH_FLOAT_MAX(clauses)
 #endif
 #ifdef _OPENMP
+#include <omp.h>
+static inline int cpu_thread_count(void) { return omp_get_max_threads(); }
+static inline int cpu_thread_index(void) { return omp_get_thread_num(); }
 #define CPU_PARALLEL_FOR_IF(work) \
     CPU_PRAGMA(omp parallel for schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
 /* The same for an element-wise loop, also vectorised: each element gets the
@@ -96,6 +106,8 @@ enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = 32 };
 #define CPU_PARALLEL_FOR_SIMD_IF(work) \
     CPU_PRAGMA(omp parallel for simd schedule(static) if ((work) >= CPU_PARALLEL_MIN_WORK))
 #else
+static inline int cpu_thread_count(void) { return 1; }
+static inline int cpu_thread_index(void) { return 0; }
 #define CPU_PARALLEL_FOR_IF(work)
 #define CPU_PARALLEL_FOR_SIMD_IF(work) CPU_SIMD
 #endif
