@@ -149,9 +149,12 @@ void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
             for (int s = 0; s < col_slivers; s++)
                 pack_b(trans_b, B, ldb, k0, kc, j0 + s * NR, min_int(NR, nc - s * NR),
                        b_packed + (size_t)s * kc * NR);
+            /* Tiles in row-major order, split evenly between the threads
+             * (whole rows of tiles can split unevenly: 64 rows are 11). */
             SHARE_LOOP
-            for (int i = 0; i < row_slivers; i++) {
-                const int i0 = i * MR, rows = min_int(MR, M - i0);
+            for (int t = 0; t < row_slivers * col_slivers; t++) {
+                const int i0 = t / col_slivers * MR, rows = min_int(MR, M - i0);
+                const int s = t % col_slivers;
                 /* Whole slivers read op(A) where it lies; the last, short
                  * one is copied out with zero rows. */
                 const float *a = trans_a ? A + (size_t)k0 * lda + i0 : A + (size_t)i0 * lda + k0;
@@ -161,11 +164,9 @@ void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                     pack_a(trans_a, A, lda, i0, rows, k0, kc, ap);
                     a = ap, row_step = 1, k_step = MR;
                 }
-                for (int s = 0; s < col_slivers; s++) {
-                    const int c0 = j0 + s * NR;
-                    tile(kc, a, row_step, k_step, b_packed + (size_t)s * kc * NR, alpha, beta_k,
-                         C + (size_t)i0 * (size_t)ldc + c0, ldc, rows, min_int(NR, nc - s * NR));
-                }
+                tile(kc, a, row_step, k_step, b_packed + (size_t)s * kc * NR, alpha, beta_k,
+                     C + (size_t)i0 * (size_t)ldc + j0 + s * NR, ldc, rows,
+                     min_int(NR, nc - s * NR));
             }
         }
     }
