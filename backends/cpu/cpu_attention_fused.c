@@ -133,16 +133,33 @@ INLINE void weighted_rows(float *const *out, const float *w, const float *x, int
         }
 }
 
-/* y[0..D) += sum_r c[r * Tp] x_r[0..D), queries in order. */
-INLINE void add_weighted(float *y, const float *c, const float *const *x, int Tp, int D) {
-    int d = 0;
-    for (; d + LANES <= D; d += LANES) {
-        vec8 sum = load8(y + d);
-        for (int r = 0; r < QUERY_BLOCK; r++) sum += splat8(c[(size_t)r * Tp]) * load8(x[r] + d);
-        store8(y + d, sum);
+/* y_j[0..D) += sum_r c[r * Tp + j] x_r[0..D) for keys j <= last (rows of y
+ * D apart), queries in order. Columns go 16 at a time with the block's x
+ * rows held in registers, then any that remain one by one. */
+INLINE void add_outer(float *y, const float *c, const float *const *x, int last, int Tp, int D) {
+    int d0 = 0;
+    for (; d0 + 2 * LANES <= D; d0 += 2 * LANES) {
+        vec8 xr[QUERY_BLOCK][2];
+        for (int r = 0; r < QUERY_BLOCK; r++) {
+            xr[r][0] = load8(x[r] + d0);
+            xr[r][1] = load8(x[r] + d0 + LANES);
+        }
+        for (int j = 0; j <= last; j++) {
+            float *yj = y + (size_t)j * D + d0;
+            vec8 lo = load8(yj), hi = load8(yj + LANES);
+            for (int r = 0; r < QUERY_BLOCK; r++) {
+                const vec8 cj = splat8(c[(size_t)r * Tp + j]);
+                lo += cj * xr[r][0];
+                hi += cj * xr[r][1];
+            }
+            store8(yj, lo);
+            store8(yj + LANES, hi);
+        }
     }
-    for (; d < D; d++)
-        for (int r = 0; r < QUERY_BLOCK; r++) y[d] += c[(size_t)r * Tp] * x[r][d];
+    for (; d0 < D; d0++)
+        for (int j = 0; j <= last; j++)
+            for (int r = 0; r < QUERY_BLOCK; r++)
+                y[(size_t)j * D + d0] += c[(size_t)r * Tp + j] * x[r][d0];
 }
 
 /* Query i's masked softmax numerators e_j over keys 0..i, in place of its
@@ -186,6 +203,23 @@ INLINE void softmax(float *s, const int32_t *mask, int i, int last, float *stats
     normalise(s, i, last, inverse);
     stats[0] = max;
     stats[1] = inverse;
+}
+
+/* Backward, one query i: its probabilities p_j by the forward's float
+ * operations (masked numerator times the stored inverse), and in place of
+ * dp_j, ds_j = p_j (dp_j - delta); both 0 past key i up to `last`. */
+INLINE void probabilities_and_ds(float *p, float *ds, const int32_t *mask, int i, int last,
+                                 const float *stats, float delta) {
+    const int32_t query = mask[i];
+    const float max = stats[0], inverse = stats[1];
+    CPU_SIMD
+    for (int j = 0; j <= i; j++) {
+        const float e = exp_nonpositive(p[j] - max);
+        const float pj = (rc_key_on_branch(mask[j], query) ? e : 0.0f) * inverse;
+        p[j] = pj;
+        ds[j] = pj * (ds[j] - delta);
+    }
+    for (int j = i + 1; j <= last; j++) p[j] = ds[j] = 0.0f;
 }
 
 INLINE void forward_head(const head *x, float *out, float *stats, float *work, int D) {
@@ -242,16 +276,12 @@ INLINE void backward_head(const head *x, const float *dout, const float *out, co
                 for (int j = 0; j <= last; j++) p_r[j] = ds_r[j] = 0.0f;
                 continue;
             }
-            /* the probabilities by the forward's float operations */
-            exponentials(p_r, x->mask, i, stats[2 * (size_t)i]);
-            normalise(p_r, i, last, inverse);
             double delta = 0.0; /* sum_j p_j dp_j, as dout_i . out_i */
             const float *out_i = out + (size_t)i * ld;
             CPU_SIMD_WITH(reduction(+ : delta))
             for (int d = 0; d < D; d++) delta += (double)g[r][d] * out_i[d];
-            const float deltaf = (float)delta;
-            CPU_SIMD
-            for (int j = 0; j <= last; j++) ds_r[j] = p_r[j] * (ds_r[j] - deltaf);
+            probabilities_and_ds(p_r, ds_r, x->mask, i, last, stats + 2 * (size_t)i,
+                                 (float)delta);
         }
         weighted_rows(dq_rows, ds, x->k, last, Tp, D, ld);
         for (int r = 0; r < QUERY_BLOCK; r++) {
@@ -259,10 +289,8 @@ INLINE void backward_head(const head *x, const float *dout, const float *out, co
             for (int d = 0; d < D; d++) dq_rows[r][d] *= x->scale;
         }
         /* dv_j += sum_r p_rj dout_r and dk_j += sum_r ds_rj q_r */
-        for (int j = 0; j <= last; j++) {
-            add_weighted(dv_sum + (size_t)j * D, p + j, g, Tp, D);
-            add_weighted(dk_sum + (size_t)j * D, ds + j, q, Tp, D);
-        }
+        add_outer(dv_sum, p, g, last, Tp, D);
+        add_outer(dk_sum, ds, q, last, Tp, D);
     }
     for (int j = 0; j < T; j++)
         for (int d = 0; d < D; d++) {
