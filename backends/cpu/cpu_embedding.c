@@ -4,9 +4,12 @@
  * implementation and differ only in the names used in error messages. */
 #include "cpu_internal.h"
 
-/* Columns per task when scattering: rows may repeat, so threads split the
- * columns, never the rows, and each column is summed in index order. */
-enum { COLUMN_BLOCK = 64 };
+/* Scattering splits the table's rows into this many sets (row r in set
+ * r % ROW_SETS), one task each: rows may repeat, so each row must have one
+ * owner, which adds its contributions in index order. Narrow tables (64
+ * columns in the tiny preset) keep both threads busy this way, where
+ * splitting columns gave one task. */
+enum { ROW_SETS = 64 };
 
 /* Checks the views and that every index names a row inside the table's
  * buffer (an index past it would read or write foreign memory). The op does
@@ -52,24 +55,20 @@ static void gather(float *out, const int32_t *rows, const float *table, int n_ro
     }
 }
 
-/* table[rows[n],:] += dense[n,:]. Parallel over column blocks; within a block
- * rows are added in index order, so repeated rows never race and the sum's
- * rounding is the same for any thread count. */
+/* table[rows[n],:] += dense[n,:], each row's additions in index order, so
+ * the rounding is the same for any thread count. */
 static void scatter_add(float *table, const float *dense, const int32_t *rows, int n_rows,
                         int C) {
     const size_t total = (size_t)n_rows * (size_t)C;
-    const ptrdiff_t n_blocks = (C + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
     (void)total;
     CPU_PARALLEL_FOR_IF(total)
-    for (ptrdiff_t blk = 0; blk < n_blocks; blk++) {
-        const int c0 = (int)blk * COLUMN_BLOCK;
-        const int width = C - c0 < COLUMN_BLOCK ? C - c0 : COLUMN_BLOCK;
+    for (ptrdiff_t set = 0; set < ROW_SETS; set++)
         for (int n = 0; n < n_rows; n++) {
-            float *dst = table + (size_t)rows[n] * (size_t)C + c0;
-            const float *src = dense + (size_t)n * (size_t)C + c0;
-            for (int cc = 0; cc < width; cc++) dst[cc] += src[cc];
+            if (rows[n] % ROW_SETS != set) continue;
+            float *dst = table + (size_t)rows[n] * (size_t)C;
+            const float *src = dense + (size_t)n * (size_t)C;
+            for (int c = 0; c < C; c++) dst[c] += src[c];
         }
-    }
 }
 
 void cpu_embedding_forward(rc_backend *be, rc_view out, rc_view ids, rc_view table, int N, int C,
