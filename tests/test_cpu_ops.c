@@ -222,12 +222,13 @@ static void test_gemm_case(int ta, int tb, int M, int N, int K, float alpha, flo
 }
 
 static void test_gemm(void) {
-    /* The last two take the packed kernel's blocks past one: op(B) in two
-     * blocks of columns and three of k, and many slivers of rows split
-     * between threads, neither a whole number of tiles. */
-    static const int shapes[][3] = {{1, 1, 1},    {1, 7, 5},      {7, 1, 13},      {13, 11, 1},
-                                    {37, 70, 29}, {5, 130, 3},    {33, 65, 131},   {2, 3, 257},
-                                    {3, 5, 0},    {61, 300, 530}, {301, 40, 70}};
+    /* The last three take the packed kernel's blocks past one: op(B) in two
+     * blocks of columns and three of k, many slivers of rows split between
+     * threads (neither a whole number of tiles), and whole tiles over three
+     * blocks of k. */
+    static const int shapes[][3] = {
+        {1, 1, 1},    {1, 7, 5},   {7, 1, 13},     {13, 11, 1},   {37, 70, 29}, {5, 130, 3},
+        {33, 65, 131}, {2, 3, 257}, {3, 5, 0}, {61, 300, 530}, {301, 40, 70}, {45, 64, 600}};
     static const float betas[] = {0.0f, 1.0f, -0.5f};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
@@ -235,7 +236,7 @@ static void test_gemm(void) {
                 for (int bi = 0; bi < 3; bi++)
                     test_gemm_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 0.75f,
                                    betas[bi], 0, 0);
-    static const int bshapes[][3] = {{7, 11, 5}, {1, 70, 13}, {4, 4, 1}, {17, 33, 29}};
+    static const int bshapes[][3] = {{7, 11, 5}, {1, 70, 13}, {4, 4, 1}, {17, 33, 29}, {19, 32, 17}};
     for (size_t s = 0; s < sizeof bshapes / sizeof bshapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
