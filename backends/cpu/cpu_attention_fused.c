@@ -58,6 +58,7 @@ typedef struct {
     const float *q, *k, *v;
     const int32_t *mask; /* the sequence's key_mask row */
     int T, Tp, ld;       /* Tp: T rounded up to KEY_BLOCK */
+    int plain_until;     /* the first position whose mask is not 1 (or T) */
     float scale;
 } head;
 
@@ -162,60 +163,52 @@ INLINE void add_outer(float *y, const float *c, const float *const *x, int last,
                 y[(size_t)j * D + d0] += c[(size_t)r * Tp + j] * x[r][d0];
 }
 
-/* Query i's masked softmax numerators e_j over keys 0..i, in place of its
- * scores, and their sum. */
-INLINE double exponentials(float *s, const int32_t *mask, int i, float max) {
-    const int32_t query = mask[i];
-    double sum = 0.0;
-    CPU_SIMD_WITH(reduction(+ : sum))
-    for (int j = 0; j <= i; j++) {
-        const float e = exp_nonpositive(s[j] - max);
-        s[j] = rc_key_on_branch(mask[j], query) ? e : 0.0f;
-        sum += s[j];
-    }
-    return sum;
+/* May query i see key j <= i? `plain`: every key up to the query has mask
+ * 1, so yes without reading the mask (the callers pass a literal, so the
+ * inlined loops carry no mask at all then). */
+INLINE int sees(const int32_t *mask, int j, int32_t query, int plain) {
+    return plain || rc_key_on_branch(mask[j], query);
 }
 
-/* Numerators times the softmax sum's inverse, 0 past key i up to `last`. */
-INLINE void normalise(float *s, int i, int last, float inverse) {
-    CPU_SIMD
-    for (int j = 0; j <= i; j++) s[j] *= inverse;
-    for (int j = i + 1; j <= last; j++) s[j] = 0.0f;
-}
-
-/* Query i's softmax in place of its scores (0 past i up to `last`); returns
- * its stats (max, inverse), inverse 0 when it sees no key. */
-INLINE void softmax(float *s, const int32_t *mask, int i, int last, float *stats) {
+/* Query i's softmax numerators e_j = e^(s_j - max) over the keys it sees,
+ * in place of its scores (0 for the others and past i up to `last`);
+ * returns its stats (max, 1/sum), both 0 when it sees no key. */
+INLINE void numerators(float *s, const int32_t *mask, int i, int last, float *stats, int plain) {
     const int32_t query = mask[i];
     float max = -INFINITY;
     CPU_SIMD_WITH_FLOAT_MAX(reduction(max : max))
     for (int j = 0; j <= i; j++) {
-        const float candidate = rc_key_on_branch(mask[j], query) ? s[j] : -INFINITY;
+        const float candidate = sees(mask, j, query, plain) ? s[j] : -INFINITY;
         max = max > candidate ? max : candidate;
     }
+    for (int j = i + 1; j <= last; j++) s[j] = 0.0f;
     if (max == -INFINITY) { /* a query that sees no key (scores are finite) */
-        for (int j = 0; j <= last; j++) s[j] = 0.0f;
+        for (int j = 0; j <= i; j++) s[j] = 0.0f;
         stats[0] = stats[1] = 0.0f;
         return;
     }
-    /* the sum is >= 1: the maximum contributes e^0 */
-    const float inverse = (float)(1.0 / exponentials(s, mask, i, max));
-    normalise(s, i, last, inverse);
+    double sum = 0.0;
+    CPU_SIMD_WITH(reduction(+ : sum))
+    for (int j = 0; j <= i; j++) {
+        const float e = exp_nonpositive(s[j] - max);
+        s[j] = sees(mask, j, query, plain) ? e : 0.0f;
+        sum += s[j];
+    }
     stats[0] = max;
-    stats[1] = inverse;
+    stats[1] = (float)(1.0 / sum); /* the sum is >= 1: the maximum contributes e^0 */
 }
 
 /* Backward, one query i: its probabilities p_j by the forward's float
- * operations (masked numerator times the stored inverse), and in place of
- * dp_j, ds_j = p_j (dp_j - delta); both 0 past key i up to `last`. */
+ * operations (numerator times the stored inverse), and in place of dp_j,
+ * ds_j = p_j (dp_j - delta); both 0 past key i up to `last`. */
 INLINE void probabilities_and_ds(float *p, float *ds, const int32_t *mask, int i, int last,
-                                 const float *stats, float delta) {
+                                 const float *stats, float delta, int plain) {
     const int32_t query = mask[i];
     const float max = stats[0], inverse = stats[1];
     CPU_SIMD
     for (int j = 0; j <= i; j++) {
         const float e = exp_nonpositive(p[j] - max);
-        const float pj = (rc_key_on_branch(mask[j], query) ? e : 0.0f) * inverse;
+        const float pj = (sees(mask, j, query, plain) ? e : 0.0f) * inverse;
         p[j] = pj;
         ds[j] = pj * (ds[j] - delta);
     }
@@ -237,13 +230,22 @@ INLINE void forward_head(const head *x, float *out, float *stats, float *work, i
             o[r] = i0 + r < T ? out + (size_t)(i0 + r) * ld : discard;
         dots(s, q, kt, last, Tp, D, x->scale);
         for (int r = 0; r < QUERY_BLOCK; r++) {
+            const int i = i0 + r;
             float *row = s + (size_t)r * Tp;
-            if (i0 + r < T)
-                softmax(row, x->mask, i0 + r, last, stats + 2 * (size_t)(i0 + r));
-            else
+            if (i >= T)
                 for (int j = 0; j <= last; j++) row[j] = 0.0f;
+            else if (i < x->plain_until)
+                numerators(row, x->mask, i, last, stats + 2 * (size_t)i, 1);
+            else
+                numerators(row, x->mask, i, last, stats + 2 * (size_t)i, 0);
         }
+        /* out_i = (sum_j e_j v_j) / sum_j e_j */
         weighted_rows(o, s, x->v, last, Tp, D, ld);
+        for (int r = 0; r < QUERY_BLOCK && i0 + r < T; r++) {
+            const float inverse = stats[2 * (size_t)(i0 + r) + 1];
+            CPU_SIMD
+            for (int d = 0; d < D; d++) o[r][d] *= inverse;
+        }
     }
 }
 
@@ -280,8 +282,12 @@ INLINE void backward_head(const head *x, const float *dout, const float *out, co
             const float *out_i = out + (size_t)i * ld;
             CPU_SIMD_WITH(reduction(+ : delta))
             for (int d = 0; d < D; d++) delta += (double)g[r][d] * out_i[d];
-            probabilities_and_ds(p_r, ds_r, x->mask, i, last, stats + 2 * (size_t)i,
-                                 (float)delta);
+            if (i < x->plain_until)
+                probabilities_and_ds(p_r, ds_r, x->mask, i, last, stats + 2 * (size_t)i,
+                                     (float)delta, 1);
+            else
+                probabilities_and_ds(p_r, ds_r, x->mask, i, last, stats + 2 * (size_t)i,
+                                     (float)delta, 0);
         }
         weighted_rows(dq_rows, ds, x->k, last, Tp, D, ld);
         for (int r = 0; r < QUERY_BLOCK; r++) {
@@ -324,7 +330,10 @@ static head head_at(const float *q, const float *k, const float *v, const int32_
     const int b = task / H, h = task % H;
     const int ld = H * D;
     *offset = (size_t)b * T * ld + (size_t)h * D;
-    return (head){q + *offset, k + *offset, v + *offset, mask + (size_t)b * T, T, padded(T), ld,
+    const int32_t *row = mask + (size_t)b * T;
+    int plain_until = 0;
+    while (plain_until < T && row[plain_until] == 1) plain_until++;
+    return (head){q + *offset, k + *offset, v + *offset, row, T, padded(T), ld, plain_until,
                   scale};
 }
 
