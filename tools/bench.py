@@ -14,7 +14,9 @@ output folder) and each benchmark:
 Each measurement runs in its own process (rewardc's `bench` subcommand, then this script's
 `torch-peer` mode) with the same thread count, on the very same batch (rewardc writes it with
 --save-batch; the peer reads it), so peak RSS (getrusage ru_maxrss) belongs to one benchmark.
-Medians of --steps repetitions after --warmup are compared. Model FLOPs (matrix products only,
+Medians of --steps repetitions after --warmup are compared. On a machine whose speed wanders
+(a shared VM), --rounds N runs the two sides alternately N times and compares, for each side,
+the round with the median time (the round ratios are printed too). Model FLOPs (matrix products only,
 2*M*N*K each, backward = 2x forward; see `rewardc bench --help`) come from rewardc's count and
 are applied to both sides. The first-step losses / rewards of both sides are compared too: the
 same weights and batch must give the same numbers, else the timings compare different work.
@@ -25,7 +27,8 @@ read (key=value pairs), and writes OUT/<name>.json (raw results of both sides in
 Usage:
   python3 tools/bench.py [--shapes tiny,opt-125m] [--benchmarks train-step,score,sgemm]
                          [--pairs 4] [--batch 8] [--seq-len 256] [--steps 5] [--warmup 1]
-                         [--threads 2] [--lengths full|varied] [--rewardc build/rewardc]
+                         [--threads 2] [--lengths full|varied] [--rounds 1]
+                         [--rewardc build/rewardc]
 Needs torch and transformers (tools/requirements.txt) for the PyTorch side; --no-torch skips it.
 
 --device cuda runs both sides on the GPU instead: rewardc's cuda backend (cuBLAS) against
@@ -283,6 +286,13 @@ def ensure_model(args, shape):
     return folder
 
 
+def median_round(results):
+    """The round whose median time is the median of the rounds' (the lower middle one for
+    an even count), so that every figure reported comes from one consistent run."""
+    ordered = sorted(results, key=lambda r: r["median_seconds"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def ratio(a, b):
     return a / b if a and b else None
 
@@ -348,16 +358,21 @@ def run_model_bench(args, bench, shape, sgemm):
            "--json", os.path.join(raw, name + ".rewardc.json")] + common + backend_flags(args)
     if bench == "train-step":
         cmd += train_opts
-    ours = run_child(cmd, f"rewardc bench {bench}", args.threads)
-    theirs = None
+    peer_cmd = None
     if not args.no_torch:
-        cmd = [sys.executable, os.path.abspath(__file__), "torch-peer", bench, "--model",
-               model_dir, "--batch-file", batch_file, "--attn-implementation",
-               args.attn_implementation, "--torch-adamw", args.torch_adamw, "--device", args.device,
-               "--json", os.path.join(raw, name + ".torch.json")] + common
+        peer_cmd = [sys.executable, os.path.abspath(__file__), "torch-peer", bench, "--model",
+                    model_dir, "--batch-file", batch_file, "--attn-implementation",
+                    args.attn_implementation, "--torch-adamw", args.torch_adamw, "--device",
+                    args.device, "--json", os.path.join(raw, name + ".torch.json")] + common
         if bench == "train-step":
-            cmd += train_opts
-        theirs = run_child(cmd, f"torch peer {bench}", args.threads)
+            peer_cmd += train_opts
+    our_rounds, their_rounds = [], []
+    for _ in range(args.rounds):
+        our_rounds.append(run_child(cmd, f"rewardc bench {bench}", args.threads))
+        if peer_cmd:
+            their_rounds.append(run_child(peer_cmd, f"torch peer {bench}", args.threads))
+    ours = median_round(our_rounds)
+    theirs = median_round(their_rounds) if their_rounds else None
 
     flops = ours["model_flops_per_step" if bench == "train-step" else "model_flops_per_pass"]
     peak = sgemm["flops_per_second"] if sgemm else None
@@ -382,8 +397,12 @@ def run_model_bench(args, bench, shape, sgemm):
         and "parameter_count_mismatch" not in checks
 
     speed_key = "tokens_per_second" if bench == "train-step" else "sequences_per_second"
+    round_ratios = [ratio(a[speed_key], b[speed_key]) for a, b in zip(our_rounds, their_rounds)]
     record = {"name": name, "bench": bench, "shape": shape, "machine": machine_info(),
-              "rewardc": ours, "torch": theirs,
+              "rewardc": ours, "torch": theirs, "rounds": args.rounds,
+              "round_seconds": {"rewardc": [r["median_seconds"] for r in our_rounds],
+                                "torch": [r["median_seconds"] for r in their_rounds]},
+              "round_ratios": round_ratios,
               "ratio_rewardc_over_torch": ratio(ours[speed_key], theirs and theirs[speed_key]),
               "model_flops": flops, "sgemm_flops_per_second": peak,
               "mfu": {"rewardc": mfu(ours), "torch": mfu(theirs)},
@@ -410,7 +429,11 @@ def run_model_bench(args, bench, shape, sgemm):
     if bench == "train-step":
         table.append(("first-step loss", ours["losses"][0],
                       theirs and theirs["losses"][0], ".6f", False))
+    if args.rounds > 1:
+        title += f", the median of {args.rounds} alternating rounds"
     print_table(title, table)
+    if args.rounds > 1 and round_ratios:
+        print("  ratio in each round: " + ", ".join(f"{r:.2f}" for r in round_ratios))
     print(f"  model FLOPs per {'step' if bench == 'train-step' else 'pass'}: {flops / 1e9:.2f} G;"
           f" checks {json.dumps(checks)}")
     if theirs:
@@ -429,7 +452,7 @@ def run_model_bench(args, bench, shape, sgemm):
                   "rewardc_peak_rss_mib": ours["peak_rss_mib"],
                   "torch_peak_rss_mib": t.get("peak_rss_mib"),
                   "rewardc_mfu": mfu(ours), "torch_mfu": mfu(theirs),
-                  "agree": record["sides_agree"]})
+                  "rounds": args.rounds, "agree": record["sides_agree"]})
     return record
 
 
@@ -489,6 +512,8 @@ def main(argv=None):
         parser.add_argument("--out", default=os.path.join(REPO, "runs", "bench"),
                             help="models, raw results and <name>.json (runs/bench)")
         parser.add_argument("--no-torch", action="store_true", help="rewardc side only")
+        parser.add_argument("--rounds", type=int, default=1,
+                            help="alternating runs of both sides; each reports its median (1)")
     parser.add_argument("--seq-len", type=int, default=256, help="tokens per sequence (256)")
     parser.add_argument("--steps", type=int, default=5, help="timed repetitions (5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions (1)")
@@ -509,6 +534,8 @@ def main(argv=None):
     if peer:
         torch_peer(args)
         return 0
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     return orchestrate(args)
 
 

@@ -7,9 +7,9 @@
  *
  * Per (sequence, head) task, in the thread's own scratch slice:
  *   forward   s_j = scale q_i.k_j for keys j <= i (keys transposed, so that
- *             consecutive j are one vector operation), p = masked softmax(s),
- *             out_i = sum_j p_j v_j
- *   backward  p recomputed from the stats; dp_j = dout_i.v_j;
+ *             consecutive j are one vector operation), masked numerators
+ *             e_j = e^(s_j - max), out_i = (sum_j e_j v_j) / sum_j e_j
+ *   backward  p_j = e_j / sum recomputed from the stats; dp_j = dout_i.v_j;
  *             ds_j = p_j (dp_j - dout_i.out_i)  (= p_j (dp_j - sum_k p_k dp_k));
  *             dq_i = scale sum_j ds_j k_j; dk_j += scale ds_j q_i; dv_j += p_j dout_i
  * Keys after the query are never touched. */

@@ -8,10 +8,10 @@
  * C = alpha op(A) op(B) + beta C, row-major, op(X) = X or X^T. The work:
  *   for each block of KC values of k and NC columns of C:
  *     copy op(B)'s block into slivers of NR columns, k-major     (shared)
- *     for each sliver of MR rows of C (the threads split these):
- *       for each B sliver: an MR x NR tile summed in registers from op(A)
- *       read in place, then written to C once (with alpha and beta; beta =
- *       1 after the first block of k).
+ *     for each MR x NR tile of C (the threads split these): sums in
+ *       registers from op(A) read in place and the tile's B sliver, then
+ *       written to C once (with alpha and beta; beta = 1 after the first
+ *       block of k).
  * The tile is 6 x 16: twelve vectors of eight sums, two vectors of B and
  * one broadcast of A per step of k, which is what AVX2's sixteen registers
  * hold. Each element of C is summed over k in ascending order by one thread,
@@ -152,9 +152,9 @@ void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
             /* Tiles in row-major order, split evenly between the threads
              * (whole rows of tiles can split unevenly: 64 rows are 11). */
             SHARE_LOOP
-            for (int t = 0; t < row_slivers * col_slivers; t++) {
-                const int i0 = t / col_slivers * MR, rows = min_int(MR, M - i0);
-                const int s = t % col_slivers;
+            for (ptrdiff_t t = 0; t < (ptrdiff_t)row_slivers * col_slivers; t++) {
+                const int i0 = (int)(t / col_slivers) * MR, rows = min_int(MR, M - i0);
+                const int s = (int)(t % col_slivers);
                 /* Whole slivers read op(A) where it lies; the last, short
                  * one is copied out with zero rows. */
                 const float *a = trans_a ? A + (size_t)k0 * lda + i0 : A + (size_t)i0 * lda + k0;
