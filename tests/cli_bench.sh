@@ -45,6 +45,11 @@ check "score: varied lengths leave padding" \
 check "sgemm: exit 0" test $? -eq 0
 check "sgemm: 2*96^3 FLOPs" grep -q '"flops":1769472,' sgemm.out
 check "sgemm: spot check recorded" grep -q '"spot_check_relative_error"' sgemm.out
+# A narrow product through the backend's gemm (on the cpu, the packed kernel)
+"$BIN" bench sgemm --m 300 --n 64 --k 40 --steps 2 --threads 2 --backend cpu >narrow.out 2>/dev/null
+check "sgemm --m --n --k: exit 0 (spot check within 1e-4)" test $? -eq 0
+check "sgemm --m --n --k: 2*300*64*40 FLOPs" grep -q '"flops":1536000,' narrow.out
+check "sgemm --m --n --k: the shape recorded" grep -q '"m":300,"n":64,"k":40' narrow.out
 
 "$BIN" bench train-step --model model --pairs 0 >/dev/null 2>&1
 check "usage: --pairs 0 is rejected" test $? -eq 2

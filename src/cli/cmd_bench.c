@@ -34,7 +34,7 @@ enum { FOR_TRAIN = 1, FOR_SCORE = 2, FOR_SGEMM = 4, FOR_MODEL = FOR_TRAIN | FOR_
 
 typedef struct {
     const char *model, *backend, *json_path, *batch_path, *lengths;
-    long rows, seq_len, steps, warmup, threads, seed, device, size;
+    long rows, seq_len, steps, warmup, threads, seed, device, size, m, n, k;
     double learning_rate, weight_decay, max_grad_norm;
     int backend_given; /* sgemm: through the op table instead of cblas_sgemm */
 } bench_options;
@@ -59,6 +59,9 @@ static int flag_table(bench_options *o, int command, bench_flag *out) {
         {"--lengths", VALUE_STRING, &o->lengths, 0, 0, FOR_MODEL,
          "full: every row T tokens; varied: lengths uniform in [T/2, T], right-padded (full)"},
         {"--size", VALUE_LONG, &o->size, 1, 1 << 16, FOR_SGEMM, "M = N = K of the product (2048)"},
+        {"--m", VALUE_LONG, &o->m, 1, 1 << 20, FOR_SGEMM, "rows of A and C, instead of --size"},
+        {"--n", VALUE_LONG, &o->n, 1, 1 << 20, FOR_SGEMM, "columns of B and C, instead of --size"},
+        {"--k", VALUE_LONG, &o->k, 1, 1 << 20, FOR_SGEMM, "columns of A, rows of B, instead of --size"},
         {"--steps", VALUE_LONG, &o->steps, 1, 1 << 20, FOR_ALL, "timed repetitions; the median is reported (5)"},
         {"--warmup", VALUE_LONG, &o->warmup, 0, 1 << 20, FOR_ALL, "untimed repetitions first (1)"},
         {"--threads", VALUE_LONG, &o->threads, 0, 4096, FOR_ALL, "OpenMP and OpenBLAS threads (0: default)"},
@@ -86,12 +89,14 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: rewardc bench train-step --model DIR [--pairs B] [--seq-len T] [options]\n"
             "       rewardc bench score --model DIR [--batch B] [--seq-len T] [options]\n"
-            "       rewardc bench sgemm [--size N] [options]\n\n"
+            "       rewardc bench sgemm [--size N | --m M --n N --k K] [options]\n\n"
             "Measures, after --warmup untimed repetitions, the median wall time of --steps:\n"
             "  train-step  one optimizer step: zero_grad, forward and backward of B chosen and\n"
             "              B rejected sequences, pairwise loss, clip_grad_norm, AdamW\n"
             "  score       one forward pass (rewards) of B sequences\n"
-            "  sgemm       one N x N x N single-precision product (cblas_sgemm, row-major)\n"
+            "  sgemm       one single-precision product C = A B, row-major (cblas_sgemm; with\n"
+            "              --backend, the backend's gemm: on the cpu, rewardc's packed kernel\n"
+            "              for a side of at most 256, as in training)\n"
             "Token ids are random in [3, vocab) from --seed. Prints one JSON line (median\n"
             "seconds, tokens/s, model FLOP/s, peak RSS); tools/bench.py compares with PyTorch.\n"
             "Model FLOPs count matrix products only, 2*M*N*K each: the q/k/v/out projections,\n"
@@ -537,31 +542,36 @@ static int bench_score(const bench_options *o, int threads) {
 
 /* ---- sgemm ---- */
 
-/* Largest relative error of a few entries of C = A B against double sums,
- * so a broken or skipped product cannot pass for a fast one. */
-static double spot_check(const float *A, const float *B, const float *C, int n) {
-    const int probes[4][2] = {{0, 0}, {n - 1, n - 1}, {n / 2, n / 3}, {n / 3, n - 1}};
+/* Largest relative error of a few entries of C = A B ([M, K] x [K, N])
+ * against double sums, so a broken or skipped product cannot pass for a fast
+ * one. */
+static double spot_check(const float *A, const float *B, const float *C, int M, int N, int K) {
+    const int probes[4][2] = {{0, 0}, {M - 1, N - 1}, {M / 2, N / 3}, {M / 3, N - 1}};
     double worst = 0.0;
     for (int p = 0; p < 4; p++) {
         int i = probes[p][0], j = probes[p][1];
         double want = 0.0, magnitude = 0.0;
-        for (int k = 0; k < n; k++) {
-            want += (double)A[(size_t)i * n + k] * B[(size_t)k * n + j];
-            magnitude += fabs((double)A[(size_t)i * n + k] * B[(size_t)k * n + j]);
+        for (int k = 0; k < K; k++) {
+            want += (double)A[(size_t)i * K + k] * B[(size_t)k * N + j];
+            magnitude += fabs((double)A[(size_t)i * K + k] * B[(size_t)k * N + j]);
         }
-        double err = fabs(want - C[(size_t)i * n + j]) / (magnitude > 0 ? magnitude : 1.0);
+        double err = fabs(want - C[(size_t)i * N + j]) / (magnitude > 0 ? magnitude : 1.0);
         if (err > worst) worst = err;
     }
     return worst;
 }
 
 static int bench_sgemm(const bench_options *o, int threads) {
-    const int n = (int)o->size;
-    const size_t count = (size_t)n * n;
-    float *A = malloc(count * sizeof *A), *B = malloc(count * sizeof *B), *C = malloc(count * sizeof *C);
+    const int M = (int)(o->m ? o->m : o->size), N = (int)(o->n ? o->n : o->size);
+    const int K = (int)(o->k ? o->k : o->size);
+    const size_t a_count = (size_t)M * K, b_count = (size_t)K * N, c_count = (size_t)M * N;
+    float *A = malloc(a_count * sizeof *A), *B = malloc(b_count * sizeof *B);
+    float *C = malloc(c_count * sizeof *C);
+    const double flops = 2.0 * M * N * (double)K;
     rep_timer timer;
     if (!A || !B || !C || !timer_init(&timer, o->steps)) {
-        fprintf(stderr, "rewardc bench sgemm: cannot allocate three %d x %d matrices\n", n, n);
+        fprintf(stderr, "rewardc bench sgemm: cannot allocate the %d x %d x %d product's matrices\n",
+                M, N, K);
         free(A);
         free(B);
         free(C);
@@ -569,8 +579,8 @@ static int bench_sgemm(const bench_options *o, int threads) {
     }
     rc_rng rng;
     rc_rng_seed(&rng, (uint64_t)o->seed);
-    for (size_t i = 0; i < count; i++) A[i] = (float)(2.0 * rc_rng_uniform(&rng) - 1.0);
-    for (size_t i = 0; i < count; i++) B[i] = (float)(2.0 * rc_rng_uniform(&rng) - 1.0);
+    for (size_t i = 0; i < a_count; i++) A[i] = (float)(2.0 * rc_rng_uniform(&rng) - 1.0);
+    for (size_t i = 0; i < b_count; i++) B[i] = (float)(2.0 * rc_rng_uniform(&rng) - 1.0);
 
     const char *impl = "cblas_sgemm";
     rc_backend *be = NULL;
@@ -587,40 +597,45 @@ static int bench_sgemm(const bench_options *o, int threads) {
     if (use_backend) {
         if (o->backend_given) impl = "backend gemm";
         st = rc_backend_create(o->backend, (int)o->device, &be);
-        if (st == RC_OK) st = be->alloc(be, 3 * count, &buf);
-        if (st == RC_OK) st = be->upload(be, (rc_view){buf, 0}, A, count);
-        if (st == RC_OK) st = be->upload(be, (rc_view){buf, count}, B, count);
+        if (st == RC_OK) st = be->alloc(be, a_count + b_count + c_count, &buf);
+        if (st == RC_OK) st = be->upload(be, (rc_view){buf, 0}, A, a_count);
+        if (st == RC_OK) st = be->upload(be, (rc_view){buf, a_count}, B, b_count);
     }
     for (long rep = 0; rep < o->warmup + o->steps && st == RC_OK; rep++) {
         timer_start(&timer);
         if (use_backend) {
-            be->gemm(be, 0, 0, n, n, n, 1.0f, (rc_view){buf, 0}, n, (rc_view){buf, count}, n, 0.0f,
-                     (rc_view){buf, 2 * count}, n);
+            be->gemm(be, 0, 0, M, N, K, 1.0f, (rc_view){buf, 0}, K, (rc_view){buf, a_count}, N,
+                     0.0f, (rc_view){buf, a_count + b_count}, N);
             st = be->sync(be);
         } else {
 #ifdef RC_HAVE_BLAS
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f,
+                        C, N);
 #endif
         }
         double seconds = timer_stop(&timer, rep >= o->warmup);
         fprintf(stderr, "rewardc bench sgemm: %s %.4f s, %.2f GFLOP/s\n",
-                rep < o->warmup ? "warm-up" : "product", seconds, 2.0 * n * n * (double)n / seconds / 1e9);
+                rep < o->warmup ? "warm-up" : "product", seconds, flops / seconds / 1e9);
     }
-    if (st == RC_OK && use_backend) st = be->download(be, C, (rc_view){buf, 2 * count}, count);
+    if (st == RC_OK && use_backend)
+        st = be->download(be, C, (rc_view){buf, a_count + b_count}, c_count);
     int rc = 1;
     if (st == RC_OK) {
-        double err = spot_check(A, B, C, n);
+        double err = spot_check(A, B, C, M, N, K);
         if (err > 1e-4) {
             fprintf(stderr, "rewardc bench sgemm: the product is wrong (relative error %.2e)\n", err);
         } else {
             cJSON *obj = cJSON_CreateObject();
             add_common(obj, "sgemm", o, threads, be);
             cJSON_AddStringToObject(obj, "gemm", impl);
-            cJSON_AddNumberToObject(obj, "size", n);
+            if (M == N && N == K) cJSON_AddNumberToObject(obj, "size", M);
+            cJSON_AddNumberToObject(obj, "m", M);
+            cJSON_AddNumberToObject(obj, "n", N);
+            cJSON_AddNumberToObject(obj, "k", K);
             add_timing(obj, &timer);
             double median = median_of(timer.wall, timer.timed);
-            cJSON_AddNumberToObject(obj, "flops", 2.0 * n * n * (double)n);
-            cJSON_AddNumberToObject(obj, "flops_per_second", 2.0 * n * n * (double)n / median);
+            cJSON_AddNumberToObject(obj, "flops", flops);
+            cJSON_AddNumberToObject(obj, "flops_per_second", flops / median);
             cJSON_AddNumberToObject(obj, "spot_check_relative_error", err);
             rc = emit(obj, o);
         }
