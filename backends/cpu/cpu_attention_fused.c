@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cpu_internal.h"
+#include "cpu_vec8.h"
 
 #ifdef _OPENMP
 #define PARALLEL_IF(cond) CPU_PRAGMA(omp parallel if (cond))
@@ -32,20 +33,7 @@
  * keys and values are padded with zeros to a whole number of key blocks; a
  * block of queries is filled up with zero rows whose results are discarded.
  * Scores that a tile computes past a query's position are never read. */
-enum { QUERY_BLOCK = 4, KEY_BLOCK = 16, LANES = 8 };
-
-/* Eight floats as one value (GNU C vector extension, which GCC and clang
- * have): arithmetic on it is element-wise, one AVX instruction where the
- * target has AVX, two SSE or NEON ones elsewhere. The compiler keeps such
- * sums in registers, where plain float arrays were spilled to the stack. */
-typedef float vec8 __attribute__((vector_size(LANES * sizeof(float))));
-static inline vec8 load8(const float *p) {
-    vec8 v;
-    memcpy(&v, p, sizeof v); /* any alignment */
-    return v;
-}
-static inline void store8(float *p, vec8 v) { memcpy(p, &v, sizeof v); }
-static inline vec8 splat8(float x) { return (vec8){x, x, x, x, x, x, x, x}; }
+enum { QUERY_BLOCK = 4, KEY_BLOCK = 16 };
 
 /* The loops below take the head width D as a parameter; the tasks call them
  * with a literal D for common widths, so that, inlined, the loops over d

@@ -15,12 +15,15 @@
  * The tile is 6 x 16: twelve vectors of eight sums, two vectors of B and
  * one broadcast of A per step of k, which is what AVX2's sixteen registers
  * hold. Each element of C is summed over k in ascending order by one thread,
- * so results do not depend on the thread count. */
+ * so results do not depend on the thread count. The file is compiled with
+ * FMA contraction allowed (CMakeLists.txt), so acc += a * b is one fused
+ * multiply-add where the target has FMA. */
 #include <string.h>
 
 #include "cpu_internal.h"
+#include "cpu_vec8.h"
 
-enum { MR = 6, NR = 16, KC = 256, NC = 256, LANES = 8 };
+enum { MR = 6, NR = 16, KC = 256, NC = 256 };
 
 #ifdef _OPENMP
 #define PARALLEL_TEAM(threads) CPU_PRAGMA(omp parallel num_threads(threads) if (threads > 1))
@@ -29,19 +32,6 @@ enum { MR = 6, NR = 16, KC = 256, NC = 256, LANES = 8 };
 #define PARALLEL_TEAM(threads)
 #define SHARE_LOOP
 #endif
-
-/* Eight floats as one value (GNU C vector extension, see
- * cpu_attention_fused.c): element-wise arithmetic, one AVX instruction where
- * the target has AVX. This file is compiled with FMA contraction allowed, so
- * acc += a * b is one fused multiply-add where the target has FMA. */
-typedef float vec8 __attribute__((vector_size(LANES * sizeof(float))));
-static inline vec8 load8(const float *p) {
-    vec8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void store8(float *p, vec8 v) { memcpy(p, &v, sizeof v); }
-static inline vec8 splat8(float x) { return (vec8){x, x, x, x, x, x, x, x}; }
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 static int round_up(int n, int to) { return (n + to - 1) / to * to; }
