@@ -968,11 +968,18 @@ static void test_fused_attention(void) {
     CHECK(be->attention_forward && be->attention_backward && be->fused_attention_max_head_dim > 0,
           "the cpu backend offers fused attention");
     test_fused_attention_case(1, 1, 1, 16, 1.0);  /* one position */
+    /* register tiles: heads up to 16 wide */
     test_fused_attention_case(6, 2, 7, 16, 1.0);  /* every mask kind; a partial query block */
     test_fused_attention_case(6, 3, 37, 12, 1.0); /* a width with no 16-column chunk */
-    test_fused_attention_case(6, 2, 45, 20, 1.0); /* one chunk and 4 columns over */
-    test_fused_attention_case(5, 2, 70, 64, 1.0); /* 64 wide; several key blocks */
-    test_fused_attention_case(4, 2, 19, 32, 30.0); /* large scores: needs the max subtracted */
+    test_fused_attention_case(3, 2, 19, 16, 30.0); /* large scores: needs the max subtracted */
+    /* banded products: wider heads, in query blocks of 96 */
+    test_fused_attention_case(6, 2, 45, 20, 1.0);  /* a short column sliver */
+    test_fused_attention_case(5, 2, 70, 64, 1.0);  /* OPT-125m's width */
+    test_fused_attention_case(4, 2, 19, 32, 30.0); /* large scores */
+    /* several query blocks, and keys past one block of the packed kernel's
+     * columns and of its k (256 each) */
+    test_fused_attention_case(6, 2, 300, 64, 1.0);
+    test_fused_attention_case(6, 2, 101, 40, 1.0);
 }
 
 /* ---------------------------------------------------- optimizer helpers */

@@ -365,17 +365,22 @@ int main(void) {
     check_config("preln", 1, FUSED, 0);
     check_config("postln_proj", 1, FUSED, 0);
     check_config("odd", 1, FUSED, 0);
+    check_config("wide", 1, FUSED, 0);
     check_config("preln_f16", 0, FUSED, 0);
     check_config("preln_bf16", 0, FUSED, 0);
     if (backend->attention_forward) {
         check_config("preln", 1, FUSED_RECOMPUTED, 0);
         check_config("postln_proj", 1, FUSED_RECOMPUTED, 0);
         check_config("odd", 1, FUSED_RECOMPUTED, 0);
+        check_config("wide", 1, FUSED_RECOMPUTED, 0);
     }
-    /* composed attention in blocks: 4+4+4 queries at T 12, 4+4+3 at T 11, 5+5+3 at T 13 */
+    /* composed attention in blocks: 4+4+4 queries at T 12, 4+4+3 at T 11, 5+5+3 at T 13,
+     * and the wide golden's T of 101 whole and in blocks */
     check_config("preln", 1, COMPOSED, 4);
     check_config("postln_proj", 1, COMPOSED, 4);
     check_config("odd", 1, COMPOSED, 5);
+    check_config("wide", 1, COMPOSED, 0);  /* one block of 101 */
+    check_config("wide", 1, COMPOSED, 40); /* 40 + 40 + 21 */
     check_other_layouts();
     rc_backend_destroy(backend);
     return test_finish("test_opt_golden");

@@ -106,6 +106,22 @@ CONFIGS = [
         "centering_coef": 0.01,
         "lr_scheduler_type": "constant_with_warmup",
     },
+    {
+        # One 64-wide head, as OPT-125m's, over sequences longer than the CPU backend's query
+        # blocks of 96 for wide heads (its banded products)
+        "name": "wide",
+        "seed": 4567,
+        "opt": dict(vocab_size=50, hidden_size=64, num_attention_heads=1, num_hidden_layers=2,
+                    ffn_dim=32, max_position_embeddings=104, do_layer_norm_before=True,
+                    word_embed_proj_dim=64, activation_function="relu", enable_bias=True,
+                    layer_norm_elementwise_affine=True),
+        "padding_side": "right",
+        "seq_len": 101,
+        "chosen_lengths": [101, 2, 97],
+        "rejected_lengths": [40, 101, 100],
+        "centering_coef": 0.0,
+        "lr_scheduler_type": "linear",
+    },
 ]
 
 # Settings that make HF's module deterministic and dropout-free; pad/bos/eos match real OPT.
@@ -475,6 +491,8 @@ FOLDER_PINS = {
                    "params, left padding, cosine schedule, centering 0.01",
     "odd": "head_dim 7, 3 layers, exact-erf GELU, no biases, B=4, right padding, "
            "constant_with_warmup schedule, centering 0.01",
+    "wide": "head_dim 64 (one head), T 101, pre-LN, ReLU, biases, right padding, linear "
+            "schedule, no centering",
     "preln_f16": "preln weights stored as float16 (compute in float32)",
     "preln_bf16": "preln weights stored as bfloat16 (compute in float32)",
     "preln_causallm": "preln decoder saved as OPTForCausalLM (model.decoder.*, lm_head tied, "
@@ -499,7 +517,7 @@ def write_manifest(out_dir, opt_dir_name):
             with open(path, "rb") as f:
                 data = f.read()
             if file_name == "golden.safetensors":
-                pins = GOLDEN_PINS[folder in ("preln", "postln_proj", "odd")]
+                pins = GOLDEN_PINS[folder in ("preln", "postln_proj", "odd", "wide")]
             else:
                 pins = PINS[file_name]
             entries.append({"path": f"opt/{folder}/{file_name}",

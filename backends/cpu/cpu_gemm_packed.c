@@ -118,9 +118,11 @@ static inline __attribute__((always_inline)) void tile(int kc, const float *a, s
     }
 }
 
-void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                     int lda, const float *B, int ldb, float beta, float *C, int ldc,
-                     float *scratch, int threads) {
+static int clamp_int(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+void cpu_packed_gemm_banded(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                            const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                            int ldc, cpu_band band, float *scratch, int threads) {
     const int kc_max = min_int(K, KC);
     float *b_packed = scratch;
     float *a_packed = scratch + (size_t)kc_max * (size_t)round_up(min_int(N, NC), NR);
@@ -131,7 +133,6 @@ void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     PARALLEL_TEAM(threads)
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = min_int(KC, K - k0);
-        const float beta_k = k0 == 0 ? beta : 1.0f;
         for (int j0 = 0; j0 < N; j0 += NC) {
             const int nc = min_int(NC, N - j0);
             const int col_slivers = (nc + NR - 1) / NR;
@@ -144,20 +145,41 @@ void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
             SHARE_LOOP
             for (ptrdiff_t t = 0; t < (ptrdiff_t)row_slivers * col_slivers; t++) {
                 const int i0 = (int)(t / col_slivers) * MR, rows = min_int(MR, M - i0);
-                const int s = (int)(t % col_slivers);
+                const int s = (int)(t % col_slivers), j = j0 + s * NR;
+                if (band.kind == CPU_BAND_C_LOWER && j > i0 + rows - 1 + band.offset) continue;
+                /* The tile's k range, [k_begin, k_end), and its part in this
+                 * block, [lo, hi); the block holding k_begin applies beta. */
+                const int k_begin =
+                    band.kind == CPU_BAND_A_UPPER ? clamp_int(i0 + band.offset, 0, K) : 0;
+                const int k_end = band.kind == CPU_BAND_A_LOWER
+                                      ? clamp_int(i0 + rows + band.offset, k_begin, K)
+                                      : K;
+                int lo = k0 > k_begin ? k0 : k_begin, hi = min_int(k0 + kc, k_end);
+                float beta_k = lo == k_begin ? beta : 1.0f;
+                if (lo >= hi) {
+                    if (k_begin < k_end || k0 != 0) continue;
+                    lo = hi = 0; /* nothing to sum: C = beta C, once (lo was k_begin) */
+                }
                 /* Whole slivers read op(A) where it lies; the last, short
                  * one is copied out with zero rows. */
-                const float *a = trans_a ? A + (size_t)k0 * lda + i0 : A + (size_t)i0 * lda + k0;
+                const float *a = trans_a ? A + (size_t)lo * lda + i0 : A + (size_t)i0 * lda + lo;
                 size_t row_step = trans_a ? 1 : (size_t)lda, k_step = trans_a ? (size_t)lda : 1;
                 if (rows < MR) {
                     float *ap = a_packed + (size_t)cpu_thread_index() * kc_max * MR;
-                    pack_a(trans_a, A, lda, i0, rows, k0, kc, ap);
+                    pack_a(trans_a, A, lda, i0, rows, lo, hi - lo, ap);
                     a = ap, row_step = 1, k_step = MR;
                 }
-                tile(kc, a, row_step, k_step, b_packed + (size_t)s * kc * NR, alpha, beta_k,
-                     C + (size_t)i0 * (size_t)ldc + j0 + s * NR, ldc, rows,
+                tile(hi - lo, a, row_step, k_step, b_packed + ((size_t)s * kc + (lo - k0)) * NR,
+                     alpha, beta_k, C + (size_t)i0 * (size_t)ldc + j, ldc, rows,
                      min_int(NR, nc - s * NR));
             }
         }
     }
+}
+
+void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                     float *scratch, int threads) {
+    cpu_packed_gemm_banded(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                           (cpu_band){CPU_BAND_NONE, 0}, scratch, threads);
 }

@@ -4,6 +4,7 @@
 #ifndef REWARDC_CPU_INTERNAL_H
 #define REWARDC_CPU_INTERNAL_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,21 @@ size_t cpu_packed_gemm_scratch_floats(int N, int K, int threads);
 void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc,
                      float *scratch, int threads);
+/* The same product when causality makes part of it zero or unwanted, so that
+ * the kernel skips that part, tile by tile. For row i of C and offset d:
+ *   CPU_BAND_C_LOWER  only C[i, j] for j <= i + d is wanted (the rest of C
+ *                     may or may not be written);
+ *   CPU_BAND_A_LOWER  op(A)[i, k] is zero for k > i + d;
+ *   CPU_BAND_A_UPPER  op(A)[i, k] is zero for k < i + d.
+ * Zero entries of op(A) may still be read, so they must be finite. */
+typedef enum { CPU_BAND_NONE, CPU_BAND_C_LOWER, CPU_BAND_A_LOWER, CPU_BAND_A_UPPER } cpu_band_kind;
+typedef struct {
+    cpu_band_kind kind;
+    int offset;
+} cpu_band;
+void cpu_packed_gemm_banded(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                            const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                            int ldc, cpu_band band, float *scratch, int threads);
 /* Returns 1 when every size is >= 0; otherwise records an error naming `op`. */
 int cpu_sizes_ok(rc_backend *be, const char *op, int a, int b, int c);
 /* Attention queries are the last Tq of Tk positions: 0 <= Tq <= Tk. */
@@ -67,12 +83,11 @@ static inline float *cpu_f32_or_null(rc_view v) { return v.buf ? cpu_f32(v) : NU
  * (and do not trigger -Wunknown-pragmas); the simd ones stay where the
  * compiler takes -fopenmp-simd (RC_OPENMP_SIMD), which needs no runtime. */
 enum { CPU_PARALLEL_MIN_WORK = 16384 };
-/* Heads up to this wide use cpu_attention_fused.c. Against the composed way
- * (OpenBLAS products in causal blocks), measured: faster at 16 (tiny: train
- * step 15-20%, scoring at T = 2048 10-25%) and at 32 (small: train step
- * 10-35%, scoring at T = 2048 5-20%); at 64 (OPT-125m) even at T = 256 but
- * 17-20% slower scoring at T = 2048, so 64-wide heads stay composed. */
-enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = 32 };
+/* cpu_attention_fused.c takes heads of every width (register tiles up to 16
+ * wide, banded products beyond), and beats the composed way at each: tiny
+ * train step 15-20% and scoring at T = 2048 10-25% faster; OPT-125m's train
+ * step 4-6%, scoring 3-4%. */
+enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = INT_MAX };
 #define CPU_PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP) || defined(RC_OPENMP_SIMD)
 /* Vectorise a unit-stride loop whose iterations are independent (each lane
