@@ -15,7 +15,10 @@
  * The tile is 6 x 16: twelve vectors of eight sums, two vectors of B and
  * one broadcast of A per step of k, which is what AVX2's sixteen registers
  * hold. Each element of C is summed over k in ascending order by one thread,
- * so results do not depend on the thread count. The file is compiled with
+ * so results do not depend on the thread count. The banded variant is told
+ * which part of C is unwanted or which part of op(A) is zero (a causal
+ * mask's triangle) and skips whole tiles and each tile's k outside the band:
+ * the fused attention of wide heads runs on it. The file is compiled with
  * FMA contraction allowed (CMakeLists.txt), so acc += a * b is one fused
  * multiply-add where the target has FMA. */
 #include <string.h>
