@@ -2,7 +2,8 @@
  * directly: the fused attention of wide heads is its only user, and that
  * passes only some of what the contract allows (beta 1 under A_UPPER, for
  * one). Every band kind, both transposes of each operand, offsets either
- * side of the diagonal, beta 0 and not, on one thread and on two, for
+ * side of the diagonal, beta 0 and not, on one thread and on two (a team of
+ * its own either way), for
  * shapes past one block of the kernel's k and columns (256) and not whole
  * tiles (6 x 16), against sums in double. */
 #include <math.h>
@@ -73,9 +74,11 @@ static void test_case(int ta, int tb, int M, int N, int K, cpu_band band, float 
 }
 
 int main(void) {
-    static const int shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {40, 37, 70}, {97, 300, 64},
-                                    {300, 64, 97}, {61, 270, 530}};
-    static const int offsets[] = {-50, -7, 0, 5, 96};
+    /* the last two put the band's edge past the first block of k (256) */
+    static const int shapes[][3] = {{1, 1, 1},    {7, 13, 5},     {40, 37, 70},
+                                    {97, 300, 64}, {300, 64, 97}, {61, 270, 300},
+                                    {300, 24, 300}};
+    static const int offsets[] = {-50, -7, 0, 5, 96, 300};
     static const float betas[] = {0.0f, -0.5f};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int kind = CPU_BAND_NONE; kind <= CPU_BAND_A_UPPER; kind++)
@@ -84,9 +87,9 @@ int main(void) {
                 const cpu_band band = {(cpu_band_kind)kind, offsets[o]};
                 for (int ta = 0; ta < 2; ta++)
                     for (int tb = 0; tb < 2; tb++)
-                        for (size_t b = 0; b < 2; b++)
+                        for (size_t b = 0; b < 2; b++) /* each beta on 1 and 2 threads */
                             test_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], band,
-                                      betas[b], 1 + (int)(b + s) % 2);
+                                      betas[b], 1 + (ta + tb + (int)b) % 2);
             }
     return test_finish("test_cpu_gemm_banded");
 }

@@ -308,7 +308,8 @@ INLINE void backward_head(const head *x, const float *dout, const float *out, co
  * banded ones beat by 4-6% of OPT-125m's train step. */
 enum { WIDE_HEAD_DIM = 16, WIDE_QUERY_BLOCK = 96 /* 16 rows of the kernel's 6 */ };
 
-/* Floats of a wide task's scratch: two blocks of scores and the product's. */
+/* Floats of a wide task's scratch: two blocks of scores (the backward's p
+ * and ds; the forward uses one) and the products' own. */
 static size_t wide_work_floats(int T, int D) {
     const int widest = T > D ? T : D;
     return 2 * (size_t)WIDE_QUERY_BLOCK * T + cpu_packed_gemm_scratch_floats(widest, widest, 1);

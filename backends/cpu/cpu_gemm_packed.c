@@ -121,7 +121,8 @@ static inline __attribute__((always_inline)) void tile(int kc, const float *a, s
     }
 }
 
-static int clamp_int(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+/* x in [lo, hi], x wide enough that an offset far off the diagonal cannot overflow */
+static int clamp_int(long long x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : (int)x; }
 
 void cpu_packed_gemm_banded(int trans_a, int trans_b, int M, int N, int K, float alpha,
                             const float *A, int lda, const float *B, int ldb, float beta, float *C,
@@ -149,13 +150,15 @@ void cpu_packed_gemm_banded(int trans_a, int trans_b, int M, int N, int K, float
             for (ptrdiff_t t = 0; t < (ptrdiff_t)row_slivers * col_slivers; t++) {
                 const int i0 = (int)(t / col_slivers) * MR, rows = min_int(MR, M - i0);
                 const int s = (int)(t % col_slivers), j = j0 + s * NR;
-                if (band.kind == CPU_BAND_C_LOWER && j > i0 + rows - 1 + band.offset) continue;
+                if (band.kind == CPU_BAND_C_LOWER && j > (long long)i0 + rows - 1 + band.offset)
+                    continue;
                 /* The tile's k range, [k_begin, k_end), and its part in this
                  * block, [lo, hi); the block holding k_begin applies beta. */
                 const int k_begin =
-                    band.kind == CPU_BAND_A_UPPER ? clamp_int(i0 + band.offset, 0, K) : 0;
+                    band.kind == CPU_BAND_A_UPPER ? clamp_int((long long)i0 + band.offset, 0, K)
+                                                  : 0;
                 const int k_end = band.kind == CPU_BAND_A_LOWER
-                                      ? clamp_int(i0 + rows + band.offset, k_begin, K)
+                                      ? clamp_int((long long)i0 + rows + band.offset, k_begin, K)
                                       : K;
                 int lo = k0 > k_begin ? k0 : k_begin, hi = min_int(k0 + kc, k_end);
                 float beta_k = lo == k_begin ? beta : 1.0f;

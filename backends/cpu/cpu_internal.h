@@ -59,7 +59,9 @@ void cpu_packed_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  *                     may or may not be written);
  *   CPU_BAND_A_LOWER  op(A)[i, k] is zero for k > i + d;
  *   CPU_BAND_A_UPPER  op(A)[i, k] is zero for k < i + d.
- * Zero entries of op(A) may still be read, so they must be finite. */
+ * The zeros of op(A) must be stored as exact zeros: a tile that straddles the
+ * band still sums them in (times op(B), which must be finite). K >= 1 (the
+ * callers treat K == 0 as C = beta C). */
 typedef enum { CPU_BAND_NONE, CPU_BAND_C_LOWER, CPU_BAND_A_LOWER, CPU_BAND_A_UPPER } cpu_band_kind;
 typedef struct {
     cpu_band_kind kind;
