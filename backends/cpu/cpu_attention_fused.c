@@ -14,10 +14,10 @@
  *             dq_i = scale sum_j ds_j k_j; dk_j += scale ds_j q_i; dv_j += p_j dout_i
  * Keys after the query are never touched.
  *
- * Heads wider than 16 (OPT-125m's 64) take the same steps a block of query rows at a
- * time through the packed kernel's banded products (cpu_gemm_packed.c),
- * which skip the tiles that causality makes zero: per block of queries
- * i0..i0+n-1 against keys 0..i0+n-1,
+ * Heads wider than 16 (OPT-125m's 64) take the same steps a block of query
+ * rows at a time through the packed kernel's banded products
+ * (cpu_gemm_packed.c), which skip the tiles that causality makes zero: per
+ * block of queries i0..i0+n-1 against keys 0..i0+n-1,
  *   forward   S = scale Q K^T, numerators in place, out = S V / sum
  *   backward  P from the stats and dP = dout V^T, ds as above, then
  *             dq = scale dS K, dk += scale dS^T Q, dv += P^T dout. */
@@ -302,7 +302,7 @@ INLINE void backward_head(const head *x, const float *dout, const float *out, co
 }
 
 /* Heads wider than this go through banded products. Measured on 2 cores
- * against the register tiles above: 7% slower at 16 (tiny train step), even
+ * against the register tiles above: 4-7% slower at 16 (tiny train step), even
  * at 32 in training (small preset) and 13% faster scoring at T = 2048; at 64
  * the register tiles were only even with composed products, which the
  * banded ones beat by 4-6% of OPT-125m's train step. */
