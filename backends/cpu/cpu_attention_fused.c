@@ -211,6 +211,33 @@ INLINE void probabilities_and_ds(float *p, float *ds, const int32_t *mask, int i
     for (int j = i + 1; j <= last; j++) p[j] = ds[j] = 0.0f;
 }
 
+/* The two steps above for query i of a head, the mask read only past the
+ * head's plain prefix (a literal for each case, as `sees` wants). Backward:
+ * delta = dout_i . out_i; `stats` NULL for a filler query, which like a
+ * query that saw no key gets zeros up to `last`. */
+INLINE void query_numerators(const head *x, float *s, int i, int last, float *stats) {
+    if (i < x->plain_until) numerators(s, x->mask, i, last, stats, 1);
+    else numerators(s, x->mask, i, last, stats, 0);
+}
+
+INLINE void query_p_and_ds(const head *x, float *p, float *ds, int i, int last,
+                           const float *stats, const float *dout_i, const float *out_i, int D) {
+    if (!stats || stats[1] == 0.0f) {
+        for (int j = 0; j <= last; j++) p[j] = ds[j] = 0.0f;
+        return;
+    }
+    double delta = 0.0; /* sum_j p_j dp_j, as dout_i . out_i */
+    CPU_SIMD_WITH(reduction(+ : delta))
+    for (int d = 0; d < D; d++) delta += (double)dout_i[d] * out_i[d];
+    if (i < x->plain_until) probabilities_and_ds(p, ds, x->mask, i, last, stats, (float)delta, 1);
+    else probabilities_and_ds(p, ds, x->mask, i, last, stats, (float)delta, 0);
+}
+
+INLINE void scale_row(float *row, float factor, int D) {
+    CPU_SIMD
+    for (int d = 0; d < D; d++) row[d] *= factor;
+}
+
 INLINE void forward_head(const head *x, float *out, float *stats, float *work, int D) {
     const int T = x->T, Tp = x->Tp, ld = x->ld;
     float *kt = work, *s = kt + (size_t)D * Tp, *zeros = s + (size_t)QUERY_BLOCK * Tp;
@@ -230,18 +257,13 @@ INLINE void forward_head(const head *x, float *out, float *stats, float *work, i
             float *row = s + (size_t)r * Tp;
             if (i >= T)
                 for (int j = 0; j <= last; j++) row[j] = 0.0f;
-            else if (i < x->plain_until)
-                numerators(row, x->mask, i, last, stats + 2 * (size_t)i, 1);
             else
-                numerators(row, x->mask, i, last, stats + 2 * (size_t)i, 0);
+                query_numerators(x, row, i, last, stats + 2 * (size_t)i);
         }
         /* out_i = (sum_j e_j v_j) / sum_j e_j */
         weighted_rows(o, s, x->v, last, Tp, D, ld);
-        for (int r = 0; r < QUERY_BLOCK && i0 + r < T; r++) {
-            const float inverse = stats[2 * (size_t)(i0 + r) + 1];
-            CPU_SIMD
-            for (int d = 0; d < D; d++) o[r][d] *= inverse;
-        }
+        for (int r = 0; r < QUERY_BLOCK && i0 + r < T; r++)
+            scale_row(o[r], stats[2 * (size_t)(i0 + r) + 1], D);
     }
 }
 
@@ -268,28 +290,13 @@ INLINE void backward_head(const head *x, const float *dout, const float *out, co
         dots(ds, g, vt, last, Tp, D, 1.0f); /* dp_j = dout_i . v_j */
         for (int r = 0; r < QUERY_BLOCK; r++) {
             const int i = i0 + r;
-            float *p_r = p + (size_t)r * Tp, *ds_r = ds + (size_t)r * Tp;
-            const float inverse = i < T ? stats[2 * (size_t)i + 1] : 0.0f;
-            if (inverse == 0.0f) { /* a filler, or a query that saw no key */
-                for (int j = 0; j <= last; j++) p_r[j] = ds_r[j] = 0.0f;
-                continue;
-            }
-            double delta = 0.0; /* sum_j p_j dp_j, as dout_i . out_i */
-            const float *out_i = out + (size_t)i * ld;
-            CPU_SIMD_WITH(reduction(+ : delta))
-            for (int d = 0; d < D; d++) delta += (double)g[r][d] * out_i[d];
-            if (i < x->plain_until)
-                probabilities_and_ds(p_r, ds_r, x->mask, i, last, stats + 2 * (size_t)i,
-                                     (float)delta, 1);
-            else
-                probabilities_and_ds(p_r, ds_r, x->mask, i, last, stats + 2 * (size_t)i,
-                                     (float)delta, 0);
+            const int filler = i >= T;
+            query_p_and_ds(x, p + (size_t)r * Tp, ds + (size_t)r * Tp, i, last,
+                           filler ? NULL : stats + 2 * (size_t)i, g[r],
+                           filler ? NULL : out + (size_t)i * ld, D);
         }
         weighted_rows(dq_rows, ds, x->k, last, Tp, D, ld);
-        for (int r = 0; r < QUERY_BLOCK; r++) {
-            CPU_SIMD
-            for (int d = 0; d < D; d++) dq_rows[r][d] *= x->scale;
-        }
+        for (int r = 0; r < QUERY_BLOCK; r++) scale_row(dq_rows[r], x->scale, D);
         /* dv_j += sum_r p_rj dout_r and dk_j += sum_r ds_rj q_r */
         add_outer(dv_sum, p, g, last, Tp, D);
         add_outer(dk_sum, ds, q, last, Tp, D);
@@ -329,20 +336,13 @@ static void wide_forward(const head *x, float *out, float *stats, float *work, i
         const int n = T - i0 < WIDE_QUERY_BLOCK ? T - i0 : WIDE_QUERY_BLOCK, keys = i0 + n;
         banded(0, 1, n, keys, D, x->scale, x->q + (size_t)i0 * ld, ld, x->k, ld, 0.0f, s, T,
                CPU_BAND_C_LOWER, i0, gemm_work);
-        for (int r = 0; r < n; r++) {
-            const int i = i0 + r;
-            float *row = s + (size_t)r * T, *row_stats = stats + 2 * (size_t)i;
-            if (i < x->plain_until) numerators(row, x->mask, i, keys - 1, row_stats, 1);
-            else numerators(row, x->mask, i, keys - 1, row_stats, 0);
-        }
+        for (int r = 0; r < n; r++)
+            query_numerators(x, s + (size_t)r * T, i0 + r, keys - 1, stats + 2 * (size_t)(i0 + r));
         float *o = out + (size_t)i0 * ld;
         banded(0, 0, n, D, keys, 1.0f, s, T, x->v, ld, 0.0f, o, ld, CPU_BAND_A_LOWER, i0,
                gemm_work);
-        for (int r = 0; r < n; r++) {
-            const float inverse = stats[2 * (size_t)(i0 + r) + 1];
-            CPU_SIMD
-            for (int d = 0; d < D; d++) o[(size_t)r * ld + d] *= inverse;
-        }
+        for (int r = 0; r < n; r++)
+            scale_row(o + (size_t)r * ld, stats[2 * (size_t)(i0 + r) + 1], D);
     }
 }
 
@@ -364,21 +364,8 @@ static void wide_backward(const head *x, const float *dout, const float *out, co
                gemm_work); /* dp_j = dout_i . v_j */
         for (int r = 0; r < n; r++) {
             const int i = i0 + r;
-            float *p_r = p + (size_t)r * T, *ds_r = ds + (size_t)r * T;
-            if (stats[2 * (size_t)i + 1] == 0.0f) { /* a query that saw no key */
-                for (int j = 0; j < keys; j++) p_r[j] = ds_r[j] = 0.0f;
-                continue;
-            }
-            double delta = 0.0; /* sum_j p_j dp_j, as dout_i . out_i */
-            const float *g_i = g + (size_t)r * ld, *out_i = out + (size_t)i * ld;
-            CPU_SIMD_WITH(reduction(+ : delta))
-            for (int d = 0; d < D; d++) delta += (double)g_i[d] * out_i[d];
-            if (i < x->plain_until)
-                probabilities_and_ds(p_r, ds_r, x->mask, i, keys - 1, stats + 2 * (size_t)i,
-                                     (float)delta, 1);
-            else
-                probabilities_and_ds(p_r, ds_r, x->mask, i, keys - 1, stats + 2 * (size_t)i,
-                                     (float)delta, 0);
+            query_p_and_ds(x, p + (size_t)r * T, ds + (size_t)r * T, i, keys - 1,
+                           stats + 2 * (size_t)i, g + (size_t)r * ld, out + (size_t)i * ld, D);
         }
         /* dS and P are zero past each query's key, hence the bands */
         banded(0, 0, n, D, keys, x->scale, ds, T, x->k, ld, 0.0f, dq + (size_t)i0 * ld, ld,
