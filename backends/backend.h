@@ -40,7 +40,9 @@ static inline rc_view rc_view_at(rc_view v, size_t offset) {
 }
 static inline int rc_view_present(rc_view v) { return v.buf != NULL; }
 
-typedef enum { RC_ACT_RELU = 0, RC_ACT_GELU, RC_ACT_GELU_TANH } rc_activation;
+/* RELU: max(x, 0); GELU: the erf form; GELU_TANH: gelu_new / gelu_pytorch_tanh;
+ * SILU: x * sigmoid(x) (Llama's "silu", torch.nn.functional.silu). */
+typedef enum { RC_ACT_RELU = 0, RC_ACT_GELU, RC_ACT_GELU_TANH, RC_ACT_SILU } rc_activation;
 
 /* The attention visibility rule of attention_softmax_forward (below), for C
  * code on the host: may the query at position i see key j of this mask row?
@@ -110,6 +112,36 @@ struct rc_backend {
                                rc_view dout, rc_view inp, rc_view weight,
                                rc_view mean, rc_view rstd, int N, int C);
 
+    /* ---- RMS norm over the last dim (Llama's LlamaRMSNorm), weight may be absent ----
+     * out = (inp * rstd) * weight with rstd = 1 / sqrt(mean(inp^2) + eps), rstd [N]
+     * saved for backward. Run with N = rows * heads and C = head_dim it is
+     * Qwen3's per-head q/k norm. Optional on device backends (NULL: the model
+     * reports that the backend cannot run the family). */
+    void (*rmsnorm_forward)(rc_backend *be, rc_view out, rc_view rstd, rc_view inp,
+                            rc_view weight, int N, int C, float eps);
+    /* dinp += d/dinp, dweight += d/dweight (dweight may be absent) */
+    void (*rmsnorm_backward)(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dout,
+                             rc_view inp, rc_view weight, rc_view rstd, int N, int C);
+
+    /* ---- rotary position embedding (rotate-half, as HF Llama), in place ----
+     * x is [N, H * D] with row stride ld (elements; ld >= H * D); row n sits at
+     * position positions[n] (int32, 0 <= p < n_positions of the tables).
+     * cos_table and sin_table are [n_positions, D/2]; for head h and i < D/2,
+     * with c = cos_table[p, i], s = sin_table[p, i]:
+     *   (x[i], x[i + D/2]) <- (x[i] c - x[i + D/2] s, x[i + D/2] c + x[i] s)
+     * inverse != 0 rotates by the opposite angle (s -> -s): the backward of
+     * the forward rotation, applied to the gradient in place. D is even. */
+    void (*rope)(rc_backend *be, rc_view x, int ld, rc_view positions, rc_view cos_table,
+                 rc_view sin_table, int N, int H, int D, int inverse);
+
+    /* ---- gated MLP activation (SwiGLU / GeGLU): out = act(gate) * up ----
+     * gate, up and out are n elements each (out may alias up). */
+    void (*gated_forward)(rc_backend *be, rc_activation kind, rc_view out, rc_view gate,
+                          rc_view up, size_t n);
+    /* dgate += act'(gate) * up * dout ; dup += act(gate) * dout */
+    void (*gated_backward)(rc_backend *be, rc_activation kind, rc_view dgate, rc_view dup,
+                           rc_view dout, rc_view gate, rc_view up, size_t n);
+
     /* ---- element-wise ---- */
     /* out = act(inp) (out may alias inp) */
     void (*activation_forward)(rc_backend *be, rc_activation kind, rc_view out, rc_view inp,
@@ -146,22 +178,27 @@ struct rc_backend {
     /* ---- fused attention (optional) ----
      * A backend may leave these NULL; the model then composes attention from
      * gemm_batched and the two softmax ops above, with the same result. For B
-     * sequences of T positions and H heads of width D: q, k, v, out, dq, dk,
-     * dv are [B, T, H*D] (head h in columns h*D .. h*D+D-1), key_mask [B, T]
-     * with the visibility rule above (Tq == Tk == T). Per sequence and head
+     * sequences of T positions, H query heads and Hkv key/value heads of
+     * width D (H a multiple of Hkv; query head h reads key/value head
+     * h / (H / Hkv), grouped-query attention, without copying K or V):
+     * q, out, dq are [B, T, H*D] (head h in columns h*D .. h*D+D-1), k, v, dk,
+     * dv are [B, T, Hkv*D], key_mask [B, T] with the visibility rule above
+     * (Tq == Tk == T). Per sequence and query head
      *   out = softmax(scale * Q K^T, masked) V
      * without ever storing the T x T probabilities. stats [B, H, T, 2]
      * receives each query's largest visible score and the reciprocal of its
      * softmax sum (0 for a query that sees no key, whose output row is 0);
      * attention_backward recomputes the probabilities from them. */
     void (*attention_forward)(rc_backend *be, rc_view out, rc_view stats, rc_view q, rc_view k,
-                              rc_view v, rc_view key_mask, int B, int T, int H, int D,
+                              rc_view v, rc_view key_mask, int B, int T, int H, int Hkv, int D,
                               float scale);
-    /* dq, dk, dv (written, not accumulated) from dout, given out and stats
-     * as attention_forward left them. */
+    /* dq, dk, dv (written, not accumulated; dk and dv summed over the query
+     * heads that share them) from dout, given out and stats as
+     * attention_forward left them. */
     void (*attention_backward)(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, rc_view dout,
                                rc_view out, rc_view stats, rc_view q, rc_view k, rc_view v,
-                               rc_view key_mask, int B, int T, int H, int D, float scale);
+                               rc_view key_mask, int B, int T, int H, int Hkv, int D,
+                               float scale);
     /* Heads wider than this take the composed way (where the backend's
      * products beat its fused kernel); 0 with no fused ops. */
     int fused_attention_max_head_dim;

@@ -945,10 +945,10 @@ static void test_fused_attention_case(int B, int H, int T, int D, double score_s
         for (int h = 0; h < H; h++) ref_attention_head(&c, b, h, &e, off);
 
     be->attention_forward(be, t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
-                          t_at(&v, off), t_at(&mask, off), B, T, H, D, (float)c.scale);
+                          t_at(&v, off), t_at(&mask, off), B, T, H, H, D, (float)c.scale);
     be->attention_backward(be, t_at(&dq, off), t_at(&dk, off), t_at(&dv, off), t_at(&g, off),
                            t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
-                           t_at(&v, off), t_at(&mask, off), B, T, H, D, (float)c.scale);
+                           t_at(&v, off), t_at(&mask, off), B, T, H, H, D, (float)c.scale);
     char what[128];
     const char *names[] = {"out", "stats", "dq", "dk", "dv"};
     const tensor *got[] = {&out, &stats, &dq, &dk, &dv};

@@ -412,8 +412,13 @@ static head head_at(const float *q, const float *k, const float *v, const int32_
 
 /* Checks shared by both directions; returns 0 (an error recorded) or 1. */
 static int shapes_ok(rc_backend *be, const char *op, rc_view stats, rc_view key_mask, int B,
-                     int T, int H, int D) {
+                     int T, int H, int Hkv, int D) {
     if (!cpu_sizes_ok(be, op, B, T, H) || !cpu_sizes_ok(be, op, D, 0, 0)) return 0;
+    if (Hkv != H) { /* grouped-query attention is not fused yet */
+        cpu_record_error(be, RC_ERR_UNSUPPORTED, "%s: %d key/value heads for %d query heads", op,
+                         Hkv, H);
+        return 0;
+    }
     const size_t rows = (size_t)B * T;
     return cpu_view_fits(be, op, "stats", stats, rows * H * 2) &&
            cpu_view_fits(be, op, "key_mask", key_mask, rows);
@@ -455,9 +460,10 @@ static void run_tasks(rc_backend *be, const char *op, const attention_tensors *a
 }
 
 void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q, rc_view k,
-                           rc_view v, rc_view key_mask, int B, int T, int H, int D, float scale) {
+                           rc_view v, rc_view key_mask, int B, int T, int H, int Hkv, int D,
+                           float scale) {
     static const char op[] = "attention_forward";
-    if (!shapes_ok(be, op, stats, key_mask, B, T, H, D)) return;
+    if (!shapes_ok(be, op, stats, key_mask, B, T, H, Hkv, D)) return;
     const size_t n = (size_t)B * T * H * D;
     if (!cpu_view_fits(be, op, "out", out, n) || !cpu_view_fits(be, op, "q", q, n) ||
         !cpu_view_fits(be, op, "k", k, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)
@@ -473,9 +479,10 @@ void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q
 
 void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, rc_view dout,
                             rc_view out, rc_view stats, rc_view q, rc_view k, rc_view v,
-                            rc_view key_mask, int B, int T, int H, int D, float scale) {
+                            rc_view key_mask, int B, int T, int H, int Hkv, int D,
+                            float scale) {
     static const char op[] = "attention_backward";
-    if (!shapes_ok(be, op, stats, key_mask, B, T, H, D)) return;
+    if (!shapes_ok(be, op, stats, key_mask, B, T, H, Hkv, D)) return;
     const size_t n = (size_t)B * T * H * D;
     if (!cpu_view_fits(be, op, "dq", dq, n) || !cpu_view_fits(be, op, "dk", dk, n) ||
         !cpu_view_fits(be, op, "dv", dv, n) || !cpu_view_fits(be, op, "dout", dout, n) ||

@@ -196,10 +196,12 @@ void cpu_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dpr
                                     rc_view probs, int B, int H, int Tq, int Tk);
 
 void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q, rc_view k,
-                           rc_view v, rc_view key_mask, int B, int T, int H, int D, float scale);
+                           rc_view v, rc_view key_mask, int B, int T, int H, int Hkv, int D,
+                           float scale);
 void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, rc_view dout,
                             rc_view out, rc_view stats, rc_view q, rc_view k, rc_view v,
-                            rc_view key_mask, int B, int T, int H, int D, float scale);
+                            rc_view key_mask, int B, int T, int H, int Hkv, int D,
+                            float scale);
 double cpu_sum_squares(rc_backend *be, rc_view x, size_t n);
 void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m, rc_view v,
                size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,

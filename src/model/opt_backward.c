@@ -27,7 +27,7 @@ static void attention_backward(rc_model *m, const opt_layer_acts *L, rc_view g_r
         be->attention_backward(be, opt_act(m, A->g_q), opt_act(m, A->g_k), opt_act(m, A->g_v),
                                opt_act(m, A->g_attn), opt_act(m, L->attn), opt_act(m, L->stats),
                                opt_act(m, L->q), opt_act(m, L->k), opt_act(m, L->v),
-                               opt_act(m, A->mask), A->rows, T, H, D, scale);
+                               opt_act(m, A->mask), A->rows, T, H, H, D, scale);
         return;
     }
     for (int first = 0; first < A->rows; first += A->attention_chunk) {

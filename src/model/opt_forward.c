@@ -35,7 +35,8 @@ void opt_attention_chunk(rc_model *m, const opt_layer_acts *L, int first, int co
                               opt_act(m, L->stats + (size_t)first * H * T * 2),
                               opt_act(m, L->q + rows), opt_act(m, L->k + rows),
                               opt_act(m, L->v + rows),
-                              opt_act(m, m->plan.mask + (size_t)first * T), count, T, H, D, scale);
+                              opt_act(m, m->plan.mask + (size_t)first * T), count, T, H, H, D,
+                              scale);
         return;
     }
     /* queries q0 .. q0 + rows - 1 against keys 0 .. q0 + rows - 1 */
