@@ -40,7 +40,7 @@ static void roundtrip(rc_backend *be, const char *name) {
     CHECK(rc_model_load(dst, be, 99, &b, NULL) == RC_OK, "reload %s: %s", dst, rc_last_error());
     if (b) {
         CHECK(same_params(a, b), "%s: parameters changed in a save/load round trip", name);
-        CHECK(memcmp(rc_model_config(a), rc_model_config(b), sizeof(rc_opt_config)) == 0,
+        CHECK(memcmp(rc_model_get_config(a), rc_model_get_config(b), sizeof(rc_model_config)) == 0,
               "%s: config changed in a save/load round trip", name);
     }
     /* what transformers needs to build the right class with one label */
@@ -84,14 +84,20 @@ static void bad_folders(rc_backend *be) {
     CHECK(rc_model_load("/nonexistent/model", be, 0, &m, NULL) != RC_OK &&
               strstr(rc_last_error(), "/nonexistent/model"),
           "missing folder: %s", rc_last_error());
-    /* config.json that is not OPT */
-    snprintf(dir, sizeof dir, "%s/bad_llama", test_tmp_dir());
+    /* config.json of a family rewardc does not implement */
+    snprintf(dir, sizeof dir, "%s/bad_family", test_tmp_dir());
     rc_mkdir_p(dir);
     snprintf(path, sizeof path, "%s/config.json", dir);
+    const char *mamba = "{\"model_type\": \"mamba\"}";
+    rc_write_file_atomic(path, mamba, strlen(mamba));
+    CHECK(rc_model_load(dir, be, 0, &m, NULL) == RC_ERR_UNSUPPORTED && strstr(rc_last_error(), "mamba"),
+          "mamba config: %s", rc_last_error());
+    /* a Llama config without a pad token: the score could not be pooled */
     const char *llama = "{\"model_type\": \"llama\"}";
     rc_write_file_atomic(path, llama, strlen(llama));
-    CHECK(rc_model_load(dir, be, 0, &m, NULL) == RC_ERR_UNSUPPORTED && strstr(rc_last_error(), "llama"),
-          "llama config: %s", rc_last_error());
+    CHECK(rc_model_load(dir, be, 0, &m, NULL) == RC_ERR_FORMAT &&
+              strstr(rc_last_error(), "pad_token_id"),
+          "llama config without pad: %s", rc_last_error());
     /* heads that do not divide the width */
     const char *odd = "{\"model_type\": \"opt\", \"hidden_size\": 10, \"num_attention_heads\": 3}";
     rc_write_file_atomic(path, odd, strlen(odd));

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "model/opt_internal.h" /* recompute_attention: the path of larger models */
+#include "model/decoder.h" /* recompute_attention: the path of larger models */
 #include "rewardc/io.h"
 #include "rewardc/model.h"
 #include "rewardc/safetensors.h"

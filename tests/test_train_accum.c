@@ -49,20 +49,19 @@ static const double REWARD_ABS_LIMIT = 1e-6;
 
 /* A small OPT; proj != hidden adds project_in/project_out. init_std is larger
  * than OPT's 0.02 so that rewards and gradients are far from zero. */
-static rc_opt_config small_config(int hidden, int proj, int pre_ln) {
-    rc_opt_config c;
-    memset(&c, 0, sizeof c);
+static rc_model_config small_config(int hidden, int proj, int pre_ln) {
+    rc_model_config c;
+    rc_model_config_defaults(RC_FAMILY_OPT, &c);
     c.vocab_size = VOCAB;
     c.hidden_size = hidden;
     c.num_hidden_layers = 2;
     c.ffn_dim = 40;
     c.num_attention_heads = 4;
     c.max_position_embeddings = 32;
+    c.head_dim = hidden / c.num_attention_heads;
+    c.num_key_value_heads = c.num_attention_heads;
     c.word_embed_proj_dim = proj;
-    c.do_layer_norm_before = pre_ln;
-    c.enable_bias = 1;
-    c.layer_norm_elementwise_affine = 1;
-    c.activation = RC_ACT_RELU;
+    c.do_layer_norm_before = c.final_norm = pre_ln;
     c.pad_token_id = PAD;
     c.bos_token_id = BOS;
     c.eos_token_id = BOS;
@@ -373,7 +372,7 @@ static void check_packing(harness *h, const char *label) {
     CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "score 3"),
           "%s: score slot outside the batch: %s", label, rc_last_error());
     score_at[3] = 0;
-    pos[5] = rc_model_config(h->model)->max_position_embeddings;
+    pos[5] = rc_model_get_config(h->model)->max_position_embeddings;
     st = rc_model_forward_packed(h->model, &batch, r_leaky);
     CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "position"),
           "%s: position past max_position_embeddings: %s", label, rc_last_error());
@@ -428,7 +427,7 @@ static void check_three_branches(harness *h, const char *label) {
  * still fit the reservation. */
 static void check_attention_chunks(rc_backend *be) {
     enum { ROWS = 5, LONG_T = 500, RESERVED_T = 520 };
-    rc_opt_config cfg = small_config(24, 24, 1);
+    rc_model_config cfg = small_config(24, 24, 1);
     cfg.max_position_embeddings = 1024;
     harness h = {0};
     rc_status st = rc_model_create(&cfg, be, 99, &h.model);
@@ -480,7 +479,7 @@ static void check_attention_chunks(rc_backend *be) {
     rc_model_free(h.model);
 }
 
-static void run_config(rc_backend *be, const rc_opt_config *cfg, const char *label,
+static void run_config(rc_backend *be, const rc_model_config *cfg, const char *label,
                        int accumulation_only) {
     harness h = {0};
     rc_status st = rc_model_create(cfg, be, 1234, &h.model);
@@ -509,12 +508,12 @@ int main(void) {
         printf("cpu backend: %s\n", rc_last_error());
         return 1;
     }
-    rc_opt_config pre_ln = small_config(24, 24, 1);
-    rc_opt_config post_ln_proj = small_config(24, 16, 0);
+    rc_model_config pre_ln = small_config(24, 24, 1);
+    rc_model_config post_ln_proj = small_config(24, 16, 0);
     /* embedding rows of 1 KiB: rc_model_zero_grad releases the tables' pages
      * (fill_zero_sparse), so accumulation checks that they come back zeroed
      * (rewards are larger here than the padding bound assumes) */
-    rc_opt_config wide_rows = small_config(256, 256, 1);
+    rc_model_config wide_rows = small_config(256, 256, 1);
     wide_rows.init_std = 0.05f;
     run_config(be, &pre_ln, "pre-LN", 0);
     run_config(be, &post_ln_proj, "post-LN project_in/out", 0);

@@ -14,12 +14,14 @@
 enum { PAIRS = 4, T = 17, STEPS = 20 };
 static const double LOSS_RTOL = 1e-4;
 
-static const rc_opt_config config = {
-    .vocab_size = 211, .hidden_size = 48, .num_hidden_layers = 2, .ffn_dim = 100,
-    .num_attention_heads = 3, .max_position_embeddings = 64, .word_embed_proj_dim = 32,
-    .do_layer_norm_before = 1, .enable_bias = 1, .layer_norm_elementwise_affine = 1,
-    .activation = RC_ACT_GELU, .pad_token_id = 1, .bos_token_id = 2, .eos_token_id = 2,
-    .init_std = 0.1,
+static const rc_model_config config = {
+    .family = RC_FAMILY_OPT, .vocab_size = 211, .hidden_size = 48, .num_hidden_layers = 2,
+    .ffn_dim = 100, .num_attention_heads = 3, .num_key_value_heads = 3, .head_dim = 16,
+    .max_position_embeddings = 64, .word_embed_proj_dim = 32, .do_layer_norm_before = 1,
+    .final_norm = 1, .norm_affine = 1, .norm_bias = 1, .norm_eps = 1e-5,
+    .positions = RC_POS_LEARNED, .position_offset = 2, .qkv_bias = 1, .out_bias = 1,
+    .mlp_bias = 1, .activation = RC_ACT_GELU, .pad_token_id = 1, .bos_token_id = 2,
+    .eos_token_id = 2, .init_std = 0.1,
 };
 
 /* Right-padded random pairs of different lengths. */

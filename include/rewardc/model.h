@@ -1,5 +1,6 @@
-/* The OPT reward model: a decoder-only transformer with a scalar `score` head
- * (transformers' OPTForSequenceClassification with num_labels = 1).
+/* A reward model: a decoder-only transformer of one of the families below
+ * with a scalar `score` head (transformers' *ForSequenceClassification with
+ * num_labels = 1).
  *
  * Parameters, gradients, AdamW moments and activations each live in one
  * backend buffer; a table lists every parameter with its Hugging Face name,
@@ -17,30 +18,74 @@
 extern "C" {
 #endif
 
-/* Every OPTConfig field that changes the math. */
+/* The families the decoder implements; each is a file in src/model/families/. */
+typedef enum {
+    RC_FAMILY_OPT = 0, /* OPTForSequenceClassification */
+    RC_FAMILY_GPT2,    /* GPT2ForSequenceClassification */
+    RC_FAMILY_LLAMA,   /* LlamaForSequenceClassification (SmolLM2, TinyLlama, Llama-3.x) */
+    RC_FAMILY_QWEN2,   /* Qwen2ForSequenceClassification (Qwen2, Qwen2.5) */
+    RC_FAMILY_QWEN3,   /* Qwen3ForSequenceClassification */
+    RC_FAMILY_FALCON,  /* FalconForSequenceClassification (the 7b layout) */
+    RC_FAMILY_COUNT
+} rc_family_id;
+
+typedef enum { RC_NORM_LAYER = 0, RC_NORM_RMS } rc_norm_kind;
+typedef enum { RC_POS_LEARNED = 0, RC_POS_ROPE } rc_position_kind;
+typedef enum { RC_ROPE_DEFAULT = 0, RC_ROPE_LINEAR, RC_ROPE_LLAMA3 } rc_rope_type;
+
+/* Every config field that changes the math, in one family-neutral form: the
+ * family file reads its config.json into this and writes it back. Field
+ * names follow transformers where a name exists. */
 typedef struct {
+    rc_family_id family;
     int vocab_size;
     int hidden_size;             /* d_model */
     int num_hidden_layers;
-    int ffn_dim;
+    int ffn_dim;                 /* intermediate_size, ffn_dim, n_inner, ffn_hidden_size */
     int num_attention_heads;
+    int num_key_value_heads;     /* == num_attention_heads without grouped-query attention */
+    int head_dim;                /* usually hidden_size / num_attention_heads */
     int max_position_embeddings;
-    int word_embed_proj_dim;     /* != hidden_size adds project_in / project_out */
-    int do_layer_norm_before;    /* 1: pre-LN (all sizes but 350m), 0: post-LN */
-    int remove_final_layer_norm; /* _remove_final_layer_norm */
-    int enable_bias;
-    int layer_norm_elementwise_affine;
+    int word_embed_proj_dim;     /* OPT: != hidden_size adds project_in / project_out */
+    /* norms */
+    rc_norm_kind norm;
+    int do_layer_norm_before;    /* 1: pre-norm, 0: post-norm (OPT-350m) */
+    int final_norm;              /* a norm after the last layer */
+    int norm_affine;             /* norms have a weight */
+    int norm_bias;               /* LayerNorms have a bias */
+    double norm_eps;
+    int qk_norm;                 /* Qwen3: RMSNorm over each head of q and k */
+    /* positions */
+    rc_position_kind positions;
+    int position_offset;         /* learned: the table row of position 0 (OPT: 2) */
+    double rope_theta;
+    rc_rope_type rope_type;
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_position;
+    /* linear layers */
+    int qkv_bias, out_bias, mlp_bias;
+    int gated_mlp;               /* down(act(gate(x)) * up(x)) instead of fc2(act(fc1(x))) */
     rc_activation activation;
+    int parallel_block;          /* Falcon: x + attn(norm(x)) + mlp(norm(x)) */
+    int tie_word_embeddings;     /* only recorded: a reward model has no LM head */
     int pad_token_id, bos_token_id, eos_token_id;
-    double init_std;
-} rc_opt_config;
+    double init_std;             /* init_std / initializer_range */
+} rc_model_config;
 
-/* Parses an OPTConfig dictionary (config.json); `where` names the file in errors. */
+/* The family's HF defaults (its PretrainedConfig with no arguments). */
+void rc_model_config_defaults(rc_family_id family, rc_model_config *cfg);
+/* Parses config.json, the family chosen by "model_type"; `where` names the
+ * file in errors. */
 struct cJSON;
-rc_status rc_opt_config_from_json(const struct cJSON *json, const char *where, rc_opt_config *cfg);
-rc_status rc_opt_config_validate(const rc_opt_config *cfg);
-/* Writes the config as transformers expects it for OPTForSequenceClassification. */
-struct cJSON *rc_opt_config_to_json(const rc_opt_config *cfg);
+rc_status rc_model_config_from_json(const struct cJSON *json, const char *where,
+                                    rc_model_config *cfg);
+rc_status rc_model_config_validate(const rc_model_config *cfg);
+/* Writes the config as transformers expects it for the family's
+ * *ForSequenceClassification. */
+struct cJSON *rc_model_config_to_json(const rc_model_config *cfg);
+/* "opt", "llama", ... (config.json's model_type) and the HF class name. */
+const char *rc_family_model_type(rc_family_id family);
+const char *rc_family_architecture(rc_family_id family);
 
 enum { RC_PARAM_NAME_MAX = 96, RC_NO_PARAM = -1 };
 
@@ -55,13 +100,18 @@ typedef struct {
 
 typedef struct rc_model rc_model;
 
-/* Creates a model with every parameter initialised as transformers'
- * OPTPreTrainedModel._init_weights does (normal(0, init_std) for Linear and
- * Embedding weights, zero biases, LayerNorm 1/0, padding row zero), from `seed`. */
-rc_status rc_model_create(const rc_opt_config *cfg, rc_backend *be, uint64_t seed, rc_model **out);
+/* Creates a model with every parameter initialised as the family's
+ * PreTrainedModel._init_weights does (normal(0, init_std) for Linear and
+ * Embedding weights, zero biases, norms 1/0, padding row zero), from `seed`.
+ * Fails with a clear error when the backend lacks an op the family needs. */
+rc_status rc_model_create(const rc_model_config *cfg, rc_backend *be, uint64_t seed,
+                          rc_model **out);
 void rc_model_free(rc_model *m);
 
-const rc_opt_config *rc_model_config(const rc_model *m);
+const rc_model_config *rc_model_get_config(const rc_model *m);
+int rc_model_pad_id(const rc_model *m);
+int rc_model_vocab_size(const rc_model *m);
+int rc_model_max_length(const rc_model *m); /* longest sequence its positions allow */
 rc_backend *rc_model_backend(const rc_model *m);
 int rc_model_param_count(const rc_model *m);
 const rc_param_info *rc_model_param(const rc_model *m, int index);
@@ -123,7 +173,7 @@ rc_status rc_model_forward_packed(rc_model *m, const rc_packed_batch *batch, flo
 
 /* Matrix-product FLOPs of one forward pass over rows x T slots: of the dense
  * model (n_scores 0), or as rewardc runs it with n_scores score rows. */
-double rc_model_forward_flops(const rc_opt_config *cfg, int rows, int T, int n_scores);
+double rc_model_forward_flops(const rc_model_config *cfg, int rows, int T, int n_scores);
 
 /* The pooled index (position within its row) of each score of the last forward. */
 const int32_t *rc_model_pooled_index(const rc_model *m);
@@ -138,7 +188,7 @@ rc_view rc_model_params_view(const rc_model *m);
 rc_view rc_model_grads_view(const rc_model *m);
 
 
-/* ---- Hugging Face checkpoints (src/model/opt_checkpoint.c) ---- */
+/* ---- Hugging Face checkpoints (src/model/checkpoint.c) ---- */
 typedef struct {
     int score_initialised; /* no score.weight in the checkpoint: created from the seed */
     int n_ignored;         /* tensors not used (lm_head.*, and anything unknown) */
@@ -146,15 +196,16 @@ typedef struct {
     char dtype[8];         /* storage dtype of the weights, e.g. "F16" */
 } rc_load_report;
 
-/* Loads config.json + safetensors (single or sharded, F32/F16/BF16) from an
- * OPTForSequenceClassification, OPTForCausalLM or OPTModel folder (key
- * prefixes model.decoder. and decoder.). A missing score head is initialised
- * from `seed` as transformers would (normal(0, init_std)). */
+/* Loads config.json + safetensors (single or sharded, F32/F16/BF16) from a
+ * *ForSequenceClassification, *ForCausalLM or base-model folder of any
+ * family (the base model's keys lack the family's prefix, e.g. "model.").
+ * A missing score head is initialised from `seed` as transformers would
+ * (normal(0, init_std)). */
 rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model **out,
                         rc_load_report *report);
-/* Writes config.json and model.safetensors (F32) as an
- * OPTForSequenceClassification folder transformers loads as it is; each file
- * atomically. The folder is created if needed. */
+/* Writes config.json and model.safetensors (F32) as the family's
+ * *ForSequenceClassification folder, which transformers loads as it is; each
+ * file atomically. The folder is created if needed. */
 rc_status rc_model_save(rc_model *m, const char *dir);
 
 #ifdef __cplusplus

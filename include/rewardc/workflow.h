@@ -32,11 +32,11 @@ rc_status rc_reward_meta_save(const char *model_dir, const rc_reward_meta *meta)
  * tokenizer.json, tokenizer_config.json, special_tokens_map.json) to dst_dir. */
 rc_status rc_copy_tokenizer_files(const char *src_dir, const char *dst_dir);
 
-/* Named model shapes: demo sizes and the real OPT configurations. */
+/* Named model shapes: demo sizes and the published shapes of each family. */
 typedef struct {
     const char *name;
     const char *description;
-    rc_opt_config config;
+    rc_model_config config;
 } rc_model_preset;
 
 const rc_model_preset *rc_model_presets(int *count);

@@ -296,7 +296,7 @@ static int emit(cJSON *obj, const bench_options *o) {
 }
 
 static cJSON *model_summary(rc_model *m, const char *dir) {
-    const rc_opt_config *c = rc_model_config(m);
+    const rc_model_config *c = rc_model_get_config(m);
     cJSON *obj = cJSON_CreateObject();
     cJSON_AddStringToObject(obj, "dir", dir);
     cJSON_AddNumberToObject(obj, "num_hidden_layers", c->num_hidden_layers);
@@ -327,7 +327,7 @@ typedef struct {
  * the pad id and the reward is read at its last real token). With `varied`,
  * each row's length is uniform in [ceil(T/2), T] and the batch is
  * right-padded to its longest row, as the trainer pads. */
-static rc_status make_batch(const rc_opt_config *c, int rows, int T, int varied, uint64_t seed,
+static rc_status make_batch(const rc_model_config *c, int rows, int T, int varied, uint64_t seed,
                             bench_batch *b) {
     memset(b, 0, sizeof *b);
     if (c->vocab_size <= 3)
@@ -402,11 +402,11 @@ static int open_model(const bench_options *o, int training, long rows, rc_backen
     rc_status st = rc_backend_create(o->backend, (int)o->device, be);
     if (st == RC_OK) st = rc_model_load(o->model, *be, (uint64_t)o->seed, m, NULL);
     if (st == RC_OK)
-        st = make_batch(rc_model_config(*m), (int)rows, (int)o->seq_len, !strcmp(o->lengths, "varied"),
+        st = make_batch(rc_model_get_config(*m), (int)rows, (int)o->seq_len, !strcmp(o->lengths, "varied"),
                         (uint64_t)o->seed, b);
-    if (st == RC_OK && o->seq_len > rc_model_config(*m)->max_position_embeddings)
+    if (st == RC_OK && o->seq_len > rc_model_get_config(*m)->max_position_embeddings)
         st = rc_fail(RC_ERR_INVALID_ARG, "--seq-len %ld exceeds the model's %d positions", o->seq_len,
-                     rc_model_config(*m)->max_position_embeddings);
+                     rc_model_get_config(*m)->max_position_embeddings);
     if (st == RC_OK) st = rc_model_reserve(*m, b->rows, b->T, training);
     if (st == RC_OK && o->batch_path)
         st = save_batch(b, o->batch_path, training ? "train-step" : "score", training ? rows / 2 : 0);
@@ -469,12 +469,12 @@ static int bench_train_step(const bench_options *o, int threads) {
         cJSON_AddNumberToObject(obj, "max_grad_norm", o->max_grad_norm);
         add_timing(obj, &timer);
         double median = median_of(timer.wall, timer.timed);
-        double flops = 3.0 * rc_model_forward_flops(rc_model_config(m), b.rows, b.T, 0);
+        double flops = 3.0 * rc_model_forward_flops(rc_model_get_config(m), b.rows, b.T, 0);
         cJSON_AddNumberToObject(obj, "tokens_per_second", (double)b.rows * b.T / median);
         cJSON_AddNumberToObject(obj, "real_tokens_per_second", (double)b.real_tokens / median);
         cJSON_AddNumberToObject(obj, "model_flops_per_step", flops);
         cJSON_AddNumberToObject(obj, "executed_flops_per_step",
-                                3.0 * rc_model_forward_flops(rc_model_config(m), b.rows, b.T, b.rows));
+                                3.0 * rc_model_forward_flops(rc_model_get_config(m), b.rows, b.T, b.rows));
         cJSON_AddNumberToObject(obj, "model_flops_per_second", flops / median);
         cJSON_AddItemToObject(obj, "losses", number_array(losses, total));
         rc = emit(obj, o);
@@ -517,12 +517,12 @@ static int bench_score(const bench_options *o, int threads) {
         add_batch_fields(obj, &b, o->lengths);
         add_timing(obj, &timer);
         double median = median_of(timer.wall, timer.timed);
-        double flops = rc_model_forward_flops(rc_model_config(m), b.rows, b.T, 0);
+        double flops = rc_model_forward_flops(rc_model_get_config(m), b.rows, b.T, 0);
         cJSON_AddNumberToObject(obj, "sequences_per_second", b.rows / median);
         cJSON_AddNumberToObject(obj, "tokens_per_second", (double)b.rows * b.T / median);
         cJSON_AddNumberToObject(obj, "model_flops_per_pass", flops);
         cJSON_AddNumberToObject(obj, "executed_flops_per_pass",
-                                rc_model_forward_flops(rc_model_config(m), b.rows, b.T, b.rows));
+                                rc_model_forward_flops(rc_model_get_config(m), b.rows, b.T, b.rows));
         cJSON_AddNumberToObject(obj, "model_flops_per_second", flops / median);
         double first[8];
         int n_first = b.rows < 8 ? b.rows : 8;

@@ -78,7 +78,7 @@ int cmd_init(int argc, char **argv) {
         fprintf(stderr, "rewardc init: %s\n", rc_last_error());
         return 1;
     }
-    rc_opt_config cfg = preset->config;
+    rc_model_config cfg = preset->config;
     int vocab = rc_tokenizer_vocab_size(tok);
     int pad = rc_tokenizer_pad_id(tok), eos = rc_tokenizer_eos_id(tok), bos = rc_tokenizer_bos_id(tok);
     rc_reward_meta meta = {.policy = rc_encode_policy_default()};

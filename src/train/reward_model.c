@@ -78,7 +78,7 @@ static int compare_row_length(const void *a, const void *b) {
  * costs fewer FLOPs than that sequence in a row of its own (the prefix shared
  * by all shrinks as the row grows, and longer rows cost more attention), fits
  * the reservation (max_T slots) and keeps at most max_scores scores. */
-static size_t group_rows(const rc_opt_config *cfg, const sequence_ref *order, size_t n,
+static size_t group_rows(const rc_model_config *cfg, const sequence_ref *order, size_t n,
                          int share, int max_T, int max_scores, score_row *rows) {
     size_t n_rows = 0;
     for (size_t i = 0; i < n; i += (size_t)rows[n_rows - 1].count) {
@@ -110,7 +110,7 @@ static size_t group_rows(const rc_opt_config *cfg, const sequence_ref *order, si
  * arrival order pads each batch to its longest). */
 rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
                                 size_t n, float *rewards) {
-    const rc_opt_config *cfg = rc_model_config(rm->model);
+    const rc_model_config *cfg = rc_model_get_config(rm->model);
     const int32_t pad = (int32_t)cfg->pad_token_id;
     const size_t max_len = rm->meta.policy.max_length;
     for (size_t i = 0; i < n; i++)

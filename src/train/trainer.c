@@ -109,7 +109,7 @@ typedef struct {
 static rc_status forward_pairs(rc_model *m, batch_buffers *bb, const rc_train_data *data,
                                const size_t *indices, int count, int share_prefix,
                                batch_info *info) {
-    const rc_opt_config *cfg = rc_model_config(m);
+    const rc_model_config *cfg = rc_model_get_config(m);
     const int32_t pad = (int32_t)cfg->pad_token_id;
     memset(info, 0, sizeof *info);
     int T_rows = 1, non_empty = 1;

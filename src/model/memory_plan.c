@@ -2,7 +2,7 @@
  * the backward scratch, as offsets into one buffer allocated up front. */
 #include <stdlib.h>
 
-#include "model/opt_internal.h"
+#include "model/decoder.h"
 
 /* Every layer's attention output kept for backward, at most (floats: 8 MiB). */
 static const size_t ATTENTION_KEPT_MAX = (size_t)2 << 20;
@@ -18,22 +18,26 @@ static size_t take(planner *pl, size_t n) {
     return at;
 }
 
-size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, int training,
-                            int keep_attention, opt_acts *plan, opt_layer_acts *layers) {
+size_t decoder_plan_activations(const rc_model_config *c, int rows, int T, int n_out,
+                                int training, int keep_attention, decoder_acts *plan,
+                                layer_acts *layers) {
     const size_t N = (size_t)rows * T, C = (size_t)c->hidden_size, F = (size_t)c->ffn_dim;
     const size_t P = (size_t)c->word_embed_proj_dim, H = (size_t)c->num_attention_heads;
+    const size_t QW = (size_t)dec_q_width(c), KW = (size_t)dec_kv_width(c);
+    const size_t HKV = (size_t)c->num_key_value_heads;
     const size_t O = (size_t)n_out;
     planner pl = {0};
-    opt_acts a = {.rows = rows, .T = T, .training = training, .n_out = n_out, .layer = layers,
+    decoder_acts a = {.rows = rows, .T = T, .training = training, .n_out = n_out, .layer = layers,
                   .keeps_attention = training && keep_attention};
     a.ids = take(&pl, N);
     a.mask = take(&pl, N);
     a.pos_ids = take(&pl, N);
     a.score_slots = take(&pl, O);
+    a.score_pos = take(&pl, O);
     a.tok_embed = P != C ? take(&pl, N * P) : 0;
     a.x0 = take(&pl, N * C);
     /* Inference walks the layers through one set of buffers: each layer's
-     * input is dead by the time that layer writes its output (see opt_forward.c).
+     * input is dead by the time that layer writes its output (see decoder_forward.c).
      * Training keeps per layer what backward cannot cheaply redo: q, k, v, the
      * residual sums, fc1 and a post-LN layer's output. LayerNorm outputs and
      * the attention probabilities and output are recomputed in backward (the
@@ -48,7 +52,7 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     const int n_layers = c->num_hidden_layers, pre = c->do_layer_norm_before;
     const int distinct_layers = training ? n_layers : 1;
     const size_t shared_ln = training ? take(&pl, N * C) : 0;
-    const size_t shared_attn = training && !a.keeps_attention ? take(&pl, N * C) : 0;
+    const size_t shared_attn = training && !a.keeps_attention ? take(&pl, N * QW) : 0;
     const size_t shared_stats = a.keeps_attention ? 0 : take(&pl, N * H * 2);
     /* The scratch grows only with T and n_out, never with the chunk, so every
      * batch within a reservation fits it. It also holds the last layer's
@@ -60,28 +64,36 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
     const size_t chunk = attention_scratch / per_sequence;
     a.attention_chunk = chunk < (size_t)rows ? (int)chunk : rows;
     const size_t shared_probs = take(&pl, attention_scratch);
-    opt_layer_acts scratch; /* when only the total is wanted */
+    layer_acts scratch; /* when only the total is wanted */
     for (int l = 0; l < distinct_layers; l++) {
-        opt_layer_acts *L = layers ? &layers[l] : &scratch;
+        layer_acts *L = layers ? &layers[l] : &scratch;
         const int score_rows = training && l == n_layers - 1;
         const size_t R = score_rows ? O : N;
         L->ln1 = training ? shared_ln : take(&pl, N * C);
         L->ln1_mean = take(&pl, N);
         L->ln1_rstd = take(&pl, N);
-        L->q = take(&pl, R * C);
-        L->k = take(&pl, N * C);
-        L->v = take(&pl, N * C);
+        L->q_raw = L->q_rstd = L->k_raw = L->k_rstd = 0;
+        if (c->qk_norm) { /* the head norms' inputs, for their backward */
+            L->q_raw = take(&pl, R * QW);
+            L->q_rstd = take(&pl, R * H);
+            L->k_raw = take(&pl, N * KW);
+            L->k_rstd = take(&pl, N * HKV);
+        }
+        L->q = take(&pl, R * QW);
+        L->k = take(&pl, N * KW);
+        L->v = take(&pl, N * KW);
         L->probs = shared_probs;
-        L->attn = training && !a.keeps_attention ? shared_attn : take(&pl, R * C);
+        L->attn = training && !a.keeps_attention ? shared_attn : take(&pl, R * QW);
         L->stats = a.keeps_attention ? take(&pl, R * H * 2) : shared_stats;
         L->res1 = take(&pl, R * C);
         L->ln2 = training && pre ? shared_ln : take(&pl, R * C);
         L->ln2_mean = take(&pl, R);
         L->ln2_rstd = take(&pl, R);
         L->fc1 = take(&pl, R * F);
+        L->up = c->gated_mlp ? take(&pl, R * F) : 0;
         /* ReLU's derivative can be read off its output (relu(x) > 0 iff x > 0),
-         * so ReLU models apply it in place and keep one [R, F] tensor */
-        L->act = c->activation == RC_ACT_RELU ? L->fc1 : take(&pl, R * F);
+         * so a plain ReLU MLP applies it in place and keeps one [R, F] tensor */
+        L->act = c->activation == RC_ACT_RELU && !c->gated_mlp ? L->fc1 : take(&pl, R * F);
         L->res2 = take(&pl, R * C);
     }
     for (int l = distinct_layers; l < n_layers && layers; l++) layers[l] = layers[0];
@@ -97,15 +109,18 @@ size_t opt_plan_activations(const rc_opt_config *c, int rows, int T, int n_out, 
         a.g_stream = take(&pl, N * C);
         a.g_tmp = take(&pl, N * C);
         a.g_ln = take(&pl, N * C);
-        /* a layer's FC-block gradients are dead before its attention block's
-         * are born, so the two sets share memory */
+        a.g_mlp_in = c->parallel_block ? take(&pl, N * C) : 0;
+        a.g_heads = c->qk_norm ? take(&pl, N * (QW > KW ? QW : KW)) : 0;
+        /* a layer's MLP gradients are dead before its attention block's are
+         * born, so the two sets share memory */
         planner fc_block = pl, attention_block = pl;
         a.g_act = take(&fc_block, N * F);
         a.g_fc1 = take(&fc_block, N * F);
-        a.g_attn = take(&attention_block, N * C);
-        a.g_q = take(&attention_block, N * C);
-        a.g_k = take(&attention_block, N * C);
-        a.g_v = take(&attention_block, N * C);
+        a.g_up = c->gated_mlp ? take(&fc_block, N * F) : 0;
+        a.g_attn = take(&attention_block, N * QW);
+        a.g_q = take(&attention_block, N * QW);
+        a.g_k = take(&attention_block, N * KW);
+        a.g_v = take(&attention_block, N * KW);
         pl.next = fc_block.next > attention_block.next ? fc_block.next : attention_block.next;
         a.g_probs = take(&pl, attention_scratch);
         a.g_tok = P != C ? take(&pl, N * P) : 0;
@@ -128,13 +143,15 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
         return rc_fail(RC_ERR_INVALID_ARG,
                        "sequence length %d exceeds the model's max_position_embeddings %d",
                        max_seq_len, m->cfg.max_position_embeddings);
+    rc_status rope = decoder_rope_tables(m, max_seq_len);
+    if (rope != RC_OK) return rope;
     if (training && !m->grads) {
         rc_status st = m->be->alloc(m->be, m->n_elements, &m->grads);
         if (st != RC_OK)
             return rc_fail_context(st, "allocating gradients (%.1f MB)", m->n_elements * 4.0 / 1e6);
         rc_model_zero_grad(m);
     }
-    opt_layer_acts *layers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *layers);
+    layer_acts *layers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *layers);
     int32_t *pooled = malloc((size_t)max_rows * sizeof *pooled);
     int32_t *slots = malloc((size_t)max_rows * sizeof *slots);
     if (!layers || !pooled || !slots) {
@@ -147,10 +164,10 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
      * per layer; worth its memory for small models only. */
     const size_t kept = (size_t)m->cfg.num_hidden_layers * max_rows * max_seq_len *
                         (size_t)m->cfg.hidden_size;
-    m->keep_attention = training && opt_fused_attention(m) && !m->recompute_attention &&
+    m->keep_attention = training && decoder_fused_attention(m) && !m->recompute_attention &&
                         kept <= ATTENTION_KEPT_MAX;
-    opt_acts plan;
-    size_t need = opt_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, training,
+    decoder_acts plan;
+    size_t need = decoder_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, training,
                                        m->keep_attention, &plan, layers);
     if (m->acts) m->be->free(m->be, m->acts);
     m->acts = NULL;
@@ -181,13 +198,13 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
 
 int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores) {
     if (!m->acts || rows <= 0 || T <= 0 || n_scores <= 0 || n_scores > m->max_rows) return 0;
-    opt_acts plan;
-    return opt_plan_batch(m, rows, T, n_scores, &plan, NULL) <= m->acts_capacity;
+    decoder_acts plan;
+    return decoder_plan_batch(m, rows, T, n_scores, &plan, NULL) <= m->acts_capacity;
 }
 
-size_t opt_plan_batch(const rc_model *m, int rows, int T, int n_out, opt_acts *plan,
-                      opt_layer_acts *layers) {
-    return opt_plan_activations(&m->cfg, rows, T, n_out, opt_keeps_activations(m),
+size_t decoder_plan_batch(const rc_model *m, int rows, int T, int n_out, decoder_acts *plan,
+                          layer_acts *layers) {
+    return decoder_plan_activations(&m->cfg, rows, T, n_out, decoder_keeps_activations(m),
                                 m->keep_attention, plan, layers);
 }
 
@@ -199,14 +216,13 @@ void rc_model_set_attention_block(rc_model *m, int queries) {
 
 void rc_model_set_fused_attention(rc_model *m, int enabled) { m->composed_attention = !enabled; }
 
-int opt_fused_attention(const rc_model *m) {
+int decoder_fused_attention(const rc_model *m) {
     const rc_backend *be = m->be;
-    const int D = m->cfg.hidden_size / m->cfg.num_attention_heads;
     return !m->composed_attention && be->attention_forward && be->attention_backward &&
-           D <= be->fused_attention_max_head_dim;
+           m->cfg.head_dim <= be->fused_attention_max_head_dim;
 }
 
-int opt_keeps_activations(const rc_model *m) { return m->training && m->grad_enabled; }
+int decoder_keeps_activations(const rc_model *m) { return m->training && m->grad_enabled; }
 
 rc_memory_plan rc_model_memory_plan(const rc_model *m) {
     rc_memory_plan plan = {
@@ -218,10 +234,10 @@ rc_memory_plan rc_model_memory_plan(const rc_model *m) {
     return plan;
 }
 
-rc_view opt_act(const rc_model *m, size_t offset) { return (rc_view){m->acts, offset}; }
+rc_view dec_act(const rc_model *m, size_t offset) { return (rc_view){m->acts, offset}; }
 
-rc_view opt_layer_input(const rc_model *m, int l) {
-    if (l == 0) return opt_act(m, m->plan.x0);
-    const opt_layer_acts *prev = &m->plan.layer[l - 1];
-    return opt_act(m, m->cfg.do_layer_norm_before ? prev->res2 : prev->ln2);
+rc_view decoder_layer_input(const rc_model *m, int l) {
+    if (l == 0) return dec_act(m, m->plan.x0);
+    const layer_acts *prev = &m->plan.layer[l - 1];
+    return dec_act(m, m->cfg.do_layer_norm_before ? prev->res2 : prev->ln2);
 }

@@ -1,27 +1,35 @@
-/* Hugging Face OPT checkpoints in and out: config.json + safetensors. */
+/* Hugging Face checkpoints in and out, any family: config.json +
+ * safetensors, tensors under the table's HF names. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/opt_internal.h"
+#include "model/family.h"
 #include "rewardc/io.h"
 #include "rewardc/safetensors.h"
 
-/* Table names are OPTForSequenceClassification's ("model.decoder.*"); bare
- * OPTModel checkpoints store the same tensors as "decoder.*". */
-static const rc_tensor_view *find_tensor(const rc_safetensors *st, const char *name) {
+/* Table names are *ForSequenceClassification's, as *ForCausalLM stores them
+ * too ("model.layers.*", "transformer.h.*"); the bare base model stores the
+ * same tensors without the family's prefix ("layers.*", "h.*"). */
+static const char *unprefixed(const rc_model *m, const char *name) {
+    const char *prefix = m->family->base_prefix;
+    return strncmp(name, prefix, strlen(prefix)) ? NULL : name + strlen(prefix);
+}
+
+static const rc_tensor_view *find_tensor(const rc_model *m, const rc_safetensors *st,
+                                         const char *name) {
     const rc_tensor_view *t = rc_st_find(st, name);
-    const char *prefix = "model.";
-    if (!t && !strncmp(name, prefix, strlen(prefix))) t = rc_st_find(st, name + strlen(prefix));
+    const char *bare = unprefixed(m, name);
+    if (!t && bare) t = rc_st_find(st, bare);
     return t;
 }
 
 static int is_known_tensor(const rc_model *m, const char *name) {
     if (!strncmp(name, "lm_head.", 8)) return 0; /* the LM head is not part of a reward model */
     if (rc_model_find_param(m, name) != RC_NO_PARAM) return 1;
-    char with_prefix[RC_PARAM_NAME_MAX + 8];
-    snprintf(with_prefix, sizeof with_prefix, "model.%s", name);
+    char with_prefix[RC_PARAM_NAME_MAX + 16];
+    snprintf(with_prefix, sizeof with_prefix, "%s%s", m->family->base_prefix, name);
     return rc_model_find_param(m, with_prefix) != RC_NO_PARAM;
 }
 
@@ -32,15 +40,17 @@ static rc_status load_weights(rc_model *m, const rc_safetensors *st, const char 
     rc_status status = RC_OK;
     for (int i = 0; i < m->n_params && status == RC_OK; i++) {
         const rc_param_info *p = &m->table[i];
-        const rc_tensor_view *t = find_tensor(st, p->name);
+        const rc_tensor_view *t = find_tensor(m, st, p->name);
         if (!t) {
             if (i == m->p.score) { /* a base-model checkpoint: a new head, as HF makes one */
                 report->score_initialised = 1;
-                status = opt_init_param(m, i, seed ^ 0x73636f7265ull); /* "score" */
+                status = decoder_init_param(m, i, seed ^ 0x73636f7265ull); /* "score" */
                 continue;
             }
-            status = rc_fail(RC_ERR_FORMAT, "%s: tensor %s (or %s) is missing", dir, p->name,
-                             p->name + strlen("model."));
+            const char *bare = unprefixed(m, p->name);
+            status = bare ? rc_fail(RC_ERR_FORMAT, "%s: tensor %s (or %s) is missing", dir,
+                                    p->name, bare)
+                          : rc_fail(RC_ERR_FORMAT, "%s: tensor %s is missing", dir, p->name);
             break;
         }
         int64_t shape[2] = {p->shape[0], p->shape[1]};
@@ -82,15 +92,15 @@ rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model
     if (st != RC_OK) return st;
     cJSON *json = NULL;
     if ((st = rc_json_load_file(path, &json)) != RC_OK) return st;
-    rc_opt_config cfg;
-    st = rc_opt_config_from_json(json, path, &cfg);
+    rc_model_config cfg;
+    st = rc_model_config_from_json(json, path, &cfg);
     cJSON_Delete(json);
     if (st != RC_OK) return st;
 
     rc_safetensors *weights = NULL;
     if ((st = rc_st_open(dir, &weights)) != RC_OK) return st;
     rc_model *m = NULL;
-    st = opt_model_new(&cfg, be, seed, 0, &m); /* every weight comes from the file */
+    st = decoder_model_new(&cfg, be, seed, 0, &m); /* every weight comes from the file */
     if (st == RC_OK) st = load_weights(m, weights, dir, seed, report);
     rc_st_close(weights);
     if (st != RC_OK) {
@@ -123,7 +133,7 @@ rc_status rc_model_save(rc_model *m, const char *dir) {
     free(host);
     if (st != RC_OK) return st;
 
-    cJSON *config = rc_opt_config_to_json(&m->cfg);
+    cJSON *config = rc_model_config_to_json(&m->cfg);
     if (!config) return rc_fail(RC_ERR_OOM, "cannot build config.json");
     st = rc_path_join(path, sizeof path, dir, "config.json");
     if (st == RC_OK) st = rc_json_save_file(path, config);
