@@ -1064,15 +1064,21 @@ static void test_softmax(void) {
 
 /* ------------------------------------------------------- fused attention */
 
-/* q, k, v, dout (g) as [B, T, H*D] host arrays */
+/* q, dout (g) as [B, T, H*D] host arrays, k, v as [B, T, Hkv*D]; query
+ * head h reads key/value head h / (H / Hkv) */
 typedef struct {
     const float *q, *k, *v, *g;
-    int B, T, H, D;
+    int B, T, H, Hkv, D;
     double scale;
 } attention_case;
 
+/* row i of query head h in q or g */
 static const float *head_row(const attention_case *c, const float *x, int b, int i, int h) {
     return x + ((size_t)b * c->T + i) * c->H * c->D + (size_t)h * c->D;
+}
+/* row i of the key/value head that query head h reads, in k or v */
+static const float *kv_row(const attention_case *c, const float *x, int b, int i, int h) {
+    return x + ((size_t)b * c->T + i) * c->Hkv * c->D + (size_t)(h / (c->H / c->Hkv)) * c->D;
 }
 
 /* One query's softmax in double: p over keys 0..T-1 (0 where hidden) and
@@ -1091,7 +1097,7 @@ static query_stats ref_softmax(const attention_case *c, int b, int h, int i, dou
     for (int j = 0; j < c->T; j++) p[j] = rel[j] = 0;
     for (int j = 0; j <= i; j++) {
         if (!key_visible_ref(b, i, j, c->T)) continue;
-        const float *q = head_row(c, c->q, b, i, h), *k = head_row(c, c->k, b, j, h);
+        const float *q = head_row(c, c->q, b, i, h), *k = kv_row(c, c->k, b, j, h);
         double dot = 0, mag = 0;
         for (int d = 0; d < c->D; d++) dot += (double)q[d] * k[d], mag += fabs((double)q[d] * k[d]);
         p[j] = dot * c->scale;
@@ -1118,18 +1124,24 @@ static query_stats ref_softmax(const attention_case *c, int b, int h, int i, dou
  * stats) and attention_backward (dq, dk, dv, from that forward's out and
  * stats), computed in double per (sequence, head). The bounds follow each
  * value's path: a dot product of n terms gets (n + 3) u of its magnitude on
- * top of what its factors carry, all doubled as elsewhere in this file. */
+ * top of what its factors carry, all doubled as elsewhere in this file.
+ * dk and dv are sums over the query heads of a group (H / Hkv of them): each
+ * head adds its terms and their bounds into e->dk and e->dv, which start at
+ * 0, and the float sum runs over the whole group's queries, group * T terms
+ * at most. */
 typedef struct {
     expect out, stats, dq, dk, dv;
 } attention_expect;
 
 static void ref_attention_head(const attention_case *c, int b, int h, attention_expect *e,
                                size_t off) {
-    const int T = c->T, D = c->D, ld = c->H * c->D;
+    const int T = c->T, D = c->D, ld = c->H * c->D, ldkv = c->Hkv * c->D;
+    const int group = c->H / c->Hkv;
     double *P = calloc((size_t)T * T, sizeof *P), *rel = calloc((size_t)T * T, sizeof *rel);
     double *ds = calloc((size_t)T * T, sizeof *ds), *ds_err = calloc((size_t)T * T, sizeof *ds_err);
     double *O = calloc((size_t)T * D, sizeof *O), *O_tol = calloc((size_t)T * D, sizeof *O_tol);
     const size_t head0 = off + (size_t)b * T * ld + (size_t)h * D;
+    const size_t kv_head0 = off + (size_t)b * T * ldkv + (size_t)(h / group) * D;
     for (int i = 0; i < T; i++) {
         const query_stats st = ref_softmax(c, b, h, i, P + (size_t)i * T, rel + (size_t)i * T);
         const size_t at = off + (((size_t)b * c->H + h) * T + i) * 2;
@@ -1138,7 +1150,7 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
         for (int d = 0; d < D; d++) {
             double sum = 0, tol = 0;
             for (int j = 0; j <= i; j++) {
-                const double term = P[(size_t)i * T + j] * head_row(c, c->v, b, j, h)[d];
+                const double term = P[(size_t)i * T + j] * kv_row(c, c->v, b, j, h)[d];
                 sum += term;
                 tol += fabs(term) * (rel[(size_t)i * T + j] + (i + 3) * U);
             }
@@ -1158,7 +1170,7 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
         }
         for (int j = 0; j <= i; j++) {
             const double p = P[(size_t)i * T + j];
-            const float *v = head_row(c, c->v, b, j, h);
+            const float *v = kv_row(c, c->v, b, j, h);
             double dp = 0, mag = 0;
             for (int d = 0; d < D; d++) dp += (double)g[d] * v[d], mag += fabs((double)g[d] * v[d]);
             ds[(size_t)i * T + j] = p * (dp - delta);
@@ -1171,7 +1183,7 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
         for (int d = 0; d < D; d++) {
             double dq = 0, dq_tol = 0, dk = 0, dk_tol = 0, dv = 0, dv_tol = 0;
             for (int j = 0; j <= i; j++) { /* dq_i: over keys j <= i */
-                const double kj = head_row(c, c->k, b, j, h)[d], dsj = ds[(size_t)i * T + j];
+                const double kj = kv_row(c, c->k, b, j, h)[d], dsj = ds[(size_t)i * T + j];
                 dq += dsj * kj;
                 dq_tol += fabs(kj) * ds_err[(size_t)i * T + j] + (i + 3) * U * fabs(dsj * kj);
             }
@@ -1179,29 +1191,33 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
                 const double qr = head_row(c, c->q, b, r, h)[d], gr = head_row(c, c->g, b, r, h)[d];
                 const double dsr = ds[(size_t)r * T + i], pr = P[(size_t)r * T + i];
                 dk += dsr * qr;
-                dk_tol += fabs(qr) * ds_err[(size_t)r * T + i] + (T + 3) * U * fabs(dsr * qr);
+                dk_tol += fabs(qr) * ds_err[(size_t)r * T + i] +
+                          ((size_t)group * T + 3) * U * fabs(dsr * qr);
                 dv += pr * gr;
-                dv_tol += fabs(pr * gr) * (rel[(size_t)r * T + i] + (T + 3) * U);
+                dv_tol += fabs(pr * gr) * (rel[(size_t)r * T + i] + ((size_t)group * T + 3) * U);
             }
-            const size_t at = head0 + (size_t)i * ld + d;
+            const size_t at = head0 + (size_t)i * ld + d, kv_at = kv_head0 + (size_t)i * ldkv + d;
             e->dq.ref[at] = c->scale * dq, e->dq.tol[at] = 2 * c->scale * dq_tol;
-            e->dk.ref[at] = c->scale * dk, e->dk.tol[at] = 2 * c->scale * dk_tol;
-            e->dv.ref[at] = dv, e->dv.tol[at] = 2 * dv_tol;
+            e->dk.ref[kv_at] += c->scale * dk, e->dk.tol[kv_at] += 2 * c->scale * dk_tol;
+            e->dv.ref[kv_at] += dv, e->dv.tol[kv_at] += 2 * dv_tol;
         }
     free(P), free(rel), free(ds), free(ds_err), free(O), free(O_tol);
 }
 
 /* Both fused ops on B sequences (masks of mask_value: padding on either
- * side, a query that sees nothing, a packed pair), against the references. */
-static void test_fused_attention_case(int B, int H, int T, int D, double score_scale) {
+ * side, a query that sees nothing, a packed pair), H query heads over Hkv
+ * key/value heads, against the references. dk and dv hold NaN before the
+ * backward: it must write them, not add to them. */
+static void test_fused_attention_case(int B, int H, int Hkv, int T, int D, double score_scale) {
     const size_t off = 3, tail = 5, n = (size_t)B * T * H * D, n_stats = (size_t)B * H * T * 2;
-    tensor q = t_new(off + n + tail), k = t_new(off + n + tail), v = t_new(off + n + tail),
+    const size_t n_kv = (size_t)B * T * Hkv * D;
+    tensor q = t_new(off + n + tail), k = t_new(off + n_kv + tail), v = t_new(off + n_kv + tail),
            g = t_new(off + n + tail), out = t_new(off + n + tail),
            stats = t_new(off + n_stats + tail), mask = t_new(off + (size_t)B * T + tail),
-           dq = t_new(off + n + tail), dk = t_new(off + n + tail), dv = t_new(off + n + tail);
+           dq = t_new(off + n + tail), dk = t_new(off + n_kv + tail), dv = t_new(off + n_kv + tail);
     t_fill_random(&q, off, n, -score_scale, score_scale);
-    t_fill_random(&k, off, n, -1, 1);
-    t_fill_random(&v, off, n, -1, 1);
+    t_fill_random(&k, off, n_kv, -1, 1);
+    t_fill_random(&v, off, n_kv, -1, 1);
     t_fill_random(&g, off, n, -1, 1);
     t_fill_random(&dq, off, n, -1, 1); /* garbage: the ops write, not add */
     for (int b = 0; b < B; b++)
@@ -1210,24 +1226,25 @@ static void test_fused_attention_case(int B, int H, int T, int D, double score_s
     for (int t = 0; t < 10; t++) t_push(all[t]);
 
     const attention_case c = {q.host + off, k.host + off, v.host + off, g.host + off,
-                              B, T, H, D, 1.0f / sqrtf((float)D)};
+                              B, T, H, Hkv, D, 1.0f / sqrtf((float)D)};
     attention_expect e = {expect_new(out.size), expect_new(stats.size), expect_new(dq.size),
                           expect_new(dk.size), expect_new(dv.size)};
+    for (size_t i = off; i < off + n_kv; i++) e.dk.tol[i] = e.dv.tol[i] = 0; /* sums from 0 */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) ref_attention_head(&c, b, h, &e, off);
 
     be->attention_forward(be, t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
-                          t_at(&v, off), t_at(&mask, off), B, T, H, H, D, (float)c.scale);
+                          t_at(&v, off), t_at(&mask, off), B, T, H, Hkv, D, (float)c.scale);
     be->attention_backward(be, t_at(&dq, off), t_at(&dk, off), t_at(&dv, off), t_at(&g, off),
                            t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
-                           t_at(&v, off), t_at(&mask, off), B, T, H, H, D, (float)c.scale);
+                           t_at(&v, off), t_at(&mask, off), B, T, H, Hkv, D, (float)c.scale);
     char what[128];
     const char *names[] = {"out", "stats", "dq", "dk", "dv"};
     const tensor *got[] = {&out, &stats, &dq, &dk, &dv};
     const expect *want[] = {&e.out, &e.stats, &e.dq, &e.dk, &e.dv};
     for (int t = 0; t < 5; t++) {
-        snprintf(what, sizeof what, "fused attention %s B=%d H=%d T=%d D=%d scale=%g", names[t],
-                 B, H, T, D, score_scale);
+        snprintf(what, sizeof what, "fused attention %s B=%d H=%d Hkv=%d T=%d D=%d scale=%g",
+                 names[t], B, H, Hkv, T, D, score_scale);
         check_tensor(what, got[t], want[t]);
     }
     check_no_pending_error("fused attention");
@@ -1239,19 +1256,42 @@ static void test_fused_attention_case(int B, int H, int T, int D, double score_s
 static void test_fused_attention(void) {
     CHECK(be->attention_forward && be->attention_backward && be->fused_attention_max_head_dim > 0,
           "the cpu backend offers fused attention");
-    test_fused_attention_case(1, 1, 1, 16, 1.0);  /* one position */
+    test_fused_attention_case(1, 1, 1, 1, 16, 1.0);  /* one position */
     /* register tiles: heads up to 16 wide */
-    test_fused_attention_case(6, 2, 7, 16, 1.0);  /* every mask kind; a partial query block */
-    test_fused_attention_case(6, 3, 37, 12, 1.0); /* a width with no 16-column chunk */
-    test_fused_attention_case(3, 2, 19, 16, 30.0); /* large scores: needs the max subtracted */
+    test_fused_attention_case(6, 2, 2, 7, 16, 1.0);  /* every mask kind; a partial query block */
+    test_fused_attention_case(6, 3, 3, 37, 12, 1.0); /* a width with no 16-column chunk */
+    test_fused_attention_case(3, 2, 2, 19, 16, 30.0); /* large scores: needs the max subtracted */
     /* banded products: wider heads, in query blocks of 96 */
-    test_fused_attention_case(6, 2, 45, 20, 1.0);  /* a short column sliver */
-    test_fused_attention_case(5, 2, 70, 64, 1.0);  /* OPT-125m's width */
-    test_fused_attention_case(4, 2, 19, 32, 30.0); /* large scores */
+    test_fused_attention_case(6, 2, 2, 45, 20, 1.0);  /* a short column sliver */
+    test_fused_attention_case(5, 2, 2, 70, 64, 1.0);  /* OPT-125m's width */
+    test_fused_attention_case(4, 2, 2, 19, 32, 30.0); /* large scores */
     /* several query blocks, and keys past one block of the packed kernel's
      * columns and of its k (256 each) */
-    test_fused_attention_case(6, 2, 300, 64, 1.0);
-    test_fused_attention_case(6, 2, 101, 40, 1.0);
+    test_fused_attention_case(6, 2, 2, 300, 64, 1.0);
+    test_fused_attention_case(6, 2, 2, 101, 40, 1.0);
+    /* grouped-query attention: 6 query heads over 6 (ratio 1), 2 (ratio 3)
+     * and 1 (multi-query) key/value heads, in both kinds of kernel */
+    for (int kv = 0; kv < 3; kv++) {
+        static const int Hkv[] = {6, 2, 1};
+        test_fused_attention_case(6, 6, Hkv[kv], 23, 16, 1.0);
+        test_fused_attention_case(6, 6, Hkv[kv], 70, 64, 1.0);
+    }
+    test_fused_attention_case(3, 4, 2, 13, 12, 1.0);   /* a narrow width without literal code */
+    test_fused_attention_case(2, 3, 1, 130, 64, 1.0);  /* several wide query blocks per head */
+    test_fused_attention_case(4, 6, 3, 19, 32, 30.0);  /* large scores */
+    /* H not a multiple of Hkv is reported, and nothing is written */
+    tensor t = t_new(64);
+    expect e = expect_new(t.size);
+    t_push(&t);
+    be->attention_forward(be, t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), t_at(&t, 0),
+                          t_at(&t, 0), 1, 2, 3, 2, 4, 0.5f);
+    rc_status st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "multiple"),
+          "fused attention: 3 query heads over 2 key/value heads is reported: %s",
+          rc_last_error());
+    check_tensor("fused attention misuse leaves its tensors alone", &t, &e);
+    expect_free(&e);
+    t_free(&t);
 }
 
 /* ---------------------------------------------------- optimizer helpers */
