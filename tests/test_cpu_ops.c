@@ -498,6 +498,7 @@ static void test_layernorm(void) {
 
 static double ref_act(rc_activation kind, double x) {
     if (kind == RC_ACT_RELU) return x > 0 ? x : 0;
+    if (kind == RC_ACT_SILU) return x / (1 + exp(-x));
     if (kind == RC_ACT_GELU) return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     const double k = sqrt(2.0 / acos(-1.0));
     return 0.5 * x * (1 + tanh(k * (x + 0.044715 * x * x * x)));
@@ -505,6 +506,10 @@ static double ref_act(rc_activation kind, double x) {
 /* Derivatives by hand (the gradcheck test confirms them numerically). */
 static double ref_act_grad(rc_activation kind, double x) {
     if (kind == RC_ACT_RELU) return x > 0 ? 1 : 0;
+    if (kind == RC_ACT_SILU) {
+        const double s = 1 / (1 + exp(-x));
+        return s * (1 + x * (1 - s));
+    }
     if (kind == RC_ACT_GELU)
         return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * acos(-1.0));
     const double k = sqrt(2.0 / acos(-1.0)), inner = k * (x + 0.044715 * x * x * x);
@@ -516,7 +521,11 @@ static double ref_act_grad(rc_activation kind, double x) {
  * u, times |x| through the leading 0.5x. The arguments' own roundings are
  * harmless where they are damped (x^3 e^{-x^2/2}, (1 - t^2) u are bounded),
  * except in the tanh-GELU derivative, where 1 - t^2 carries an absolute
- * error of a few u that 0.5x * sqrt(2/pi)(1 + 3*0.044715x^2) multiplies. */
+ * error of a few u that 0.5x * sqrt(2/pi)(1 + 3*0.044715x^2) multiplies.
+ * SiLU's sigmoid carries a few u relative (the exponential, 1 + e, the
+ * division), so x s does too; its derivative s (1 + x (1 - s)) loses that
+ * to cancellation in 1 - s, an absolute few u times |x|: both within
+ * 8u (1 + |x|). */
 static double act_bound(rc_activation kind, double x, int backward) {
     if (kind == RC_ACT_RELU) return 0;
     if (backward && kind == RC_ACT_GELU_TANH) return 8 * U * (1 + fabs(x) * (1 + x * x));
@@ -566,20 +575,283 @@ static void test_activation_case(rc_activation kind, size_t n) {
 
 static void test_activations(void) {
     static const size_t sizes[] = {1, 17, 20011};
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         for (size_t s = 0; s < 3; s++) test_activation_case((rc_activation)k, sizes[s]);
     /* NaN propagates through every activation (as in PyTorch), so a diverged
      * run shows up in the loss instead of being masked by ReLU. */
     tensor x = t_new(3);
     x.host[0] = NAN, x.host[1] = -1.0f, x.host[2] = 2.0f;
     t_push(&x);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         be->activation_forward(be, (rc_activation)k, t_at(&x, 0), t_at(&x, 0), 1);
         float *got = t_pull(&x);
         CHECK(isnan(got[0]), "activation %d of NaN is %g, not NaN", k, (double)got[0]);
         free(got);
     }
     t_free(&x);
+}
+
+/* ---------------------------------------------------- gated activations */
+
+/* out = act(gate) * up and its backward, for every activation, against the
+ * references above: act's own bound (act_bound) times |up|, and 2u for each
+ * further rounding (the product, u * dout, the accumulation). */
+static void test_gated_case(rc_activation kind, size_t n, int out_aliases_up) {
+    const size_t off = 2, tail = 5;
+    tensor gate = t_new(off + n + tail), up = t_new(off + n + tail), y = t_new(off + n + tail),
+           dy = t_new(off + n + tail), dg = t_new(off + n + tail), du = t_new(off + n + tail);
+    t_fill_random(&gate, off, n, -6, 6);
+    if (n > 2) gate.host[off] = 0.0f, gate.host[off + 1] = -0.0f;
+    t_fill_random(&up, off, n, -2, 2);
+    t_fill_random(&dy, off, n, -1, 1);
+    t_fill_random(&dg, off, n, -1, 1);
+    t_fill_random(&du, off, n, -1, 1);
+    tensor *all[] = {&gate, &up, &y, &dy, &dg, &du};
+    for (size_t i = 0; i < 6; i++) t_push(all[i]);
+    expect ey = expect_new(y.size), edg = expect_new(dg.size), edu = expect_new(du.size);
+    for (size_t i = off; i < off + n; i++) {
+        const double g = gate.host[i], u = up.host[i], d = dy.host[i];
+        const double a = ref_act(kind, g), da = ref_act_grad(kind, g);
+        ey.ref[i] = a * u, ey.tol[i] = act_bound(kind, g, 0) * fabs(u) + 2 * U * fabs(a * u);
+        const double step_g = da * u * d, step_u = a * d;
+        edg.ref[i] = dg.host[i] + step_g;
+        edg.tol[i] = act_bound(kind, g, 1) * fabs(u * d) + 4 * U * fabs(step_g) +
+                     2 * U * (fabs(dg.host[i]) + fabs(step_g));
+        edu.ref[i] = du.host[i] + step_u;
+        edu.tol[i] = act_bound(kind, g, 0) * fabs(d) + 2 * U * fabs(step_u) +
+                     2 * U * (fabs(du.host[i]) + fabs(step_u));
+    }
+    /* backward first: the aliased forward below overwrites up */
+    be->gated_backward(be, kind, t_at(&dg, off), t_at(&du, off), t_at(&dy, off),
+                       t_at(&gate, off), t_at(&up, off), n);
+    tensor *out = out_aliases_up ? &up : &y;
+    be->gated_forward(be, kind, t_at(out, off), t_at(&gate, off), t_at(&up, off), n);
+    char what[80];
+    snprintf(what, sizeof what, "gated_backward dgate kind=%d n=%zu", (int)kind, n);
+    check_tensor(what, &dg, &edg);
+    snprintf(what, sizeof what, "gated_backward dup kind=%d n=%zu", (int)kind, n);
+    check_tensor(what, &du, &edu);
+    snprintf(what, sizeof what, "gated_forward kind=%d n=%zu out=up %d", (int)kind, n,
+             out_aliases_up);
+    check_tensor(what, out, &ey);
+    check_no_pending_error("gated");
+    expect_free(&ey);
+    expect_free(&edg);
+    expect_free(&edu);
+    for (size_t i = 0; i < 6; i++) t_free(all[i]);
+}
+
+static void test_gated(void) {
+    static const size_t sizes[] = {1, 17, 20011};
+    for (int k = 0; k < 4; k++)
+        for (size_t s = 0; s < 3; s++) test_gated_case((rc_activation)k, sizes[s], (int)s == 1);
+    test_gated_case(RC_ACT_SILU, 20011, 1);
+}
+
+/* --------------------------------------------------------------- rmsnorm */
+
+/* out = weight * (x * rstd), rstd = 1/sqrt(mean(x^2) + eps). The float rstd
+ * is rounded once from a double computation; x * rstd and * weight round
+ * once each: 3 roundings of the result, allowed 2u each. */
+static void test_rmsnorm_case(int N, int C, int weighted) {
+    const size_t off = 3, tail = 5, nc = (size_t)N * C;
+    const float eps = 1e-6f;
+    tensor x = t_new(off + nc + tail), y = t_new(off + nc + tail), w = t_new(off + C + tail),
+           rstd = t_new(off + N + tail);
+    for (int n = 0; n < N; n++) t_fill_random(&x, off + (size_t)n * C, C, -2 - n, 2 + 3 * n);
+    if (N > 2) /* a row of zeros: rstd is 1/sqrt(eps) */
+        for (int c = 0; c < C; c++) x.host[off + C + c] = 0.0f;
+    t_fill_random(&w, off, C, -1.5, 1.5);
+    tensor *fwd[] = {&x, &y, &w, &rstd};
+    for (size_t i = 0; i < 4; i++) t_push(fwd[i]);
+    rc_view none = {NULL, 0};
+    be->rmsnorm_forward(be, t_at(&y, off), t_at(&rstd, off), t_at(&x, off),
+                        weighted ? t_at(&w, off) : none, N, C, eps);
+    expect ey = expect_new(y.size), er = expect_new(rstd.size);
+    for (int n = 0; n < N; n++) {
+        const float *xr = x.host + off + (size_t)n * C;
+        double ms = 0;
+        for (int c = 0; c < C; c++) ms += (double)xr[c] * xr[c];
+        const double rs = 1.0 / sqrt(ms / C + eps);
+        er.ref[off + n] = rs, er.tol[off + n] = 2 * U * rs;
+        for (int c = 0; c < C; c++) {
+            const double ref = xr[c] * rs * (weighted ? w.host[off + c] : 1.0);
+            ey.ref[off + (size_t)n * C + c] = ref;
+            ey.tol[off + (size_t)n * C + c] = 6 * U * fabs(ref);
+        }
+    }
+    char what[96];
+    snprintf(what, sizeof what, "rmsnorm_forward N=%d C=%d weighted=%d", N, C, weighted);
+    check_tensor(what, &y, &ey);
+    check_tensor("rmsnorm_forward rstd", &rstd, &er);
+    /* in place (out aliases inp), and without saving rstd (inference) */
+    tensor x2 = t_new(x.size);
+    memcpy(x2.host, x.host, x.size * sizeof(float));
+    t_push(&x2);
+    be->rmsnorm_forward(be, t_at(&x2, off), none, t_at(&x2, off),
+                        weighted ? t_at(&w, off) : none, N, C, eps);
+    check_tensor("rmsnorm_forward in place, no rstd", &x2, &ey);
+    t_free(&x2);
+    expect_free(&ey);
+    expect_free(&er);
+
+    /* backward from the op's own float rstd: with xhat = x rstd, g = dout w,
+     * dx = rstd (g - xhat mean(g xhat)), dweight = sum_n dout xhat */
+    float *rstd_f = t_pull(&rstd);
+    tensor dy = t_new(off + nc + tail), dx = t_new(off + nc + tail), dw = t_new(off + C + tail);
+    t_fill_random(&dy, off, nc, -1, 1);
+    t_fill_random(&dx, off, nc, -1, 1);
+    t_fill_random(&dw, off, C, -1, 1);
+    t_push(&dy);
+    t_push(&dx);
+    t_push(&dw);
+    be->rmsnorm_backward(be, t_at(&dx, off), weighted ? t_at(&dw, off) : none, t_at(&dy, off),
+                         t_at(&x, off), weighted ? t_at(&w, off) : none, t_at(&rstd, off), N, C);
+    expect edx = expect_new(dx.size), edw = expect_new(dw.size);
+    for (int n = 0; n < N; n++) {
+        const double rs = rstd_f[off + n];
+        double mean_gx = 0, mean_abs_gx = 0;
+        for (int c = 0; c < C; c++) {
+            const size_t i = off + (size_t)n * C + c;
+            const double g = dy.host[i] * (weighted ? w.host[off + c] : 1.0);
+            mean_gx += g * x.host[i] * rs / C, mean_abs_gx += fabs(g * x.host[i] * rs) / C;
+        }
+        for (int c = 0; c < C; c++) {
+            const size_t i = off + (size_t)n * C + c;
+            const double g = dy.host[i] * (weighted ? w.host[off + c] : 1.0);
+            const double xhat = x.host[i] * rs, prev = dx.host[i];
+            /* g, xhat, the mean, their product, the difference, * rstd and the
+             * accumulation round once each, on terms of these magnitudes */
+            const double mag = rs * (fabs(g) + fabs(xhat) * mean_abs_gx) + fabs(prev);
+            edx.ref[i] = prev + rs * (g - xhat * mean_gx);
+            edx.tol[i] = 8 * U * mag;
+        }
+    }
+    if (weighted)
+        for (int c = 0; c < C; c++) {
+            double sw = dw.host[off + c], mw = fabs(sw);
+            for (int n = 0; n < N; n++) {
+                const size_t i = off + (size_t)n * C + c;
+                const double term = dy.host[i] * (x.host[i] * (double)rstd_f[off + n]);
+                sw += term, mw += fabs(term);
+            }
+            /* each xhat rounds once; the double sum, its rounding to float and
+             * the accumulation once each */
+            edw.ref[off + c] = sw, edw.tol[off + c] = 4 * U * mw;
+        }
+    snprintf(what, sizeof what, "rmsnorm_backward dinp N=%d C=%d weighted=%d", N, C, weighted);
+    check_tensor(what, &dx, &edx);
+    check_tensor("rmsnorm_backward dweight", &dw, &edw); /* untouched without weight */
+    check_no_pending_error("rmsnorm");
+    free(rstd_f);
+    expect_free(&edx);
+    expect_free(&edw);
+    tensor *all[] = {&x, &y, &w, &rstd, &dy, &dx, &dw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) t_free(all[i]);
+}
+
+static void test_rmsnorm(void) {
+    /* 1 and odd widths, Qwen3's per-head norm (many rows of 64), past the
+     * 64-column blocks of dweight and the OpenMP threshold */
+    static const int shapes[][2] = {{1, 1}, {3, 1}, {5, 7}, {1, 64}, {300, 64}, {257, 131},
+                                    {2, 1024}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int weighted = 0; weighted < 2; weighted++)
+            test_rmsnorm_case(shapes[s][0], shapes[s][1], weighted);
+}
+
+/* ------------------------------------------------------------------ rope */
+
+/* Rows of H heads of width D in a matrix of row stride ld (the gaps, and the
+ * guards, must stay untouched), at out-of-order repeating positions, over
+ * tables of n_positions rows. Each output is a c - b s (or b c + a s): two
+ * products and a sum, one rounding each. Then the inverse, on the forward's
+ * float output, against the inverse rotation of that output. */
+static void test_rope_case(int N, int H, int D, int ld, int n_positions) {
+    const int half = D / 2;
+    const size_t off = 3, tail = 4, nt = (size_t)n_positions * half;
+    const size_t extent = N ? (size_t)(N - 1) * ld + (size_t)H * D : 0;
+    tensor x = t_new(off + extent + tail), pos = t_new(off + N + tail), cs = t_new(off + nt + tail),
+           sn = t_new(off + nt + tail);
+    for (int n = 0; n < N; n++) {
+        t_fill_random(&x, off + (size_t)n * ld, (size_t)H * D, -3, 3);
+        t_set_int(&pos, off + n, n == N - 1 ? n_positions - 1 : uniform_int(n_positions));
+    }
+    for (int p = 0; p < n_positions; p++)
+        for (int i = 0; i < half; i++) {
+            const double angle = p * pow(500000.0, -2.0 * i / D);
+            cs.host[off + (size_t)p * half + i] = (float)cos(angle);
+            sn.host[off + (size_t)p * half + i] = (float)sin(angle);
+        }
+    tensor *all[] = {&x, &pos, &cs, &sn};
+    for (size_t i = 0; i < 4; i++) t_push(all[i]);
+    for (int inverse = 0; inverse < 2; inverse++) {
+        const float *in = x.host; /* the forward's output for the inverse */
+        float *got = inverse ? t_pull(&x) : NULL;
+        if (got) in = got;
+        expect e = expect_new(x.size);
+        for (int n = 0; n < N; n++) {
+            int32_t p;
+            memcpy(&p, &pos.host[off + n], sizeof p);
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < half; i++) {
+                    const size_t lo = off + (size_t)n * ld + (size_t)h * D + i, hi = lo + half;
+                    const double c = cs.host[off + (size_t)p * half + i];
+                    const double s = (inverse ? -1.0 : 1.0) * sn.host[off + (size_t)p * half + i];
+                    const double a = in[lo], b = in[hi];
+                    e.ref[lo] = a * c - b * s, e.tol[lo] = 4 * U * (fabs(a * c) + fabs(b * s));
+                    e.ref[hi] = b * c + a * s, e.tol[hi] = 4 * U * (fabs(b * c) + fabs(a * s));
+                }
+        }
+        /* gaps and guards: compared bitwise with the host mirror */
+        if (got) memcpy(x.host, got, x.size * sizeof(float));
+        be->rope(be, t_at(&x, off), ld, t_at(&pos, off), t_at(&cs, off), t_at(&sn, off), N, H, D,
+                 inverse);
+        char what[96];
+        snprintf(what, sizeof what, "rope N=%d H=%d D=%d ld=%d inverse=%d", N, H, D, ld, inverse);
+        check_tensor(what, &x, &e);
+        check_no_pending_error(what);
+        expect_free(&e);
+        free(got);
+    }
+    for (size_t i = 0; i < 4; i++) t_free(all[i]);
+}
+
+static void test_rope(void) {
+    test_rope_case(1, 1, 2, 2, 1);        /* one row, D = 2 */
+    test_rope_case(7, 3, 6, 23, 11);      /* ld > H*D, a half of 3 */
+    test_rope_case(5, 2, 64, 3 * 128, 9); /* a fused qkv matrix: q's heads of a wider row */
+    test_rope_case(301, 9, 64, 9 * 64 + 2 * 3 * 64, 512); /* past the OpenMP threshold */
+    /* misuse is reported, not acted on */
+    tensor x = t_new(16), pos = t_new(2), table = t_new(8);
+    t_fill_random(&x, 0, 16, -1, 1);
+    t_fill_random(&table, 0, 8, -1, 1);
+    t_set_int(&pos, 0, 1);
+    t_set_int(&pos, 1, 4); /* tables of 4 rows of D/2 = 2: position 4 is past them */
+    tensor *all[] = {&x, &pos, &table};
+    for (size_t i = 0; i < 3; i++) t_push(all[i]);
+    expect e = expect_new(x.size); /* untouched */
+    be->rope(be, t_at(&x, 0), 8, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 2, 4, 0);
+    rc_status st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "cos_table"),
+          "rope: a position past the tables is reported: %s", rc_last_error());
+    t_set_int(&pos, 1, -1);
+    t_push(&pos);
+    be->rope(be, t_at(&x, 0), 8, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 2, 4, 0);
+    st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "positions[1] = -1"),
+          "rope: a negative position is reported: %s", rc_last_error());
+    be->rope(be, t_at(&x, 0), 8, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 3, 3, 0);
+    st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "odd"),
+          "rope: an odd head width is reported: %s", rc_last_error());
+    be->rope(be, t_at(&x, 0), 7, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 2, 4, 0);
+    st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "ld"),
+          "rope: ld < H*D is reported: %s", rc_last_error());
+    check_tensor("rope misuse leaves x alone", &x, &e);
+    expect_free(&e);
+    for (size_t i = 0; i < 3; i++) t_free(all[i]);
 }
 
 /* ------------------------------------------------------ add, axpy, scale */
@@ -792,15 +1064,21 @@ static void test_softmax(void) {
 
 /* ------------------------------------------------------- fused attention */
 
-/* q, k, v, dout (g) as [B, T, H*D] host arrays */
+/* q, dout (g) as [B, T, H*D] host arrays, k, v as [B, T, Hkv*D]; query
+ * head h reads key/value head h / (H / Hkv) */
 typedef struct {
     const float *q, *k, *v, *g;
-    int B, T, H, D;
+    int B, T, H, Hkv, D;
     double scale;
 } attention_case;
 
+/* row i of query head h in q or g */
 static const float *head_row(const attention_case *c, const float *x, int b, int i, int h) {
     return x + ((size_t)b * c->T + i) * c->H * c->D + (size_t)h * c->D;
+}
+/* row i of the key/value head that query head h reads, in k or v */
+static const float *kv_row(const attention_case *c, const float *x, int b, int i, int h) {
+    return x + ((size_t)b * c->T + i) * c->Hkv * c->D + (size_t)(h / (c->H / c->Hkv)) * c->D;
 }
 
 /* One query's softmax in double: p over keys 0..T-1 (0 where hidden) and
@@ -819,7 +1097,7 @@ static query_stats ref_softmax(const attention_case *c, int b, int h, int i, dou
     for (int j = 0; j < c->T; j++) p[j] = rel[j] = 0;
     for (int j = 0; j <= i; j++) {
         if (!key_visible_ref(b, i, j, c->T)) continue;
-        const float *q = head_row(c, c->q, b, i, h), *k = head_row(c, c->k, b, j, h);
+        const float *q = head_row(c, c->q, b, i, h), *k = kv_row(c, c->k, b, j, h);
         double dot = 0, mag = 0;
         for (int d = 0; d < c->D; d++) dot += (double)q[d] * k[d], mag += fabs((double)q[d] * k[d]);
         p[j] = dot * c->scale;
@@ -846,18 +1124,24 @@ static query_stats ref_softmax(const attention_case *c, int b, int h, int i, dou
  * stats) and attention_backward (dq, dk, dv, from that forward's out and
  * stats), computed in double per (sequence, head). The bounds follow each
  * value's path: a dot product of n terms gets (n + 3) u of its magnitude on
- * top of what its factors carry, all doubled as elsewhere in this file. */
+ * top of what its factors carry, all doubled as elsewhere in this file.
+ * dk and dv are sums over the query heads of a group (H / Hkv of them): each
+ * head adds its terms and their bounds into e->dk and e->dv, which start at
+ * 0, and the float sum runs over the whole group's queries, group * T terms
+ * at most. */
 typedef struct {
     expect out, stats, dq, dk, dv;
 } attention_expect;
 
 static void ref_attention_head(const attention_case *c, int b, int h, attention_expect *e,
                                size_t off) {
-    const int T = c->T, D = c->D, ld = c->H * c->D;
+    const int T = c->T, D = c->D, ld = c->H * c->D, ldkv = c->Hkv * c->D;
+    const int group = c->H / c->Hkv;
     double *P = calloc((size_t)T * T, sizeof *P), *rel = calloc((size_t)T * T, sizeof *rel);
     double *ds = calloc((size_t)T * T, sizeof *ds), *ds_err = calloc((size_t)T * T, sizeof *ds_err);
     double *O = calloc((size_t)T * D, sizeof *O), *O_tol = calloc((size_t)T * D, sizeof *O_tol);
     const size_t head0 = off + (size_t)b * T * ld + (size_t)h * D;
+    const size_t kv_head0 = off + (size_t)b * T * ldkv + (size_t)(h / group) * D;
     for (int i = 0; i < T; i++) {
         const query_stats st = ref_softmax(c, b, h, i, P + (size_t)i * T, rel + (size_t)i * T);
         const size_t at = off + (((size_t)b * c->H + h) * T + i) * 2;
@@ -866,7 +1150,7 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
         for (int d = 0; d < D; d++) {
             double sum = 0, tol = 0;
             for (int j = 0; j <= i; j++) {
-                const double term = P[(size_t)i * T + j] * head_row(c, c->v, b, j, h)[d];
+                const double term = P[(size_t)i * T + j] * kv_row(c, c->v, b, j, h)[d];
                 sum += term;
                 tol += fabs(term) * (rel[(size_t)i * T + j] + (i + 3) * U);
             }
@@ -886,7 +1170,7 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
         }
         for (int j = 0; j <= i; j++) {
             const double p = P[(size_t)i * T + j];
-            const float *v = head_row(c, c->v, b, j, h);
+            const float *v = kv_row(c, c->v, b, j, h);
             double dp = 0, mag = 0;
             for (int d = 0; d < D; d++) dp += (double)g[d] * v[d], mag += fabs((double)g[d] * v[d]);
             ds[(size_t)i * T + j] = p * (dp - delta);
@@ -899,7 +1183,7 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
         for (int d = 0; d < D; d++) {
             double dq = 0, dq_tol = 0, dk = 0, dk_tol = 0, dv = 0, dv_tol = 0;
             for (int j = 0; j <= i; j++) { /* dq_i: over keys j <= i */
-                const double kj = head_row(c, c->k, b, j, h)[d], dsj = ds[(size_t)i * T + j];
+                const double kj = kv_row(c, c->k, b, j, h)[d], dsj = ds[(size_t)i * T + j];
                 dq += dsj * kj;
                 dq_tol += fabs(kj) * ds_err[(size_t)i * T + j] + (i + 3) * U * fabs(dsj * kj);
             }
@@ -907,29 +1191,33 @@ static void ref_attention_head(const attention_case *c, int b, int h, attention_
                 const double qr = head_row(c, c->q, b, r, h)[d], gr = head_row(c, c->g, b, r, h)[d];
                 const double dsr = ds[(size_t)r * T + i], pr = P[(size_t)r * T + i];
                 dk += dsr * qr;
-                dk_tol += fabs(qr) * ds_err[(size_t)r * T + i] + (T + 3) * U * fabs(dsr * qr);
+                dk_tol += fabs(qr) * ds_err[(size_t)r * T + i] +
+                          ((size_t)group * T + 3) * U * fabs(dsr * qr);
                 dv += pr * gr;
-                dv_tol += fabs(pr * gr) * (rel[(size_t)r * T + i] + (T + 3) * U);
+                dv_tol += fabs(pr * gr) * (rel[(size_t)r * T + i] + ((size_t)group * T + 3) * U);
             }
-            const size_t at = head0 + (size_t)i * ld + d;
+            const size_t at = head0 + (size_t)i * ld + d, kv_at = kv_head0 + (size_t)i * ldkv + d;
             e->dq.ref[at] = c->scale * dq, e->dq.tol[at] = 2 * c->scale * dq_tol;
-            e->dk.ref[at] = c->scale * dk, e->dk.tol[at] = 2 * c->scale * dk_tol;
-            e->dv.ref[at] = dv, e->dv.tol[at] = 2 * dv_tol;
+            e->dk.ref[kv_at] += c->scale * dk, e->dk.tol[kv_at] += 2 * c->scale * dk_tol;
+            e->dv.ref[kv_at] += dv, e->dv.tol[kv_at] += 2 * dv_tol;
         }
     free(P), free(rel), free(ds), free(ds_err), free(O), free(O_tol);
 }
 
 /* Both fused ops on B sequences (masks of mask_value: padding on either
- * side, a query that sees nothing, a packed pair), against the references. */
-static void test_fused_attention_case(int B, int H, int T, int D, double score_scale) {
+ * side, a query that sees nothing, a packed pair), H query heads over Hkv
+ * key/value heads, against the references. dk and dv hold NaN before the
+ * backward: it must write them, not add to them. */
+static void test_fused_attention_case(int B, int H, int Hkv, int T, int D, double score_scale) {
     const size_t off = 3, tail = 5, n = (size_t)B * T * H * D, n_stats = (size_t)B * H * T * 2;
-    tensor q = t_new(off + n + tail), k = t_new(off + n + tail), v = t_new(off + n + tail),
+    const size_t n_kv = (size_t)B * T * Hkv * D;
+    tensor q = t_new(off + n + tail), k = t_new(off + n_kv + tail), v = t_new(off + n_kv + tail),
            g = t_new(off + n + tail), out = t_new(off + n + tail),
            stats = t_new(off + n_stats + tail), mask = t_new(off + (size_t)B * T + tail),
-           dq = t_new(off + n + tail), dk = t_new(off + n + tail), dv = t_new(off + n + tail);
+           dq = t_new(off + n + tail), dk = t_new(off + n_kv + tail), dv = t_new(off + n_kv + tail);
     t_fill_random(&q, off, n, -score_scale, score_scale);
-    t_fill_random(&k, off, n, -1, 1);
-    t_fill_random(&v, off, n, -1, 1);
+    t_fill_random(&k, off, n_kv, -1, 1);
+    t_fill_random(&v, off, n_kv, -1, 1);
     t_fill_random(&g, off, n, -1, 1);
     t_fill_random(&dq, off, n, -1, 1); /* garbage: the ops write, not add */
     for (int b = 0; b < B; b++)
@@ -938,24 +1226,25 @@ static void test_fused_attention_case(int B, int H, int T, int D, double score_s
     for (int t = 0; t < 10; t++) t_push(all[t]);
 
     const attention_case c = {q.host + off, k.host + off, v.host + off, g.host + off,
-                              B, T, H, D, 1.0f / sqrtf((float)D)};
+                              B, T, H, Hkv, D, 1.0f / sqrtf((float)D)};
     attention_expect e = {expect_new(out.size), expect_new(stats.size), expect_new(dq.size),
                           expect_new(dk.size), expect_new(dv.size)};
+    for (size_t i = off; i < off + n_kv; i++) e.dk.tol[i] = e.dv.tol[i] = 0; /* sums from 0 */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) ref_attention_head(&c, b, h, &e, off);
 
     be->attention_forward(be, t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
-                          t_at(&v, off), t_at(&mask, off), B, T, H, H, D, (float)c.scale);
+                          t_at(&v, off), t_at(&mask, off), B, T, H, Hkv, D, (float)c.scale);
     be->attention_backward(be, t_at(&dq, off), t_at(&dk, off), t_at(&dv, off), t_at(&g, off),
                            t_at(&out, off), t_at(&stats, off), t_at(&q, off), t_at(&k, off),
-                           t_at(&v, off), t_at(&mask, off), B, T, H, H, D, (float)c.scale);
+                           t_at(&v, off), t_at(&mask, off), B, T, H, Hkv, D, (float)c.scale);
     char what[128];
     const char *names[] = {"out", "stats", "dq", "dk", "dv"};
     const tensor *got[] = {&out, &stats, &dq, &dk, &dv};
     const expect *want[] = {&e.out, &e.stats, &e.dq, &e.dk, &e.dv};
     for (int t = 0; t < 5; t++) {
-        snprintf(what, sizeof what, "fused attention %s B=%d H=%d T=%d D=%d scale=%g", names[t],
-                 B, H, T, D, score_scale);
+        snprintf(what, sizeof what, "fused attention %s B=%d H=%d Hkv=%d T=%d D=%d scale=%g",
+                 names[t], B, H, Hkv, T, D, score_scale);
         check_tensor(what, got[t], want[t]);
     }
     check_no_pending_error("fused attention");
@@ -967,19 +1256,42 @@ static void test_fused_attention_case(int B, int H, int T, int D, double score_s
 static void test_fused_attention(void) {
     CHECK(be->attention_forward && be->attention_backward && be->fused_attention_max_head_dim > 0,
           "the cpu backend offers fused attention");
-    test_fused_attention_case(1, 1, 1, 16, 1.0);  /* one position */
+    test_fused_attention_case(1, 1, 1, 1, 16, 1.0);  /* one position */
     /* register tiles: heads up to 16 wide */
-    test_fused_attention_case(6, 2, 7, 16, 1.0);  /* every mask kind; a partial query block */
-    test_fused_attention_case(6, 3, 37, 12, 1.0); /* a width with no 16-column chunk */
-    test_fused_attention_case(3, 2, 19, 16, 30.0); /* large scores: needs the max subtracted */
+    test_fused_attention_case(6, 2, 2, 7, 16, 1.0);  /* every mask kind; a partial query block */
+    test_fused_attention_case(6, 3, 3, 37, 12, 1.0); /* a width with no 16-column chunk */
+    test_fused_attention_case(3, 2, 2, 19, 16, 30.0); /* large scores: needs the max subtracted */
     /* banded products: wider heads, in query blocks of 96 */
-    test_fused_attention_case(6, 2, 45, 20, 1.0);  /* a short column sliver */
-    test_fused_attention_case(5, 2, 70, 64, 1.0);  /* OPT-125m's width */
-    test_fused_attention_case(4, 2, 19, 32, 30.0); /* large scores */
+    test_fused_attention_case(6, 2, 2, 45, 20, 1.0);  /* a short column sliver */
+    test_fused_attention_case(5, 2, 2, 70, 64, 1.0);  /* OPT-125m's width */
+    test_fused_attention_case(4, 2, 2, 19, 32, 30.0); /* large scores */
     /* several query blocks, and keys past one block of the packed kernel's
      * columns and of its k (256 each) */
-    test_fused_attention_case(6, 2, 300, 64, 1.0);
-    test_fused_attention_case(6, 2, 101, 40, 1.0);
+    test_fused_attention_case(6, 2, 2, 300, 64, 1.0);
+    test_fused_attention_case(6, 2, 2, 101, 40, 1.0);
+    /* grouped-query attention: 6 query heads over 6 (ratio 1), 2 (ratio 3)
+     * and 1 (multi-query) key/value heads, in both kinds of kernel */
+    for (int kv = 0; kv < 3; kv++) {
+        static const int Hkv[] = {6, 2, 1};
+        test_fused_attention_case(6, 6, Hkv[kv], 23, 16, 1.0);
+        test_fused_attention_case(6, 6, Hkv[kv], 70, 64, 1.0);
+    }
+    test_fused_attention_case(3, 4, 2, 13, 12, 1.0);   /* a narrow width without literal code */
+    test_fused_attention_case(2, 3, 1, 130, 64, 1.0);  /* several wide query blocks per head */
+    test_fused_attention_case(4, 6, 3, 19, 32, 30.0);  /* large scores */
+    /* H not a multiple of Hkv is reported, and nothing is written */
+    tensor t = t_new(64);
+    expect e = expect_new(t.size);
+    t_push(&t);
+    be->attention_forward(be, t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), t_at(&t, 0), t_at(&t, 0),
+                          t_at(&t, 0), 1, 2, 3, 2, 4, 0.5f);
+    rc_status st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "multiple"),
+          "fused attention: 3 query heads over 2 key/value heads is reported: %s",
+          rc_last_error());
+    check_tensor("fused attention misuse leaves its tensors alone", &t, &e);
+    expect_free(&e);
+    t_free(&t);
 }
 
 /* ---------------------------------------------------- optimizer helpers */
@@ -1199,6 +1511,9 @@ int main(void) {
     test_lookup(300, 17, 70, 2);
     test_layernorm();
     test_activations();
+    test_gated();
+    test_rmsnorm();
+    test_rope();
     test_vector_ops();
     test_fill_zero_sparse();
     test_softmax();

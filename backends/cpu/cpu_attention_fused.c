@@ -5,6 +5,15 @@
  * (16 in the tiny preset): OpenBLAS zeroes and packs every [T, T] operand
  * there, and the backward had to recompute all of it.
  *
+ * Grouped-query attention (Hkv < H key/value heads) reads each query head's
+ * key/value head in place, through its own row stride (Hkv * D where q has
+ * H * D). The forward runs a task per (sequence, query head). The backward
+ * runs a task per (sequence, key/value head), which takes the query heads of
+ * its group in turn and sums their dk and dv in its own scratch (or rows):
+ * no two tasks write the same gradient, and the keys and values are
+ * transposed once per group. With Hkv == H each group is one head and the
+ * floats are those of plain multi-head attention.
+ *
  * Per (sequence, head) task, in the thread's own scratch slice:
  *   forward   s_j = scale q_i.k_j for keys j <= i (keys transposed, so that
  *             consecutive j are one vector operation), masked numerators
@@ -48,12 +57,14 @@ enum { QUERY_BLOCK = 4, KEY_BLOCK = 16 };
  * have a known length. */
 #define INLINE static inline __attribute__((always_inline))
 
-/* One (sequence, head): rows of ld floats, the head's D columns at the start
- * of each row pointer. */
+/* One (sequence, query head): the head's D columns at the start of each row
+ * pointer; rows of q (and of out, dout, dq) are ldq floats apart, rows of k
+ * (and v, dk, dv) ldkv apart, less under grouped-query attention. */
 typedef struct {
     const float *q, *k, *v;
     const int32_t *mask; /* the sequence's key_mask row */
-    int T, Tp, ld;       /* Tp: T rounded up to KEY_BLOCK */
+    int T, Tp;           /* Tp: T rounded up to KEY_BLOCK */
+    int ldq, ldkv;
     int plain_until;     /* the first position whose mask is not 1 (or T) */
     float scale;
 } head;
@@ -239,18 +250,18 @@ INLINE void scale_row(float *row, float factor, int D) {
 }
 
 INLINE void forward_head(const head *x, float *out, float *stats, float *work, int D) {
-    const int T = x->T, Tp = x->Tp, ld = x->ld;
+    const int T = x->T, Tp = x->Tp, ldq = x->ldq;
     float *kt = work, *s = kt + (size_t)D * Tp, *zeros = s + (size_t)QUERY_BLOCK * Tp;
     float *discard = zeros + D; /* output rows of the filler queries */
     for (int d = 0; d < D; d++) zeros[d] = 0.0f;
-    transpose_head(kt, x->k, T, Tp, D, ld);
+    transpose_head(kt, x->k, T, Tp, D, x->ldkv);
     for (int i0 = 0; i0 < T; i0 += QUERY_BLOCK) {
         const int last = i0 + QUERY_BLOCK - 1 < T - 1 ? i0 + QUERY_BLOCK - 1 : T - 1;
         const float *q[QUERY_BLOCK];
         float *o[QUERY_BLOCK];
-        block_rows(q, x->q, i0, T, ld, zeros);
+        block_rows(q, x->q, i0, T, ldq, zeros);
         for (int r = 0; r < QUERY_BLOCK; r++)
-            o[r] = i0 + r < T ? out + (size_t)(i0 + r) * ld : discard;
+            o[r] = i0 + r < T ? out + (size_t)(i0 + r) * ldq : discard;
         dots(s, q, kt, last, Tp, D, x->scale);
         for (int r = 0; r < QUERY_BLOCK; r++) {
             const int i = i0 + r;
@@ -261,31 +272,28 @@ INLINE void forward_head(const head *x, float *out, float *stats, float *work, i
                 query_numerators(x, row, i, last, stats + 2 * (size_t)i);
         }
         /* out_i = (sum_j e_j v_j) / sum_j e_j */
-        weighted_rows(o, s, x->v, last, Tp, D, ld);
+        weighted_rows(o, s, x->v, last, Tp, D, x->ldkv);
         for (int r = 0; r < QUERY_BLOCK && i0 + r < T; r++)
             scale_row(o[r], stats[2 * (size_t)(i0 + r) + 1], D);
     }
 }
 
+/* One query head's share of its group's backward: dq, and its terms of the
+ * group's dk_sum and dv_sum ([T, D] each), with the group's keys and values
+ * transposed in kt and vt. */
 INLINE void backward_head(const head *x, const float *dout, const float *out, const float *stats,
-                          float *dq, float *dk, float *dv, float *work, int D) {
-    const int T = x->T, Tp = x->Tp, ld = x->ld;
-    const size_t TD = (size_t)Tp * D;
-    float *kt = work, *vt = kt + TD, *dk_sum = vt + TD, *dv_sum = dk_sum + TD;
-    float *p = dv_sum + TD, *ds = p + (size_t)QUERY_BLOCK * Tp;
-    float *zeros = ds + (size_t)QUERY_BLOCK * Tp, *discard = zeros + D;
-    for (int d = 0; d < D; d++) zeros[d] = 0.0f;
-    transpose_head(kt, x->k, T, Tp, D, ld);
-    transpose_head(vt, x->v, T, Tp, D, ld);
-    memset(dk_sum, 0, 2 * TD * sizeof(float)); /* and dv_sum */
+                          float *dq, const float *kt, const float *vt, float *dk_sum,
+                          float *dv_sum, float *p, float *zeros, int D) {
+    const int T = x->T, Tp = x->Tp, ldq = x->ldq;
+    float *ds = p + (size_t)QUERY_BLOCK * Tp, *discard = zeros + D;
     for (int i0 = 0; i0 < T; i0 += QUERY_BLOCK) {
         const int last = i0 + QUERY_BLOCK - 1 < T - 1 ? i0 + QUERY_BLOCK - 1 : T - 1;
         const float *q[QUERY_BLOCK], *g[QUERY_BLOCK]; /* g: dout rows */
         float *dq_rows[QUERY_BLOCK];
-        block_rows(q, x->q, i0, T, ld, zeros);
-        block_rows(g, dout, i0, T, ld, zeros);
+        block_rows(q, x->q, i0, T, ldq, zeros);
+        block_rows(g, dout, i0, T, ldq, zeros);
         for (int r = 0; r < QUERY_BLOCK; r++)
-            dq_rows[r] = i0 + r < T ? dq + (size_t)(i0 + r) * ld : discard;
+            dq_rows[r] = i0 + r < T ? dq + (size_t)(i0 + r) * ldq : discard;
         dots(p, q, kt, last, Tp, D, x->scale);
         dots(ds, g, vt, last, Tp, D, 1.0f); /* dp_j = dout_i . v_j */
         for (int r = 0; r < QUERY_BLOCK; r++) {
@@ -293,18 +301,41 @@ INLINE void backward_head(const head *x, const float *dout, const float *out, co
             const int filler = i >= T;
             query_p_and_ds(x, p + (size_t)r * Tp, ds + (size_t)r * Tp, i, last,
                            filler ? NULL : stats + 2 * (size_t)i, g[r],
-                           filler ? NULL : out + (size_t)i * ld, D);
+                           filler ? NULL : out + (size_t)i * ldq, D);
         }
-        weighted_rows(dq_rows, ds, x->k, last, Tp, D, ld);
+        weighted_rows(dq_rows, ds, x->k, last, Tp, D, x->ldkv);
         for (int r = 0; r < QUERY_BLOCK; r++) scale_row(dq_rows[r], x->scale, D);
         /* dv_j += sum_r p_rj dout_r and dk_j += sum_r ds_rj q_r */
         add_outer(dv_sum, p, g, last, Tp, D);
         add_outer(dk_sum, ds, q, last, Tp, D);
     }
+}
+
+/* A group of `group` query heads sharing one key/value head: x is the first
+ * query head; the others follow D columns apart in q, out, dout and dq, and
+ * T * 2 apart in stats. dk and dv are written once, from the group's sums. */
+INLINE void backward_group(const head *x, const float *dout, const float *out,
+                           const float *stats, float *dq, float *dk, float *dv, float *work,
+                           int D, int group) {
+    const int T = x->T, Tp = x->Tp, ldkv = x->ldkv;
+    const size_t TD = (size_t)Tp * D;
+    float *kt = work, *vt = kt + TD, *dk_sum = vt + TD, *dv_sum = dk_sum + TD;
+    float *p = dv_sum + TD, *zeros = p + 2 * (size_t)QUERY_BLOCK * Tp;
+    for (int d = 0; d < D; d++) zeros[d] = 0.0f;
+    transpose_head(kt, x->k, T, Tp, D, ldkv);
+    transpose_head(vt, x->v, T, Tp, D, ldkv);
+    memset(dk_sum, 0, 2 * TD * sizeof(float)); /* and dv_sum */
+    for (int m = 0; m < group; m++) {
+        head xm = *x;
+        const size_t col = (size_t)m * D;
+        xm.q += col;
+        backward_head(&xm, dout + col, out + col, stats + (size_t)m * T * 2, dq + col, kt, vt,
+                      dk_sum, dv_sum, p, zeros, D);
+    }
     for (int j = 0; j < T; j++)
         for (int d = 0; d < D; d++) {
-            dk[(size_t)j * ld + d] = x->scale * dk_sum[(size_t)j * D + d];
-            dv[(size_t)j * ld + d] = dv_sum[(size_t)j * D + d];
+            dk[(size_t)j * ldkv + d] = x->scale * dk_sum[(size_t)j * D + d];
+            dv[(size_t)j * ldkv + d] = dv_sum[(size_t)j * D + d];
         }
 }
 
@@ -330,50 +361,67 @@ static void banded(int trans_a, int trans_b, int M, int N, int K, float alpha, c
 }
 
 static void wide_forward(const head *x, float *out, float *stats, float *work, int D) {
-    const int T = x->T, ld = x->ld;
+    const int T = x->T, ldq = x->ldq, ldkv = x->ldkv;
     float *s = work, *gemm_work = work + 2 * (size_t)WIDE_QUERY_BLOCK * T;
     for (int i0 = 0; i0 < T; i0 += WIDE_QUERY_BLOCK) {
         const int n = T - i0 < WIDE_QUERY_BLOCK ? T - i0 : WIDE_QUERY_BLOCK, keys = i0 + n;
-        banded(0, 1, n, keys, D, x->scale, x->q + (size_t)i0 * ld, ld, x->k, ld, 0.0f, s, T,
+        banded(0, 1, n, keys, D, x->scale, x->q + (size_t)i0 * ldq, ldq, x->k, ldkv, 0.0f, s, T,
                CPU_BAND_C_LOWER, i0, gemm_work);
         for (int r = 0; r < n; r++)
             query_numerators(x, s + (size_t)r * T, i0 + r, keys - 1, stats + 2 * (size_t)(i0 + r));
-        float *o = out + (size_t)i0 * ld;
-        banded(0, 0, n, D, keys, 1.0f, s, T, x->v, ld, 0.0f, o, ld, CPU_BAND_A_LOWER, i0,
+        float *o = out + (size_t)i0 * ldq;
+        banded(0, 0, n, D, keys, 1.0f, s, T, x->v, ldkv, 0.0f, o, ldq, CPU_BAND_A_LOWER, i0,
                gemm_work);
         for (int r = 0; r < n; r++)
-            scale_row(o + (size_t)r * ld, stats[2 * (size_t)(i0 + r) + 1], D);
+            scale_row(o + (size_t)r * ldq, stats[2 * (size_t)(i0 + r) + 1], D);
     }
 }
 
-static void wide_backward(const head *x, const float *dout, const float *out, const float *stats,
-                          float *dq, float *dk, float *dv, float *work, int D) {
-    const int T = x->T, ld = x->ld;
+/* One query head's dq, and its terms added into dk and dv (rows ldkv apart). */
+static void wide_backward_head(const head *x, const float *dout, const float *out,
+                               const float *stats, float *dq, float *dk, float *dv, float *work,
+                               int D) {
+    const int T = x->T, ldq = x->ldq, ldkv = x->ldkv;
     float *p = work, *ds = p + (size_t)WIDE_QUERY_BLOCK * T;
     float *gemm_work = ds + (size_t)WIDE_QUERY_BLOCK * T;
-    for (int j = 0; j < T; j++) {
-        memset(dk + (size_t)j * ld, 0, (size_t)D * sizeof(float));
-        memset(dv + (size_t)j * ld, 0, (size_t)D * sizeof(float));
-    }
     for (int i0 = 0; i0 < T; i0 += WIDE_QUERY_BLOCK) {
         const int n = T - i0 < WIDE_QUERY_BLOCK ? T - i0 : WIDE_QUERY_BLOCK, keys = i0 + n;
-        const float *q = x->q + (size_t)i0 * ld, *g = dout + (size_t)i0 * ld;
-        banded(0, 1, n, keys, D, x->scale, q, ld, x->k, ld, 0.0f, p, T, CPU_BAND_C_LOWER, i0,
+        const float *q = x->q + (size_t)i0 * ldq, *g = dout + (size_t)i0 * ldq;
+        banded(0, 1, n, keys, D, x->scale, q, ldq, x->k, ldkv, 0.0f, p, T, CPU_BAND_C_LOWER, i0,
                gemm_work);
-        banded(0, 1, n, keys, D, 1.0f, g, ld, x->v, ld, 0.0f, ds, T, CPU_BAND_C_LOWER, i0,
+        banded(0, 1, n, keys, D, 1.0f, g, ldq, x->v, ldkv, 0.0f, ds, T, CPU_BAND_C_LOWER, i0,
                gemm_work); /* dp_j = dout_i . v_j */
         for (int r = 0; r < n; r++) {
             const int i = i0 + r;
             query_p_and_ds(x, p + (size_t)r * T, ds + (size_t)r * T, i, keys - 1,
-                           stats + 2 * (size_t)i, g + (size_t)r * ld, out + (size_t)i * ld, D);
+                           stats + 2 * (size_t)i, g + (size_t)r * ldq, out + (size_t)i * ldq, D);
         }
         /* dS and P are zero past each query's key, hence the bands */
-        banded(0, 0, n, D, keys, x->scale, ds, T, x->k, ld, 0.0f, dq + (size_t)i0 * ld, ld,
+        banded(0, 0, n, D, keys, x->scale, ds, T, x->k, ldkv, 0.0f, dq + (size_t)i0 * ldq, ldq,
                CPU_BAND_A_LOWER, i0, gemm_work);
-        banded(1, 0, keys, D, n, x->scale, ds, T, q, ld, 1.0f, dk, ld, CPU_BAND_A_UPPER, -i0,
+        banded(1, 0, keys, D, n, x->scale, ds, T, q, ldq, 1.0f, dk, ldkv, CPU_BAND_A_UPPER, -i0,
                gemm_work);
-        banded(1, 0, keys, D, n, 1.0f, p, T, g, ld, 1.0f, dv, ld, CPU_BAND_A_UPPER, -i0,
+        banded(1, 0, keys, D, n, 1.0f, p, T, g, ldq, 1.0f, dv, ldkv, CPU_BAND_A_UPPER, -i0,
                gemm_work);
+    }
+}
+
+/* backward_group's wide counterpart: dk and dv zeroed, then each query head
+ * of the group adds its terms in turn. */
+static void wide_backward_group(const head *x, const float *dout, const float *out,
+                                const float *stats, float *dq, float *dk, float *dv, float *work,
+                                int D, int group) {
+    const int T = x->T, ldkv = x->ldkv;
+    for (int j = 0; j < T; j++) {
+        memset(dk + (size_t)j * ldkv, 0, (size_t)D * sizeof(float));
+        memset(dv + (size_t)j * ldkv, 0, (size_t)D * sizeof(float));
+    }
+    for (int m = 0; m < group; m++) {
+        head xm = *x;
+        const size_t col = (size_t)m * D;
+        xm.q += col;
+        wide_backward_head(&xm, dout + col, out + col, stats + (size_t)m * T * 2, dq + col, dk,
+                           dv, work, D);
     }
 }
 
@@ -389,34 +437,38 @@ static void forward_task(const head *x, float *out, float *stats, float *work, i
 }
 
 static void backward_task(const head *x, const float *dout, const float *out, const float *stats,
-                          float *dq, float *dk, float *dv, float *work, int D) {
+                          float *dq, float *dk, float *dv, float *work, int D, int group) {
     if (D > WIDE_HEAD_DIM) {
-        wide_backward(x, dout, out, stats, dq, dk, dv, work, D);
+        wide_backward_group(x, dout, out, stats, dq, dk, dv, work, D, group);
         return;
     }
-    if (D == 16) backward_head(x, dout, out, stats, dq, dk, dv, work, 16);
-    else backward_head(x, dout, out, stats, dq, dk, dv, work, D);
+    if (D == 16) backward_group(x, dout, out, stats, dq, dk, dv, work, 16, group);
+    else backward_group(x, dout, out, stats, dq, dk, dv, work, D, group);
 }
 
-static head head_at(const float *q, const float *k, const float *v, const int32_t *mask, int task,
-                    int T, int H, int D, float scale, size_t *offset) {
-    const int b = task / H, h = task % H;
-    const int ld = H * D;
-    *offset = (size_t)b * T * ld + (size_t)h * D;
+/* Query head h of sequence b, which reads key/value head h / group; its
+ * element offsets in the query-side and key/value-side tensors. */
+static head head_at(const float *q, const float *k, const float *v, const int32_t *mask, int b,
+                    int h, int group, int T, int H, int Hkv, int D, float scale, size_t *q_offset,
+                    size_t *kv_offset) {
+    const int ldq = H * D, ldkv = Hkv * D;
+    *q_offset = (size_t)b * T * ldq + (size_t)h * D;
+    *kv_offset = (size_t)b * T * ldkv + (size_t)(h / group) * D;
     const int32_t *row = mask + (size_t)b * T;
     int plain_until = 0;
     while (plain_until < T && row[plain_until] == 1) plain_until++;
-    return (head){q + *offset, k + *offset, v + *offset, row, T, padded(T), ld, plain_until,
-                  scale};
+    return (head){q + *q_offset, k + *kv_offset, v + *kv_offset, row, T, padded(T), ldq, ldkv,
+                  plain_until, scale};
 }
 
 /* Checks shared by both directions; returns 0 (an error recorded) or 1. */
 static int shapes_ok(rc_backend *be, const char *op, rc_view stats, rc_view key_mask, int B,
                      int T, int H, int Hkv, int D) {
     if (!cpu_sizes_ok(be, op, B, T, H) || !cpu_sizes_ok(be, op, D, 0, 0)) return 0;
-    if (Hkv != H) { /* grouped-query attention is not fused yet */
-        cpu_record_error(be, RC_ERR_UNSUPPORTED, "%s: %d key/value heads for %d query heads", op,
-                         Hkv, H);
+    if (Hkv <= 0 || H % Hkv != 0) {
+        cpu_record_error(be, RC_ERR_INVALID_ARG,
+                         "cpu %s: %d query heads are not a multiple of %d key/value heads", op, H,
+                         Hkv);
         return 0;
     }
     const size_t rows = (size_t)B * T;
@@ -431,28 +483,33 @@ typedef struct {
     float *out, *stats;          /* written by the forward, read by the backward */
     const float *dout;
     float *dq, *dk, *dv;
-    int B, T, H, D;
+    int B, T, H, Hkv, D;
     float scale;
 } attention_tensors;
 
-/* Runs every (sequence, head) task of one direction, each thread in its own
- * per_thread floats of the backend's scratch. */
+/* Runs every task of one direction, each thread in its own per_thread
+ * floats of the backend's scratch: the forward's per (sequence, query
+ * head), the backward's per (sequence, key/value head), which owns that
+ * head's dk and dv. */
 static void run_tasks(rc_backend *be, const char *op, const attention_tensors *a,
                       size_t per_thread) {
     float *scratch = cpu_scratch(be, op, per_thread * (size_t)cpu_thread_count());
     if (!scratch) return;
-    const int tasks = a->B * a->H;
+    const int group = a->H / a->Hkv, heads_per_task = a->dq ? group : 1;
+    const int tasks = a->B * (a->H / heads_per_task);
     PARALLEL_IF(tasks > 1) {
         float *work = scratch + per_thread * (size_t)cpu_thread_index();
         FOR_EACH_TASK
         for (int t = 0; t < tasks; t++) {
-            size_t at;
-            const head x = head_at(a->q, a->k, a->v, a->key_mask, t, a->T, a->H, a->D, a->scale,
-                                   &at);
-            float *stats = a->stats + (size_t)t * a->T * 2;
+            const int b = t / (a->H / heads_per_task);
+            const int h = t % (a->H / heads_per_task) * heads_per_task; /* the first query head */
+            size_t at, kv_at;
+            const head x = head_at(a->q, a->k, a->v, a->key_mask, b, h, group, a->T, a->H, a->Hkv,
+                                   a->D, a->scale, &at, &kv_at);
+            float *stats = a->stats + ((size_t)b * a->H + h) * a->T * 2;
             if (a->dq)
-                backward_task(&x, a->dout + at, a->out + at, stats, a->dq + at, a->dk + at,
-                              a->dv + at, work, a->D);
+                backward_task(&x, a->dout + at, a->out + at, stats, a->dq + at, a->dk + kv_at,
+                              a->dv + kv_at, work, a->D, group);
             else
                 forward_task(&x, a->out + at, stats, work, a->D);
         }
@@ -464,13 +521,13 @@ void cpu_attention_forward(rc_backend *be, rc_view out, rc_view stats, rc_view q
                            float scale) {
     static const char op[] = "attention_forward";
     if (!shapes_ok(be, op, stats, key_mask, B, T, H, Hkv, D)) return;
-    const size_t n = (size_t)B * T * H * D;
+    const size_t n = (size_t)B * T * H * D, n_kv = (size_t)B * T * Hkv * D;
     if (!cpu_view_fits(be, op, "out", out, n) || !cpu_view_fits(be, op, "q", q, n) ||
-        !cpu_view_fits(be, op, "k", k, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)
+        !cpu_view_fits(be, op, "k", k, n_kv) || !cpu_view_fits(be, op, "v", v, n_kv) || n == 0)
         return;
     const attention_tensors a = {cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask),
                                  cpu_f32(out), cpu_f32(stats), NULL, NULL, NULL, NULL,
-                                 B, T, H, D, scale};
+                                 B, T, H, Hkv, D, scale};
     /* transposed keys, the block's scores, a zero row and a discarded one */
     run_tasks(be, op, &a,
               D > WIDE_HEAD_DIM ? wide_work_floats(T, D)
@@ -483,15 +540,15 @@ void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, 
                             float scale) {
     static const char op[] = "attention_backward";
     if (!shapes_ok(be, op, stats, key_mask, B, T, H, Hkv, D)) return;
-    const size_t n = (size_t)B * T * H * D;
-    if (!cpu_view_fits(be, op, "dq", dq, n) || !cpu_view_fits(be, op, "dk", dk, n) ||
-        !cpu_view_fits(be, op, "dv", dv, n) || !cpu_view_fits(be, op, "dout", dout, n) ||
+    const size_t n = (size_t)B * T * H * D, n_kv = (size_t)B * T * Hkv * D;
+    if (!cpu_view_fits(be, op, "dq", dq, n) || !cpu_view_fits(be, op, "dk", dk, n_kv) ||
+        !cpu_view_fits(be, op, "dv", dv, n_kv) || !cpu_view_fits(be, op, "dout", dout, n) ||
         !cpu_view_fits(be, op, "out", out, n) || !cpu_view_fits(be, op, "q", q, n) ||
-        !cpu_view_fits(be, op, "k", k, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)
+        !cpu_view_fits(be, op, "k", k, n_kv) || !cpu_view_fits(be, op, "v", v, n_kv) || n == 0)
         return;
     const attention_tensors a = {cpu_f32(q), cpu_f32(k), cpu_f32(v), cpu_i32(key_mask),
                                  cpu_f32(out), cpu_f32(stats), cpu_f32(dout), cpu_f32(dq),
-                                 cpu_f32(dk), cpu_f32(dv), B, T, H, D, scale};
+                                 cpu_f32(dk), cpu_f32(dv), B, T, H, Hkv, D, scale};
     /* transposed keys and values, dk and dv sums, the block's p and ds, a
      * zero row and a discarded one */
     run_tasks(be, op, &a,
