@@ -498,6 +498,7 @@ static void test_layernorm(void) {
 
 static double ref_act(rc_activation kind, double x) {
     if (kind == RC_ACT_RELU) return x > 0 ? x : 0;
+    if (kind == RC_ACT_SILU) return x / (1 + exp(-x));
     if (kind == RC_ACT_GELU) return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     const double k = sqrt(2.0 / acos(-1.0));
     return 0.5 * x * (1 + tanh(k * (x + 0.044715 * x * x * x)));
@@ -505,6 +506,10 @@ static double ref_act(rc_activation kind, double x) {
 /* Derivatives by hand (the gradcheck test confirms them numerically). */
 static double ref_act_grad(rc_activation kind, double x) {
     if (kind == RC_ACT_RELU) return x > 0 ? 1 : 0;
+    if (kind == RC_ACT_SILU) {
+        const double s = 1 / (1 + exp(-x));
+        return s * (1 + x * (1 - s));
+    }
     if (kind == RC_ACT_GELU)
         return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * acos(-1.0));
     const double k = sqrt(2.0 / acos(-1.0)), inner = k * (x + 0.044715 * x * x * x);
@@ -516,7 +521,11 @@ static double ref_act_grad(rc_activation kind, double x) {
  * u, times |x| through the leading 0.5x. The arguments' own roundings are
  * harmless where they are damped (x^3 e^{-x^2/2}, (1 - t^2) u are bounded),
  * except in the tanh-GELU derivative, where 1 - t^2 carries an absolute
- * error of a few u that 0.5x * sqrt(2/pi)(1 + 3*0.044715x^2) multiplies. */
+ * error of a few u that 0.5x * sqrt(2/pi)(1 + 3*0.044715x^2) multiplies.
+ * SiLU's sigmoid carries a few u relative (the exponential, 1 + e, the
+ * division), so x s does too; its derivative s (1 + x (1 - s)) loses that
+ * to cancellation in 1 - s, an absolute few u times |x|: both within
+ * 8u (1 + |x|). */
 static double act_bound(rc_activation kind, double x, int backward) {
     if (kind == RC_ACT_RELU) return 0;
     if (backward && kind == RC_ACT_GELU_TANH) return 8 * U * (1 + fabs(x) * (1 + x * x));
@@ -566,20 +575,283 @@ static void test_activation_case(rc_activation kind, size_t n) {
 
 static void test_activations(void) {
     static const size_t sizes[] = {1, 17, 20011};
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         for (size_t s = 0; s < 3; s++) test_activation_case((rc_activation)k, sizes[s]);
     /* NaN propagates through every activation (as in PyTorch), so a diverged
      * run shows up in the loss instead of being masked by ReLU. */
     tensor x = t_new(3);
     x.host[0] = NAN, x.host[1] = -1.0f, x.host[2] = 2.0f;
     t_push(&x);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         be->activation_forward(be, (rc_activation)k, t_at(&x, 0), t_at(&x, 0), 1);
         float *got = t_pull(&x);
         CHECK(isnan(got[0]), "activation %d of NaN is %g, not NaN", k, (double)got[0]);
         free(got);
     }
     t_free(&x);
+}
+
+/* ---------------------------------------------------- gated activations */
+
+/* out = act(gate) * up and its backward, for every activation, against the
+ * references above: act's own bound (act_bound) times |up|, and 2u for each
+ * further rounding (the product, u * dout, the accumulation). */
+static void test_gated_case(rc_activation kind, size_t n, int out_aliases_up) {
+    const size_t off = 2, tail = 5;
+    tensor gate = t_new(off + n + tail), up = t_new(off + n + tail), y = t_new(off + n + tail),
+           dy = t_new(off + n + tail), dg = t_new(off + n + tail), du = t_new(off + n + tail);
+    t_fill_random(&gate, off, n, -6, 6);
+    if (n > 2) gate.host[off] = 0.0f, gate.host[off + 1] = -0.0f;
+    t_fill_random(&up, off, n, -2, 2);
+    t_fill_random(&dy, off, n, -1, 1);
+    t_fill_random(&dg, off, n, -1, 1);
+    t_fill_random(&du, off, n, -1, 1);
+    tensor *all[] = {&gate, &up, &y, &dy, &dg, &du};
+    for (size_t i = 0; i < 6; i++) t_push(all[i]);
+    expect ey = expect_new(y.size), edg = expect_new(dg.size), edu = expect_new(du.size);
+    for (size_t i = off; i < off + n; i++) {
+        const double g = gate.host[i], u = up.host[i], d = dy.host[i];
+        const double a = ref_act(kind, g), da = ref_act_grad(kind, g);
+        ey.ref[i] = a * u, ey.tol[i] = act_bound(kind, g, 0) * fabs(u) + 2 * U * fabs(a * u);
+        const double step_g = da * u * d, step_u = a * d;
+        edg.ref[i] = dg.host[i] + step_g;
+        edg.tol[i] = act_bound(kind, g, 1) * fabs(u * d) + 4 * U * fabs(step_g) +
+                     2 * U * (fabs(dg.host[i]) + fabs(step_g));
+        edu.ref[i] = du.host[i] + step_u;
+        edu.tol[i] = act_bound(kind, g, 0) * fabs(d) + 2 * U * fabs(step_u) +
+                     2 * U * (fabs(du.host[i]) + fabs(step_u));
+    }
+    /* backward first: the aliased forward below overwrites up */
+    be->gated_backward(be, kind, t_at(&dg, off), t_at(&du, off), t_at(&dy, off),
+                       t_at(&gate, off), t_at(&up, off), n);
+    tensor *out = out_aliases_up ? &up : &y;
+    be->gated_forward(be, kind, t_at(out, off), t_at(&gate, off), t_at(&up, off), n);
+    char what[80];
+    snprintf(what, sizeof what, "gated_backward dgate kind=%d n=%zu", (int)kind, n);
+    check_tensor(what, &dg, &edg);
+    snprintf(what, sizeof what, "gated_backward dup kind=%d n=%zu", (int)kind, n);
+    check_tensor(what, &du, &edu);
+    snprintf(what, sizeof what, "gated_forward kind=%d n=%zu out=up %d", (int)kind, n,
+             out_aliases_up);
+    check_tensor(what, out, &ey);
+    check_no_pending_error("gated");
+    expect_free(&ey);
+    expect_free(&edg);
+    expect_free(&edu);
+    for (size_t i = 0; i < 6; i++) t_free(all[i]);
+}
+
+static void test_gated(void) {
+    static const size_t sizes[] = {1, 17, 20011};
+    for (int k = 0; k < 4; k++)
+        for (size_t s = 0; s < 3; s++) test_gated_case((rc_activation)k, sizes[s], (int)s == 1);
+    test_gated_case(RC_ACT_SILU, 20011, 1);
+}
+
+/* --------------------------------------------------------------- rmsnorm */
+
+/* out = weight * (x * rstd), rstd = 1/sqrt(mean(x^2) + eps). The float rstd
+ * is rounded once from a double computation; x * rstd and * weight round
+ * once each: 3 roundings of the result, allowed 2u each. */
+static void test_rmsnorm_case(int N, int C, int weighted) {
+    const size_t off = 3, tail = 5, nc = (size_t)N * C;
+    const float eps = 1e-6f;
+    tensor x = t_new(off + nc + tail), y = t_new(off + nc + tail), w = t_new(off + C + tail),
+           rstd = t_new(off + N + tail);
+    for (int n = 0; n < N; n++) t_fill_random(&x, off + (size_t)n * C, C, -2 - n, 2 + 3 * n);
+    if (N > 2) /* a row of zeros: rstd is 1/sqrt(eps) */
+        for (int c = 0; c < C; c++) x.host[off + C + c] = 0.0f;
+    t_fill_random(&w, off, C, -1.5, 1.5);
+    tensor *fwd[] = {&x, &y, &w, &rstd};
+    for (size_t i = 0; i < 4; i++) t_push(fwd[i]);
+    rc_view none = {NULL, 0};
+    be->rmsnorm_forward(be, t_at(&y, off), t_at(&rstd, off), t_at(&x, off),
+                        weighted ? t_at(&w, off) : none, N, C, eps);
+    expect ey = expect_new(y.size), er = expect_new(rstd.size);
+    for (int n = 0; n < N; n++) {
+        const float *xr = x.host + off + (size_t)n * C;
+        double ms = 0;
+        for (int c = 0; c < C; c++) ms += (double)xr[c] * xr[c];
+        const double rs = 1.0 / sqrt(ms / C + eps);
+        er.ref[off + n] = rs, er.tol[off + n] = 2 * U * rs;
+        for (int c = 0; c < C; c++) {
+            const double ref = xr[c] * rs * (weighted ? w.host[off + c] : 1.0);
+            ey.ref[off + (size_t)n * C + c] = ref;
+            ey.tol[off + (size_t)n * C + c] = 6 * U * fabs(ref);
+        }
+    }
+    char what[96];
+    snprintf(what, sizeof what, "rmsnorm_forward N=%d C=%d weighted=%d", N, C, weighted);
+    check_tensor(what, &y, &ey);
+    check_tensor("rmsnorm_forward rstd", &rstd, &er);
+    /* in place (out aliases inp), and without saving rstd (inference) */
+    tensor x2 = t_new(x.size);
+    memcpy(x2.host, x.host, x.size * sizeof(float));
+    t_push(&x2);
+    be->rmsnorm_forward(be, t_at(&x2, off), none, t_at(&x2, off),
+                        weighted ? t_at(&w, off) : none, N, C, eps);
+    check_tensor("rmsnorm_forward in place, no rstd", &x2, &ey);
+    t_free(&x2);
+    expect_free(&ey);
+    expect_free(&er);
+
+    /* backward from the op's own float rstd: with xhat = x rstd, g = dout w,
+     * dx = rstd (g - xhat mean(g xhat)), dweight = sum_n dout xhat */
+    float *rstd_f = t_pull(&rstd);
+    tensor dy = t_new(off + nc + tail), dx = t_new(off + nc + tail), dw = t_new(off + C + tail);
+    t_fill_random(&dy, off, nc, -1, 1);
+    t_fill_random(&dx, off, nc, -1, 1);
+    t_fill_random(&dw, off, C, -1, 1);
+    t_push(&dy);
+    t_push(&dx);
+    t_push(&dw);
+    be->rmsnorm_backward(be, t_at(&dx, off), weighted ? t_at(&dw, off) : none, t_at(&dy, off),
+                         t_at(&x, off), weighted ? t_at(&w, off) : none, t_at(&rstd, off), N, C);
+    expect edx = expect_new(dx.size), edw = expect_new(dw.size);
+    for (int n = 0; n < N; n++) {
+        const double rs = rstd_f[off + n];
+        double mean_gx = 0, mean_abs_gx = 0;
+        for (int c = 0; c < C; c++) {
+            const size_t i = off + (size_t)n * C + c;
+            const double g = dy.host[i] * (weighted ? w.host[off + c] : 1.0);
+            mean_gx += g * x.host[i] * rs / C, mean_abs_gx += fabs(g * x.host[i] * rs) / C;
+        }
+        for (int c = 0; c < C; c++) {
+            const size_t i = off + (size_t)n * C + c;
+            const double g = dy.host[i] * (weighted ? w.host[off + c] : 1.0);
+            const double xhat = x.host[i] * rs, prev = dx.host[i];
+            /* g, xhat, the mean, their product, the difference, * rstd and the
+             * accumulation round once each, on terms of these magnitudes */
+            const double mag = rs * (fabs(g) + fabs(xhat) * mean_abs_gx) + fabs(prev);
+            edx.ref[i] = prev + rs * (g - xhat * mean_gx);
+            edx.tol[i] = 8 * U * mag;
+        }
+    }
+    if (weighted)
+        for (int c = 0; c < C; c++) {
+            double sw = dw.host[off + c], mw = fabs(sw);
+            for (int n = 0; n < N; n++) {
+                const size_t i = off + (size_t)n * C + c;
+                const double term = dy.host[i] * (x.host[i] * (double)rstd_f[off + n]);
+                sw += term, mw += fabs(term);
+            }
+            /* each xhat rounds once; the double sum, its rounding to float and
+             * the accumulation once each */
+            edw.ref[off + c] = sw, edw.tol[off + c] = 4 * U * mw;
+        }
+    snprintf(what, sizeof what, "rmsnorm_backward dinp N=%d C=%d weighted=%d", N, C, weighted);
+    check_tensor(what, &dx, &edx);
+    check_tensor("rmsnorm_backward dweight", &dw, &edw); /* untouched without weight */
+    check_no_pending_error("rmsnorm");
+    free(rstd_f);
+    expect_free(&edx);
+    expect_free(&edw);
+    tensor *all[] = {&x, &y, &w, &rstd, &dy, &dx, &dw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) t_free(all[i]);
+}
+
+static void test_rmsnorm(void) {
+    /* 1 and odd widths, Qwen3's per-head norm (many rows of 64), past the
+     * 64-column blocks of dweight and the OpenMP threshold */
+    static const int shapes[][2] = {{1, 1}, {3, 1}, {5, 7}, {1, 64}, {300, 64}, {257, 131},
+                                    {2, 1024}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int weighted = 0; weighted < 2; weighted++)
+            test_rmsnorm_case(shapes[s][0], shapes[s][1], weighted);
+}
+
+/* ------------------------------------------------------------------ rope */
+
+/* Rows of H heads of width D in a matrix of row stride ld (the gaps, and the
+ * guards, must stay untouched), at out-of-order repeating positions, over
+ * tables of n_positions rows. Each output is a c - b s (or b c + a s): two
+ * products and a sum, one rounding each. Then the inverse, on the forward's
+ * float output, against the inverse rotation of that output. */
+static void test_rope_case(int N, int H, int D, int ld, int n_positions) {
+    const int half = D / 2;
+    const size_t off = 3, tail = 4, nt = (size_t)n_positions * half;
+    const size_t extent = N ? (size_t)(N - 1) * ld + (size_t)H * D : 0;
+    tensor x = t_new(off + extent + tail), pos = t_new(off + N + tail), cs = t_new(off + nt + tail),
+           sn = t_new(off + nt + tail);
+    for (int n = 0; n < N; n++) {
+        t_fill_random(&x, off + (size_t)n * ld, (size_t)H * D, -3, 3);
+        t_set_int(&pos, off + n, n == N - 1 ? n_positions - 1 : uniform_int(n_positions));
+    }
+    for (int p = 0; p < n_positions; p++)
+        for (int i = 0; i < half; i++) {
+            const double angle = p * pow(500000.0, -2.0 * i / D);
+            cs.host[off + (size_t)p * half + i] = (float)cos(angle);
+            sn.host[off + (size_t)p * half + i] = (float)sin(angle);
+        }
+    tensor *all[] = {&x, &pos, &cs, &sn};
+    for (size_t i = 0; i < 4; i++) t_push(all[i]);
+    for (int inverse = 0; inverse < 2; inverse++) {
+        const float *in = x.host; /* the forward's output for the inverse */
+        float *got = inverse ? t_pull(&x) : NULL;
+        if (got) in = got;
+        expect e = expect_new(x.size);
+        for (int n = 0; n < N; n++) {
+            int32_t p;
+            memcpy(&p, &pos.host[off + n], sizeof p);
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < half; i++) {
+                    const size_t lo = off + (size_t)n * ld + (size_t)h * D + i, hi = lo + half;
+                    const double c = cs.host[off + (size_t)p * half + i];
+                    const double s = (inverse ? -1.0 : 1.0) * sn.host[off + (size_t)p * half + i];
+                    const double a = in[lo], b = in[hi];
+                    e.ref[lo] = a * c - b * s, e.tol[lo] = 4 * U * (fabs(a * c) + fabs(b * s));
+                    e.ref[hi] = b * c + a * s, e.tol[hi] = 4 * U * (fabs(b * c) + fabs(a * s));
+                }
+        }
+        /* gaps and guards: compared bitwise with the host mirror */
+        if (got) memcpy(x.host, got, x.size * sizeof(float));
+        be->rope(be, t_at(&x, off), ld, t_at(&pos, off), t_at(&cs, off), t_at(&sn, off), N, H, D,
+                 inverse);
+        char what[96];
+        snprintf(what, sizeof what, "rope N=%d H=%d D=%d ld=%d inverse=%d", N, H, D, ld, inverse);
+        check_tensor(what, &x, &e);
+        check_no_pending_error(what);
+        expect_free(&e);
+        free(got);
+    }
+    for (size_t i = 0; i < 4; i++) t_free(all[i]);
+}
+
+static void test_rope(void) {
+    test_rope_case(1, 1, 2, 2, 1);        /* one row, D = 2 */
+    test_rope_case(7, 3, 6, 23, 11);      /* ld > H*D, a half of 3 */
+    test_rope_case(5, 2, 64, 3 * 128, 9); /* a fused qkv matrix: q's heads of a wider row */
+    test_rope_case(301, 9, 64, 9 * 64 + 2 * 3 * 64, 512); /* past the OpenMP threshold */
+    /* misuse is reported, not acted on */
+    tensor x = t_new(16), pos = t_new(2), table = t_new(8);
+    t_fill_random(&x, 0, 16, -1, 1);
+    t_fill_random(&table, 0, 8, -1, 1);
+    t_set_int(&pos, 0, 1);
+    t_set_int(&pos, 1, 4); /* tables of 4 rows of D/2 = 2: position 4 is past them */
+    tensor *all[] = {&x, &pos, &table};
+    for (size_t i = 0; i < 3; i++) t_push(all[i]);
+    expect e = expect_new(x.size); /* untouched */
+    be->rope(be, t_at(&x, 0), 8, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 2, 4, 0);
+    rc_status st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "cos_table"),
+          "rope: a position past the tables is reported: %s", rc_last_error());
+    t_set_int(&pos, 1, -1);
+    t_push(&pos);
+    be->rope(be, t_at(&x, 0), 8, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 2, 4, 0);
+    st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "positions[1] = -1"),
+          "rope: a negative position is reported: %s", rc_last_error());
+    be->rope(be, t_at(&x, 0), 8, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 3, 3, 0);
+    st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "odd"),
+          "rope: an odd head width is reported: %s", rc_last_error());
+    be->rope(be, t_at(&x, 0), 7, t_at(&pos, 0), t_at(&table, 0), t_at(&table, 0), 2, 2, 4, 0);
+    st = be->sync(be);
+    CHECK(st == RC_ERR_INVALID_ARG && strstr(rc_last_error(), "ld"),
+          "rope: ld < H*D is reported: %s", rc_last_error());
+    check_tensor("rope misuse leaves x alone", &x, &e);
+    expect_free(&e);
+    for (size_t i = 0; i < 3; i++) t_free(all[i]);
 }
 
 /* ------------------------------------------------------ add, axpy, scale */
@@ -1199,6 +1471,9 @@ int main(void) {
     test_lookup(300, 17, 70, 2);
     test_layernorm();
     test_activations();
+    test_gated();
+    test_rmsnorm();
+    test_rope();
     test_vector_ops();
     test_fill_zero_sparse();
     test_softmax();

@@ -382,6 +382,7 @@ static double activation_loss(const void *p) {
         case RC_ACT_GELU_TANH:
             c->out[i] = 0.5 * x * (1 + tanh(tanh_scale * (x + 0.044715 * x * x * x)));
             break;
+        case RC_ACT_SILU: c->out[i] = x / (1 + exp(-x)); break;
         }
     }
     return weighted_sum(c->out, c->w_out, c->n);
@@ -400,7 +401,7 @@ static void test_activation(rc_activation kind, size_t n) {
             vdx = dev_from(dx0, n);
     be->activation_forward(be, kind, vout, vx, n);
     be->activation_backward(be, kind, vdx, vdout, vx, n);
-    static const char *names[] = {"relu", "gelu", "gelu_tanh"};
+    static const char *names[] = {"relu", "gelu", "gelu_tanh", "silu"};
     activation_loss(&c);
     float *out = dev_get(vout, n);
     check_forward(names[kind], c.out, out, n);
@@ -412,6 +413,200 @@ static void test_activation(rc_activation kind, size_t n) {
     rc_view views[] = {vx, vout, vdout, vdx};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) dev_free(views[i]);
     void *ptrs[] = {x, dout, dx0, c.x, c.w_out, c.out, fd, out, got};
+    for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) free(ptrs[i]);
+}
+
+/* ---------------------------------------------------------------- rmsnorm */
+
+typedef struct {
+    int N, C, weighted;
+    double eps, *x, *weight, *w_out, *out;
+} rmsnorm_ctx;
+
+/* out = weight * x / sqrt(mean(x^2) + eps), LlamaRMSNorm */
+static double rmsnorm_loss(const void *p) {
+    const rmsnorm_ctx *c = p;
+    for (int n = 0; n < c->N; n++) {
+        const double *xr = c->x + (size_t)n * c->C;
+        double ms = 0;
+        for (int j = 0; j < c->C; j++) ms += xr[j] * xr[j] / c->C;
+        const double rstd = 1 / sqrt(ms + c->eps);
+        for (int j = 0; j < c->C; j++)
+            c->out[(size_t)n * c->C + j] = xr[j] * rstd * (c->weighted ? c->weight[j] : 1);
+    }
+    return weighted_sum(c->out, c->w_out, (size_t)c->N * c->C);
+}
+
+static void test_rmsnorm(int N, int C, int weighted) {
+    const size_t nx = (size_t)N * C;
+    rmsnorm_ctx c = {N, C, weighted, 1e-6, NULL, NULL, NULL, malloc(nx * sizeof(double))};
+    float *x = random_floats(nx, -1, 1, &c.x), *w = random_floats(C, 0.5, 1.5, &c.weight),
+          *dout = random_floats(nx, -1, 1, &c.w_out);
+    double *unused;
+    float *dx0 = random_floats(nx, -1, 1, &unused);
+    free(unused);
+    float *dw0 = random_floats(C, -1, 1, &unused);
+    free(unused);
+    rc_view none = {NULL, 0};
+    rc_view vx = dev_from(x, nx), vw = dev_from(w, C), vout = dev_from(NULL, nx),
+            vrstd = dev_from(NULL, N), vdout = dev_from(dout, nx), vdx = dev_from(dx0, nx),
+            vdw = dev_from(dw0, C);
+    be->rmsnorm_forward(be, vout, vrstd, vx, weighted ? vw : none, N, C, (float)c.eps);
+    be->rmsnorm_backward(be, vdx, weighted ? vdw : none, vdout, vx, weighted ? vw : none, vrstd,
+                         N, C);
+    char what[64];
+    snprintf(what, sizeof what, "rmsnorm%s", weighted ? "" : " (no weight)");
+    rmsnorm_loss(&c);
+    float *out = dev_get(vout, nx);
+    check_forward(what, c.out, out, nx);
+    double *fd_x = finite_diff(rmsnorm_loss, &c, c.x, nx);
+    float *gx = dev_get(vdx, nx);
+    snprintf(what, sizeof what, "rmsnorm%s dinp", weighted ? "" : " (no weight)");
+    check_grad(what, fd_x, gx, dx0, nx);
+    free(fd_x);
+    free(gx);
+    if (weighted) {
+        double *fd_w = finite_diff(rmsnorm_loss, &c, c.weight, C);
+        float *gw = dev_get(vdw, C);
+        check_grad("rmsnorm dweight", fd_w, gw, dw0, C);
+        free(fd_w);
+        free(gw);
+    }
+    rc_view views[] = {vx, vw, vout, vrstd, vdout, vdx, vdw};
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) dev_free(views[i]);
+    void *ptrs[] = {x, w, dout, dx0, dw0, c.x, c.weight, c.w_out, c.out, out};
+    for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) free(ptrs[i]);
+}
+
+/* ------------------------------------------------------------------- rope */
+
+typedef struct {
+    int N, H, D, ld;
+    const int32_t *pos;
+    const float *cos_t, *sin_t; /* [n_positions, D/2] */
+    double *x, *w_out, *out;
+} rope_ctx;
+
+/* rotate-half: (x_i, x_{i+D/2}) -> (x_i c - x_{i+D/2} s, x_{i+D/2} c + x_i s) */
+static double rope_loss(const void *p) {
+    const rope_ctx *c = p;
+    const int half = c->D / 2;
+    double loss = 0;
+    for (int n = 0; n < c->N; n++)
+        for (int h = 0; h < c->H; h++)
+            for (int i = 0; i < half; i++) {
+                const size_t lo = (size_t)n * c->ld + (size_t)h * c->D + i, hi = lo + half;
+                const double cs = c->cos_t[(size_t)c->pos[n] * half + i],
+                             sn = c->sin_t[(size_t)c->pos[n] * half + i];
+                loss += (c->x[lo] * cs - c->x[hi] * sn) * c->w_out[lo] +
+                        (c->x[hi] * cs + c->x[lo] * sn) * c->w_out[hi];
+            }
+    return loss;
+}
+
+/* Forward in place on x, and the backward (the inverse rotation, in place on
+ * a copy of dout) against differences; the gaps of ld > H*D play no part. */
+static void test_rope(int N, int H, int D, int ld, int n_positions) {
+    const int half = D / 2;
+    const size_t nx = (size_t)N * ld, nt = (size_t)n_positions * half;
+    int32_t *pos = malloc(N * sizeof *pos);
+    for (int n = 0; n < N; n++) pos[n] = (n * 5 + 3) % n_positions; /* out of order, repeats */
+    float *cos_t = malloc(nt * sizeof *cos_t), *sin_t = malloc(nt * sizeof *sin_t);
+    for (int p = 0; p < n_positions; p++)
+        for (int i = 0; i < half; i++) {
+            const double angle = p * pow(10000.0, -2.0 * i / D);
+            cos_t[(size_t)p * half + i] = (float)cos(angle);
+            sin_t[(size_t)p * half + i] = (float)sin(angle);
+        }
+    rope_ctx c = {N, H, D, ld, pos, cos_t, sin_t, NULL, NULL, NULL};
+    float *x = random_floats(nx, -1, 1, &c.x), *dout = random_floats(nx, -1, 1, &c.w_out);
+    rc_view vx = dev_from(x, nx), vg = dev_from(dout, nx), vpos = dev_from(pos, N),
+            vcos = dev_from(cos_t, nt), vsin = dev_from(sin_t, nt);
+    be->rope(be, vx, ld, vpos, vcos, vsin, N, H, D, 0);
+    be->rope(be, vg, ld, vpos, vcos, vsin, N, H, D, 1);
+    /* The forward as a double reference, element by element. */
+    double *ref = malloc(nx * sizeof *ref);
+    for (size_t i = 0; i < nx; i++) ref[i] = c.x[i]; /* gap columns stay as they were */
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < half; i++) {
+                const size_t lo = (size_t)n * ld + (size_t)h * D + i, hi = lo + half;
+                const double cs = cos_t[(size_t)pos[n] * half + i],
+                             sn = sin_t[(size_t)pos[n] * half + i];
+                ref[lo] = c.x[lo] * cs - c.x[hi] * sn;
+                ref[hi] = c.x[hi] * cs + c.x[lo] * sn;
+            }
+    float *out = dev_get(vx, nx);
+    char what[80];
+    snprintf(what, sizeof what, "rope N=%d H=%d D=%d ld=%d", N, H, D, ld);
+    check_forward(what, ref, out, nx);
+    double *fd = finite_diff(rope_loss, &c, c.x, nx);
+    /* Gap columns of the gradient are not the op's: it must leave them as
+     * dout had them, and the loss gives them gradient 0. */
+    float *got = dev_get(vg, nx);
+    for (int n = 0; n < N; n++)
+        for (int j = H * D; j < ld; j++) {
+            const size_t at = (size_t)n * ld + j;
+            CHECK(memcmp(&got[at], &dout[at], sizeof(float)) == 0,
+                  "%s: gap element [%zu] of the gradient was touched", what, at);
+            got[at] = 0.0f;
+        }
+    snprintf(what, sizeof what, "rope N=%d H=%d D=%d ld=%d inverse (dx)", N, H, D, ld);
+    check_grad(what, fd, got, NULL, nx);
+    rc_view views[] = {vx, vg, vpos, vcos, vsin};
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) dev_free(views[i]);
+    void *ptrs[] = {pos, cos_t, sin_t, x, dout, c.x, c.w_out, ref, out, fd, got};
+    for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) free(ptrs[i]);
+}
+
+/* ------------------------------------------------- gated MLP activations */
+
+typedef struct {
+    activation_ctx act; /* act.x is the gate; act.out receives act(gate) */
+    double *up, *w_out, *out;
+} gated_ctx;
+
+/* out = act(gate) * up */
+static double gated_loss(const void *p) {
+    const gated_ctx *c = p;
+    activation_loss(&c->act);
+    for (size_t i = 0; i < c->act.n; i++) c->out[i] = c->act.out[i] * c->up[i];
+    return weighted_sum(c->out, c->w_out, c->act.n);
+}
+
+static void test_gated(rc_activation kind, size_t n) {
+    double *zeros = calloc(n, sizeof *zeros); /* activation_loss's weights: unused here */
+    gated_ctx c = {{kind, n, NULL, zeros, malloc(n * sizeof(double))}, NULL, NULL,
+                   malloc(n * sizeof(double))};
+    float *gate = random_floats(n, -4, 4, &c.act.x), *up = random_floats(n, -2, 2, &c.up),
+          *dout = random_floats(n, -1, 1, &c.w_out);
+    for (size_t i = 0; i < n; i++) /* away from ReLU's kink */
+        if (fabs(gate[i]) < 0.05) gate[i] += 0.1f, c.act.x[i] = gate[i];
+    double *unused;
+    float *dg0 = random_floats(n, -1, 1, &unused);
+    free(unused);
+    float *du0 = random_floats(n, -1, 1, &unused);
+    free(unused);
+    rc_view vg = dev_from(gate, n), vu = dev_from(up, n), vout = dev_from(NULL, n),
+            vdout = dev_from(dout, n), vdg = dev_from(dg0, n), vdu = dev_from(du0, n);
+    be->gated_forward(be, kind, vout, vg, vu, n);
+    be->gated_backward(be, kind, vdg, vdu, vdout, vg, vu, n);
+    static const char *names[] = {"gated relu", "gated gelu", "gated gelu_tanh", "gated silu"};
+    gated_loss(&c);
+    float *out = dev_get(vout, n);
+    check_forward(names[kind], c.out, out, n);
+    double *fd_g = finite_diff(gated_loss, &c, c.act.x, n);
+    double *fd_u = finite_diff(gated_loss, &c, c.up, n);
+    float *gg = dev_get(vdg, n), *gu = dev_get(vdu, n);
+    char what[64];
+    snprintf(what, sizeof what, "%s dgate", names[kind]);
+    check_grad(what, fd_g, gg, dg0, n);
+    snprintf(what, sizeof what, "%s dup", names[kind]);
+    check_grad(what, fd_u, gu, du0, n);
+    rc_view views[] = {vg, vu, vout, vdout, vdg, vdu};
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) dev_free(views[i]);
+    void *ptrs[] = {zeros, c.act.out, c.out, gate, up, dout, dg0, du0, c.act.x, c.up, c.w_out,
+                    out, fd_g, fd_u, gg, gu};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) free(ptrs[i]);
 }
 
@@ -613,7 +808,14 @@ int main(void) {
     test_layernorm(3, 6, 1);
     test_layernorm(2, 7, 0);
     test_layernorm(1, 9, 1);
-    for (int k = 0; k < 3; k++) test_activation((rc_activation)k, 23);
+    test_rmsnorm(3, 6, 1);
+    test_rmsnorm(2, 7, 0);
+    test_rmsnorm(1, 9, 1);
+    test_rope(3, 2, 6, 12, 4); /* ld > H*D: gap columns */
+    test_rope(1, 1, 2, 2, 1);  /* one row, D = 2 */
+    test_rope(4, 3, 8, 24, 7);
+    for (int k = 0; k < 4; k++) test_activation((rc_activation)k, 23);
+    for (int k = 0; k < 4; k++) test_gated((rc_activation)k, 19);
     test_softmax(3, 2, 5);
     for (int op = 0; op < 3; op++) test_vector(op, 11);
     test_adamw();

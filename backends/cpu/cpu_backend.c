@@ -222,6 +222,12 @@ rc_status rc_backend_cpu_create(rc_backend **out) {
 
     be->layernorm_forward = cpu_layernorm_forward;
     be->layernorm_backward = cpu_layernorm_backward;
+    be->rmsnorm_forward = cpu_rmsnorm_forward;
+    be->rmsnorm_backward = cpu_rmsnorm_backward;
+    be->rope = cpu_rope;
+
+    be->gated_forward = cpu_gated_forward;
+    be->gated_backward = cpu_gated_backward;
 
     be->activation_forward = cpu_activation_forward;
     be->activation_backward = cpu_activation_backward;

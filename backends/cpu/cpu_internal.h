@@ -182,6 +182,17 @@ void cpu_layernorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_vi
                             rc_view dout, rc_view inp, rc_view weight, rc_view mean,
                             rc_view rstd, int N, int C);
 
+void cpu_rmsnorm_forward(rc_backend *be, rc_view out, rc_view rstd, rc_view inp, rc_view weight,
+                         int N, int C, float eps);
+void cpu_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dout,
+                          rc_view inp, rc_view weight, rc_view rstd, int N, int C);
+void cpu_rope(rc_backend *be, rc_view x, int ld, rc_view positions, rc_view cos_table,
+              rc_view sin_table, int N, int H, int D, int inverse);
+
+void cpu_gated_forward(rc_backend *be, rc_activation kind, rc_view out, rc_view gate, rc_view up,
+                       size_t n);
+void cpu_gated_backward(rc_backend *be, rc_activation kind, rc_view dgate, rc_view dup,
+                        rc_view dout, rc_view gate, rc_view up, size_t n);
 void cpu_activation_forward(rc_backend *be, rc_activation kind, rc_view out, rc_view inp,
                             size_t n);
 void cpu_activation_backward(rc_backend *be, rc_activation kind, rc_view dinp, rc_view dout,
