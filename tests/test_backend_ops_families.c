@@ -16,7 +16,8 @@
  * reference; the values measured on PoCL are in the comments.
  *
  * Exits 77 (skipped) when no device backend is compiled in or none has a
- * device. REWARDC_BACKENDS=opencl (comma-separated) limits the backends run. */
+ * device. REWARDC_BACKENDS=opencl (comma-separated) limits the backends run;
+ * naming cpu there runs the same checks on the CPU reference backend too. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -338,6 +339,15 @@ static void rmsnorm_case(int N, int C, int affine, float eps, float shift) {
                           affine ? V(&w) : ABSENT, V(&rstd), N, C);
     check_repeatable("rmsnorm_backward dinp", &dinp, dinp.bits);
     check_repeatable("rmsnorm_backward dweight", &dw, dw.bits);
+
+    /* dinp absent: the weight gradient alone, the same bits again */
+    if (affine) {
+        CHECK(dev->upload(dev, whole_dw, dw_init, dw.total) == RC_OK, "upload: %s",
+              rc_last_error());
+        dev->rmsnorm_backward(dev, ABSENT, V(&dw), V(&dout), V(&inp), V(&w), V(&rstd), N, C);
+        check_repeatable("rmsnorm_backward dweight without dinp", &dw, dw.bits);
+        check_unchanged("dinp (absent)", &dinp);
+    }
 
     free(dinp_init);
     free(dw_init);
@@ -685,7 +695,7 @@ static int devices_present(const char *name) {
 
 static int wanted(const char *name) {
     const char *list = getenv("REWARDC_BACKENDS");
-    if (!list || !*list) return 1;
+    if (!list || !*list) return strcmp(name, "cpu") != 0;
     size_t len = strlen(name);
     for (const char *p = list; (p = strstr(p, name)) != NULL; p += len)
         if ((p == list || p[-1] == ',') && (p[len] == '\0' || p[len] == ',')) return 1;
@@ -694,6 +704,7 @@ static int wanted(const char *name) {
 
 int main(void) {
     const char *candidates[] = {
+        "cpu", /* only when REWARDC_BACKENDS names it */
 #ifdef RC_HAVE_OPENCL
         "opencl",
 #endif
@@ -704,7 +715,8 @@ int main(void) {
     int tested = 0;
     for (int c = 0; candidates[c]; c++) {
         if (!wanted(candidates[c])) {
-            printf("%s: not in REWARDC_BACKENDS, skipped\n", candidates[c]);
+            if (strcmp(candidates[c], "cpu") != 0)
+                printf("%s: not in REWARDC_BACKENDS, skipped\n", candidates[c]);
             continue;
         }
         rc_status st = rc_backend_create(candidates[c], 0, &dev);
@@ -732,7 +744,7 @@ int main(void) {
     }
     if (!tested && test_checks_failed == 0) {
         printf("test_backend_ops_families: no device backend to test (%s); skipped\n",
-               candidates[0] ? "none has a usable device"
+               candidates[1] ? "none has a usable device"
                              : "built without -DRC_OPENCL=ON or -DRC_CUDA=ON");
         return TEST_SKIP;
     }

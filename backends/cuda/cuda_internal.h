@@ -193,7 +193,7 @@ cudaError_t cuda_launch_layernorm_backward(cudaStream_t s, float *dinp, float *d
                                            const float *weight, const float *mean,
                                            const float *rstd, int N, int C, float *partials);
 
-/* kernels_rmsnorm.cu; rstd (forward), weight and dweight may be NULL.
+/* kernels_rmsnorm.cu; rstd (forward), weight, dinp and dweight may be NULL.
  * partials holds 2 * cuda_colsum_chunks(N) * C floats. */
 cudaError_t cuda_launch_rmsnorm_forward(cudaStream_t s, float *out, float *rstd,
                                         const float *inp, const float *weight, int N, int C,

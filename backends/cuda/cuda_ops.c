@@ -152,7 +152,8 @@ void cuda_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_vie
                            rc_view inp, rc_view weight, rc_view rstd, int N, int C) {
     static const char op[] = "rmsnorm_backward";
     if (!ready(be) || !cuda_sizes_ok(be, op, N, C, 0) || N == 0 || C == 0) return;
-    if (!cuda_view_fits(be, op, "dinp", dinp, area(N, C)) ||
+    /* dinp, weight and dweight are optional, as in the CPU reference */
+    if ((dinp.buf && !cuda_view_fits(be, op, "dinp", dinp, area(N, C))) ||
         !cuda_view_fits(be, op, "dout", dout, area(N, C)) ||
         !cuda_view_fits(be, op, "inp", inp, area(N, C)) ||
         !cuda_view_fits(be, op, "rstd", rstd, (size_t)N) ||

@@ -37,8 +37,12 @@ __global__ void bias_forward_kernel(float *out, const float *bias, int N, int C)
         out[i] += bias[i % (size_t)C];
 }
 
-// 1 / (1 + e^-x); e^-x overflows to inf for x < -88, giving exactly 0.
-__device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+// From e = e^-|x| <= 1, so nothing overflows: 1 / (1 + e) for x >= 0 and
+// e / (1 + e) below (the CPU backend's form).
+__device__ inline float sigmoid(float x) {
+    const float e = expf(-fabsf(x));
+    return (x < 0.0f ? e : 1.0f) / (1.0f + e);
+}
 
 __device__ inline float activation(int kind, float x) {
     switch (kind) {
@@ -97,13 +101,14 @@ __global__ void gated_forward_kernel(int kind, float *out, const float *gate, co
         out[i] = activation(kind, gate[i]) * up[i];
 }
 
-// dgate += act'(gate) * up * dout ; dup += act(gate) * dout
+// dgate += act'(gate) * (up * dout) ; dup += act(gate) * dout, in autograd's
+// order (the product's gradient first), as the CPU backend rounds them.
 __global__ void gated_backward_kernel(int kind, float *dgate, float *dup, const float *dout,
                                       const float *gate, const float *up, size_t n) {
     for (size_t i = global_thread_index(); i < n; i += global_thread_count()) {
         const float g = gate[i], u = up[i], dy = dout[i];
         const float slope = activation_derivative(kind, g), value = activation(kind, g);
-        dgate[i] += slope * u * dy;
+        dgate[i] += slope * (u * dy);
         dup[i] += value * dy;
     }
 }

@@ -85,10 +85,13 @@ cudaError_t cuda_launch_rmsnorm_backward(cudaStream_t s, float *dinp, float *dwe
                                          const float *dout, const float *inp,
                                          const float *weight, const float *rstd, int N, int C,
                                          float *partials) {
-    rmsnorm_backward_input_kernel<<<(unsigned)N, kRmsnormThreads, 0, s>>>(dinp, dout, inp,
-                                                                           weight, rstd, C);
-    const cudaError_t status = cudaGetLastError();
-    if (status != cudaSuccess || !dweight) return status;
+    if (dinp) {
+        rmsnorm_backward_input_kernel<<<(unsigned)N, kRmsnormThreads, 0, s>>>(dinp, dout, inp,
+                                                                               weight, rstd, C);
+        const cudaError_t status = cudaGetLastError();
+        if (status != cudaSuccess) return status;
+    }
+    if (!dweight) return cudaSuccess;
     const RmsnormWeightTerm term = {dout, inp, rstd, C};
     return rc_cuda::launch_colsum(s, term, dweight, (float *)NULL, N, C, partials);
 }

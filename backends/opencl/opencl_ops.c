@@ -302,7 +302,8 @@ static void ocl_rmsnorm_forward(rc_backend *be, rc_view out, rc_view rstd, rc_vi
     enqueue_rows(&l, (size_t)N, local);
 }
 
-/* Accumulates into dinp and, when present, dweight. */
+/* Accumulates into whichever of dinp and dweight are present (the CPU
+ * reference, like layernorm_backward, accepts an absent dinp). */
 static void ocl_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dout,
                                  rc_view inp, rc_view weight, rc_view rstd, int N, int C) {
     rc_ocl_ctx *ctx = rc_ocl(be);
@@ -310,7 +311,7 @@ static void ocl_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, 
     if (!rc_ocl_sizes_ok(ctx, op, N, C, 0)) return;
     size_t n = (size_t)N * (size_t)C;
     size_t per_row = n ? (size_t)N : 0, per_column = n ? (size_t)C : 0;
-    if (!rc_ocl_check_view(ctx, op, "dinp", dinp, n, 0) ||
+    if (!rc_ocl_check_view(ctx, op, "dinp", dinp, n, 1) ||
         !rc_ocl_check_view(ctx, op, "dout", dout, n, 0) ||
         !rc_ocl_check_view(ctx, op, "inp", inp, n, 0) ||
         !rc_ocl_check_view(ctx, op, "rstd", rstd, per_row, 0) ||
@@ -335,6 +336,7 @@ static void ocl_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, 
         finish_columns(ctx, op, dweight, partial, 0, n_chunks, C);
     }
 
+    if (!rc_view_present(dinp)) return;
     size_t local = row_group_size(ctx, K_RMSNORM_BACKWARD_INPUT, (size_t)C);
     if (!rc_ocl_begin(&l, ctx, K_RMSNORM_BACKWARD_INPUT, op)) return;
     rc_ocl_arg_view(&l, dinp);

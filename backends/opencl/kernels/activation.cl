@@ -13,8 +13,12 @@
 #define RC_SQRT_2_OVER_PI 0.79788456080286536f
 #define RC_GELU_CUBIC 0.044715f
 
-/* 1 / (1 + e^-x): e^-x overflows to inf for x < -88, giving exactly 0 */
-float rc_sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
+/* From e = e^-|x| <= 1, so nothing overflows: 1 / (1 + e) for x >= 0 and
+ * e / (1 + e) below (the CPU backend's form). */
+float rc_sigmoid(float x) {
+    const float e = exp(-fabs(x));
+    return (x < 0.0f ? e : 1.0f) / (1.0f + e);
+}
 
 float rc_activate(int kind, float x) {
     if (kind == RC_ACT_RELU) return x > 0.0f ? x : 0.0f;
@@ -72,7 +76,8 @@ __kernel void rc_gated_forward(int kind, __global float *out, ulong out_off,
         out[i] = rc_activate(kind, gate[i]) * up[i];
 }
 
-/* dgate += act'(gate) * up * dout ; dup += act(gate) * dout */
+/* dgate += act'(gate) * (up * dout) ; dup += act(gate) * dout, in autograd's
+ * order (the product's gradient first), as the CPU backend rounds them */
 __kernel void rc_gated_backward(int kind, __global float *dgate, ulong dgate_off,
                                 __global float *dup, ulong dup_off,
                                 __global const float *dout, ulong dout_off,
@@ -86,7 +91,7 @@ __kernel void rc_gated_backward(int kind, __global float *dgate, ulong dgate_off
     for (size_t i = get_global_id(0); i < n; i += get_global_size(0)) {
         const float g = gate[i], u = up[i], dy = dout[i];
         const float slope = rc_activation_slope(kind, g), value = rc_activate(kind, g);
-        dgate[i] += slope * u * dy;
+        dgate[i] += slope * (u * dy);
         dup[i] += value * dy;
     }
 }
