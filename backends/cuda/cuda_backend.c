@@ -35,7 +35,8 @@ void cuda_record_error(rc_backend *be, rc_status code, const char *fmt, ...) {
     st->pending = code;
 }
 
-/* Reads the device flag raised by the row kernels (see kernels_rows.cu). */
+/* Reads the device flag raised by the row kernels and rope (kernels_rows.cu,
+ * kernels_rope.cu). */
 static void check_index_flag(rc_backend *be) {
     cuda_state *st = cuda_state_of(be);
     int flag[4] = {0, 0, 0, 0};
@@ -55,6 +56,7 @@ static void check_index_flag(rc_backend *be) {
     case CUDA_FLAG_EMBEDDING_BACKWARD: op = "embedding_backward"; break;
     case CUDA_FLAG_GATHER_ROWS: op = "gather_rows", arg = "rows"; break;
     case CUDA_FLAG_SCATTER_ROWS_ADD: op = "scatter_rows_add", arg = "rows"; break;
+    case CUDA_FLAG_ROPE: op = "rope", arg = "positions"; break;
     default: op = "a row op"; break;
     }
     cuda_record_error(be, RC_ERR_INVALID_ARG, "%s: %s[%d] = %d is outside the table's %d rows",
@@ -286,6 +288,11 @@ static void fill_table(rc_backend *be) {
     be->embedding_backward = cuda_embedding_backward;
     be->layernorm_forward = cuda_layernorm_forward;
     be->layernorm_backward = cuda_layernorm_backward;
+    be->rmsnorm_forward = cuda_rmsnorm_forward;
+    be->rmsnorm_backward = cuda_rmsnorm_backward;
+    be->rope = cuda_rope;
+    be->gated_forward = cuda_gated_forward;
+    be->gated_backward = cuda_gated_backward;
     be->activation_forward = cuda_activation_forward;
     be->activation_backward = cuda_activation_backward;
     be->add = cuda_add;

@@ -27,14 +27,16 @@ struct rc_buffer {
 };
 
 /* Codes a kernel writes into the device flag when it meets an index outside
- * its table (ids come from user data, so this must not corrupt memory). Only
+ * its table (ids and positions come from user data, so this must not corrupt
+ * memory). Only
  * the first one is kept; sync() and download() turn it into an error. */
 enum {
     CUDA_FLAG_NONE = 0,
     CUDA_FLAG_EMBEDDING_FORWARD = 1,
     CUDA_FLAG_EMBEDDING_BACKWARD = 2,
     CUDA_FLAG_GATHER_ROWS = 3,
-    CUDA_FLAG_SCATTER_ROWS_ADD = 4
+    CUDA_FLAG_SCATTER_ROWS_ADD = 4,
+    CUDA_FLAG_ROPE = 5 /* a position outside the cos/sin tables */
 };
 
 /* sum_squares reduces in two fixed-shape passes: at most this many blocks
@@ -116,6 +118,16 @@ void cuda_layernorm_forward(rc_backend *be, rc_view out, rc_view mean, rc_view r
 void cuda_layernorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dbias,
                              rc_view dout, rc_view inp, rc_view weight, rc_view mean,
                              rc_view rstd, int N, int C);
+void cuda_rmsnorm_forward(rc_backend *be, rc_view out, rc_view rstd, rc_view inp,
+                          rc_view weight, int N, int C, float eps);
+void cuda_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dout,
+                           rc_view inp, rc_view weight, rc_view rstd, int N, int C);
+void cuda_rope(rc_backend *be, rc_view x, int ld, rc_view positions, rc_view cos_table,
+               rc_view sin_table, int N, int H, int D, int inverse);
+void cuda_gated_forward(rc_backend *be, rc_activation kind, rc_view out, rc_view gate,
+                        rc_view up, size_t n);
+void cuda_gated_backward(rc_backend *be, rc_activation kind, rc_view dgate, rc_view dup,
+                         rc_view dout, rc_view gate, rc_view up, size_t n);
 void cuda_activation_forward(rc_backend *be, rc_activation kind, rc_view out, rc_view inp,
                              size_t n);
 void cuda_activation_backward(rc_backend *be, rc_activation kind, rc_view dinp, rc_view dout,
@@ -143,6 +155,12 @@ cudaError_t cuda_launch_activation_forward(cudaStream_t s, int kind, float *out,
                                            const float *inp, size_t n);
 cudaError_t cuda_launch_activation_backward(cudaStream_t s, int kind, float *dinp,
                                             const float *dout, const float *inp, size_t n);
+/* out = act(gate) * up ; dgate += act'(gate) * up * dout, dup += act(gate) * dout */
+cudaError_t cuda_launch_gated_forward(cudaStream_t s, int kind, float *out, const float *gate,
+                                      const float *up, size_t n);
+cudaError_t cuda_launch_gated_backward(cudaStream_t s, int kind, float *dgate, float *dup,
+                                       const float *dout, const float *gate, const float *up,
+                                       size_t n);
 cudaError_t cuda_launch_add(cudaStream_t s, float *out, const float *a, const float *b,
                             size_t n);
 cudaError_t cuda_launch_axpy(cudaStream_t s, float *y, float alpha, const float *x, size_t n);
@@ -174,6 +192,23 @@ cudaError_t cuda_launch_layernorm_backward(cudaStream_t s, float *dinp, float *d
                                            float *dbias, const float *dout, const float *inp,
                                            const float *weight, const float *mean,
                                            const float *rstd, int N, int C, float *partials);
+
+/* kernels_rmsnorm.cu; rstd (forward), weight, dinp and dweight may be NULL.
+ * partials holds 2 * cuda_colsum_chunks(N) * C floats. */
+cudaError_t cuda_launch_rmsnorm_forward(cudaStream_t s, float *out, float *rstd,
+                                        const float *inp, const float *weight, int N, int C,
+                                        float eps);
+cudaError_t cuda_launch_rmsnorm_backward(cudaStream_t s, float *dinp, float *dweight,
+                                         const float *dout, const float *inp,
+                                         const float *weight, const float *rstd, int N, int C,
+                                         float *partials);
+
+/* kernels_rope.cu: rotates x [N, H*D] (row stride ld) in place; a position
+ * outside [0, table_rows) leaves its row untouched and raises `flag_code`. */
+cudaError_t cuda_launch_rope(cudaStream_t s, float *x, int ld, const int32_t *positions,
+                             const float *cos_table, const float *sin_table,
+                             long long table_rows, int N, int H, int D, int inverse, int *flag,
+                             int flag_code);
 
 /* kernels_reduce.cu; partials holds 2 * cuda_colsum_chunks(N) * C floats. */
 cudaError_t cuda_launch_bias_backward(cudaStream_t s, float *dbias, const float *dout, int N,

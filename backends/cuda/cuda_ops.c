@@ -133,8 +133,76 @@ void cuda_layernorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_v
                           cuda_f32(rstd), N, C, partials));
 }
 
+/* rstd and weight are optional: checked only when present. */
+void cuda_rmsnorm_forward(rc_backend *be, rc_view out, rc_view rstd, rc_view inp,
+                          rc_view weight, int N, int C, float eps) {
+    static const char op[] = "rmsnorm_forward";
+    if (!ready(be) || !cuda_sizes_ok(be, op, N, C, 0) || N == 0 || C == 0) return;
+    if (!cuda_view_fits(be, op, "out", out, area(N, C)) ||
+        !cuda_view_fits(be, op, "inp", inp, area(N, C)) ||
+        (rstd.buf && !cuda_view_fits(be, op, "rstd", rstd, (size_t)N)) ||
+        (weight.buf && !cuda_view_fits(be, op, "weight", weight, (size_t)C)))
+        return;
+    cuda_after_launch(be, op,
+                      cuda_launch_rmsnorm_forward(stream_of(be), cuda_f32(out), cuda_f32(rstd),
+                                                  cuda_f32(inp), cuda_f32(weight), N, C, eps));
+}
+
+void cuda_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dout,
+                           rc_view inp, rc_view weight, rc_view rstd, int N, int C) {
+    static const char op[] = "rmsnorm_backward";
+    if (!ready(be) || !cuda_sizes_ok(be, op, N, C, 0) || N == 0 || C == 0) return;
+    /* dinp, weight and dweight are optional, as in the CPU reference */
+    if ((dinp.buf && !cuda_view_fits(be, op, "dinp", dinp, area(N, C))) ||
+        !cuda_view_fits(be, op, "dout", dout, area(N, C)) ||
+        !cuda_view_fits(be, op, "inp", inp, area(N, C)) ||
+        !cuda_view_fits(be, op, "rstd", rstd, (size_t)N) ||
+        (weight.buf && !cuda_view_fits(be, op, "weight", weight, (size_t)C)) ||
+        (dweight.buf && !cuda_view_fits(be, op, "dweight", dweight, (size_t)C)))
+        return;
+    float *partials = NULL;
+    if (dweight.buf) {
+        partials = cuda_scratch(be, 2 * sizeof(float) * area(cuda_colsum_chunks(N), C), op);
+        if (!partials) return;
+    }
+    cuda_after_launch(be, op,
+                      cuda_launch_rmsnorm_backward(stream_of(be), cuda_f32(dinp),
+                                                   cuda_f32(dweight), cuda_f32(dout),
+                                                   cuda_f32(inp), cuda_f32(weight),
+                                                   cuda_f32(rstd), N, C, partials));
+}
+
+void cuda_rope(rc_backend *be, rc_view x, int ld, rc_view positions, rc_view cos_table,
+               rc_view sin_table, int N, int H, int D, int inverse) {
+    static const char op[] = "rope";
+    if (!ready(be) || !cuda_sizes_ok(be, op, N, H, D)) return;
+    if (D % 2 != 0 || (long long)ld < (long long)H * D) {
+        cuda_record_error(be, RC_ERR_INVALID_ARG,
+                          "%s: head width %d must be even and row stride %d at least %d heads x %d",
+                          op, D, ld, H, D);
+        return;
+    }
+    if (N == 0 || H == 0 || D == 0) return;
+    const int pairs = D / 2;
+    const size_t extent = (size_t)(N - 1) * (size_t)ld + (size_t)H * (size_t)D;
+    if (!cuda_view_fits(be, op, "x", x, extent) ||
+        !cuda_view_fits(be, op, "positions", positions, (size_t)N) ||
+        !cuda_view_fits(be, op, "cos_table", cos_table, (size_t)pairs) ||
+        !cuda_view_fits(be, op, "sin_table", sin_table, (size_t)pairs))
+        return;
+    /* positions are checked on the device against the rows both tables hold */
+    long long cos_rows = cuda_rows_in(cos_table, pairs), sin_rows = cuda_rows_in(sin_table, pairs);
+    cuda_after_launch(be, op,
+                      cuda_launch_rope(stream_of(be), cuda_f32(x), ld, cuda_i32(positions),
+                                       cuda_f32(cos_table), cuda_f32(sin_table),
+                                       cos_rows < sin_rows ? cos_rows : sin_rows, N, H, D,
+                                       inverse, cuda_state_of(be)->flag, CUDA_FLAG_ROPE));
+}
+
 static int activation_kind_ok(rc_backend *be, const char *op, rc_activation kind) {
-    if (kind == RC_ACT_RELU || kind == RC_ACT_GELU || kind == RC_ACT_GELU_TANH) return 1;
+    if (kind == RC_ACT_RELU || kind == RC_ACT_GELU || kind == RC_ACT_GELU_TANH ||
+        kind == RC_ACT_SILU)
+        return 1;
     cuda_record_error(be, RC_ERR_INVALID_ARG, "%s: unknown activation kind %d", op, (int)kind);
     return 0;
 }
@@ -159,6 +227,33 @@ void cuda_activation_backward(rc_backend *be, rc_activation kind, rc_view dinp, 
     cuda_after_launch(be, op,
                       cuda_launch_activation_backward(stream_of(be), (int)kind, cuda_f32(dinp),
                                                       cuda_f32(dout), cuda_f32(inp), n));
+}
+
+/* out = act(gate) * up; out may alias up */
+void cuda_gated_forward(rc_backend *be, rc_activation kind, rc_view out, rc_view gate,
+                        rc_view up, size_t n) {
+    static const char op[] = "gated_forward";
+    if (!ready(be) || !activation_kind_ok(be, op, kind) || n == 0) return;
+    if (!cuda_view_fits(be, op, "out", out, n) || !cuda_view_fits(be, op, "gate", gate, n) ||
+        !cuda_view_fits(be, op, "up", up, n))
+        return;
+    cuda_after_launch(be, op,
+                      cuda_launch_gated_forward(stream_of(be), (int)kind, cuda_f32(out),
+                                                cuda_f32(gate), cuda_f32(up), n));
+}
+
+void cuda_gated_backward(rc_backend *be, rc_activation kind, rc_view dgate, rc_view dup,
+                         rc_view dout, rc_view gate, rc_view up, size_t n) {
+    static const char op[] = "gated_backward";
+    if (!ready(be) || !activation_kind_ok(be, op, kind) || n == 0) return;
+    if (!cuda_view_fits(be, op, "dgate", dgate, n) || !cuda_view_fits(be, op, "dup", dup, n) ||
+        !cuda_view_fits(be, op, "dout", dout, n) || !cuda_view_fits(be, op, "gate", gate, n) ||
+        !cuda_view_fits(be, op, "up", up, n))
+        return;
+    cuda_after_launch(be, op,
+                      cuda_launch_gated_backward(stream_of(be), (int)kind, cuda_f32(dgate),
+                                                 cuda_f32(dup), cuda_f32(dout), cuda_f32(gate),
+                                                 cuda_f32(up), n));
 }
 
 void cuda_add(rc_backend *be, rc_view out, rc_view a, rc_view b, size_t n) {

@@ -1,5 +1,5 @@
 // Device helpers shared by the CUDA kernels: grid sizing for element-wise
-// loops and fixed-order warp/block sums.
+// loops, fixed-order warp/block sums, and the bad-index flag.
 //
 // Every reduction here combines values in an order fixed by the launch shape
 // alone (butterfly within a warp, then warps in index order), never with
@@ -58,6 +58,19 @@ __device__ inline T block_sum(T v, T *smem) {
     T total = 0;
     for (int w = 0; w < n_warps; w++) total += smem[w];
     return total;
+}
+
+// An index outside its table (a token id, a row, a rope position): the first
+// failing thread records its op code, the position, the bad index and the
+// table size (flag[0..3]); later ones leave the report alone. Integer
+// atomics only.
+__device__ inline void raise_flag(int *flag, int code, int n, long long id,
+                                  long long table_rows) {
+    if (atomicCAS(flag, 0, code) == 0) {
+        flag[1] = n;
+        flag[2] = (int)id;
+        flag[3] = (int)(table_rows < 0x7fffffffLL ? table_rows : 0x7fffffffLL);
+    }
 }
 
 } // namespace rc_cuda

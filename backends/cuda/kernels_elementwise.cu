@@ -1,4 +1,5 @@
-// Element-wise CUDA kernels: fill, bias add, activations, add/axpy/scale,
+// Element-wise CUDA kernels: fill, bias add, activations (plain and gated
+// act(gate) * up), add/axpy/scale,
 // the AdamW update, and the beta-scaling a K == 0 matrix product reduces to.
 // All use grid-stride loops with size_t indices so any n fits.
 #include <cmath>
@@ -36,10 +37,18 @@ __global__ void bias_forward_kernel(float *out, const float *bias, int N, int C)
         out[i] += bias[i % (size_t)C];
 }
 
+// From e = e^-|x| <= 1, so nothing overflows: 1 / (1 + e) for x >= 0 and
+// e / (1 + e) below (the CPU backend's form).
+__device__ inline float sigmoid(float x) {
+    const float e = expf(-fabsf(x));
+    return (x < 0.0f ? e : 1.0f) / (1.0f + e);
+}
+
 __device__ inline float activation(int kind, float x) {
     switch (kind) {
     case RC_ACT_RELU: return x > 0.0f ? x : 0.0f;
     case RC_ACT_GELU: return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
+    case RC_ACT_SILU: return x * sigmoid(x);
     default: {
         const float inner = kGeluTanhScale * (x + kGeluTanhCubic * x * x * x);
         return 0.5f * x * (1.0f + tanhf(inner));
@@ -55,6 +64,10 @@ __device__ inline float activation_derivative(int kind, float x) {
         const float cdf = 0.5f * (1.0f + erff(x * kInvSqrt2));
         const float pdf = kInvSqrt2Pi * expf(-0.5f * x * x);
         return cdf + x * pdf;
+    }
+    case RC_ACT_SILU: { // d/dx [x s(x)] = s (1 + x (1 - s))
+        const float sig = sigmoid(x);
+        return sig * (1.0f + x * (1.0f - sig));
     }
     default: {
         const float inner = kGeluTanhScale * (x + kGeluTanhCubic * x * x * x);
@@ -79,6 +92,25 @@ __global__ void activation_backward_kernel(int kind, float *dinp, const float *d
     }
     for (size_t i = global_thread_index(); i < n; i += global_thread_count())
         dinp[i] += activation_derivative(kind, inp[i]) * dout[i];
+}
+
+// out may alias up (or gate): each element is read, then written.
+__global__ void gated_forward_kernel(int kind, float *out, const float *gate, const float *up,
+                                     size_t n) {
+    for (size_t i = global_thread_index(); i < n; i += global_thread_count())
+        out[i] = activation(kind, gate[i]) * up[i];
+}
+
+// dgate += act'(gate) * (up * dout) ; dup += act(gate) * dout, in autograd's
+// order (the product's gradient first), as the CPU backend rounds them.
+__global__ void gated_backward_kernel(int kind, float *dgate, float *dup, const float *dout,
+                                      const float *gate, const float *up, size_t n) {
+    for (size_t i = global_thread_index(); i < n; i += global_thread_count()) {
+        const float g = gate[i], u = up[i], dy = dout[i];
+        const float slope = activation_derivative(kind, g), value = activation(kind, g);
+        dgate[i] += slope * (u * dy);
+        dup[i] += value * dy;
+    }
 }
 
 __global__ void add_kernel(float *out, const float *a, const float *b, size_t n) {
@@ -163,6 +195,21 @@ cudaError_t cuda_launch_activation_backward(cudaStream_t s, int kind, float *din
                                             const float *dout, const float *inp, size_t n) {
     activation_backward_kernel<<<rc_cuda::elementwise_blocks(n), rc_cuda::kElementwiseThreads,
                                  0, s>>>(kind, dinp, dout, inp, n);
+    return cudaGetLastError();
+}
+
+cudaError_t cuda_launch_gated_forward(cudaStream_t s, int kind, float *out, const float *gate,
+                                      const float *up, size_t n) {
+    gated_forward_kernel<<<rc_cuda::elementwise_blocks(n), rc_cuda::kElementwiseThreads, 0, s>>>(
+        kind, out, gate, up, n);
+    return cudaGetLastError();
+}
+
+cudaError_t cuda_launch_gated_backward(cudaStream_t s, int kind, float *dgate, float *dup,
+                                       const float *dout, const float *gate, const float *up,
+                                       size_t n) {
+    gated_backward_kernel<<<rc_cuda::elementwise_blocks(n), rc_cuda::kElementwiseThreads, 0,
+                            s>>>(kind, dgate, dup, dout, gate, up, n);
     return cudaGetLastError();
 }
 

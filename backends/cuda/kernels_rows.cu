@@ -14,23 +14,13 @@
 
 namespace {
 
+using rc_cuda::raise_flag;
+
 constexpr int kRowThreads = 128;
 // Columns each thread of the scatter kernel carries in registers, so the
 // scan over the ids is shared by several columns.
 constexpr int kScatterColumnsPerThread = 4;
 constexpr int kScatterColumnsPerBlock = kRowThreads * kScatterColumnsPerThread;
-
-// The first failing block records its op code, the position, the bad index
-// and the table size (flag[0..3]); later ones leave the report alone.
-// Integer atomics only.
-__device__ inline void raise_flag(int *flag, int code, int n, long long id,
-                                  long long table_rows) {
-    if (atomicCAS(flag, 0, code) == 0) {
-        flag[1] = n;
-        flag[2] = (int)id;
-        flag[3] = (int)(table_rows < 0x7fffffffLL ? table_rows : 0x7fffffffLL);
-    }
-}
 
 // Grid: (N rows, column blocks).
 __global__ void gather_kernel(float *out, const int32_t *ids, const float *table,

@@ -129,9 +129,9 @@ void rc_ocl_collect_index_error(rc_ocl_ctx *ctx) {
         return;
     }
     static const char *const ops[] = {"?", "embedding_forward", "embedding_backward",
-                                      "gather_rows", "scatter_rows_add"};
-    static const char *const index_names[] = {"?", "ids", "ids", "rows", "rows"};
-    int code = record[0] >= 1 && record[0] <= 4 ? record[0] : 0;
+                                      "gather_rows", "scatter_rows_add", "rope"};
+    static const char *const index_names[] = {"?", "ids", "ids", "rows", "rows", "positions"};
+    int code = record[0] >= 1 && record[0] <= RC_OCL_OP_ROPE ? record[0] : 0;
     rc_ocl_set_error(ctx, RC_ERR_INVALID_ARG,
                      "%s: %s[%d] = %d is outside the table (%d rows); the row was skipped",
                      ops[code], index_names[code], (int)record[1], (int)record[2],

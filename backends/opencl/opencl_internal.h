@@ -37,8 +37,14 @@ typedef enum {
     K_LAYERNORM_FORWARD,
     K_LAYERNORM_BACKWARD_INPUT,
     K_LAYERNORM_PARAM_PARTIALS,
+    K_RMSNORM_FORWARD,
+    K_RMSNORM_BACKWARD_INPUT,
+    K_RMSNORM_WEIGHT_PARTIALS,
+    K_ROPE,
     K_ACTIVATION_FORWARD,
     K_ACTIVATION_BACKWARD,
+    K_GATED_FORWARD,
+    K_GATED_BACKWARD,
     K_ADD,
     K_AXPY,
     K_SCALE,
@@ -90,9 +96,10 @@ void rc_ocl_set_error(rc_ocl_ctx *ctx, rc_status code, const char *fmt, ...)
  * or returns RC_OK. */
 rc_status rc_ocl_report_error(rc_ocl_ctx *ctx);
 
-/* Op codes the row kernels write into index_error, and their names. */
+/* Op codes the row kernels (and rope, for its positions) write into
+ * index_error, and their names. */
 enum { RC_OCL_OP_EMBEDDING_FORWARD = 1, RC_OCL_OP_EMBEDDING_BACKWARD, RC_OCL_OP_GATHER_ROWS,
-       RC_OCL_OP_SCATTER_ROWS_ADD };
+       RC_OCL_OP_SCATTER_ROWS_ADD, RC_OCL_OP_ROPE };
 /* Reads index_error (blocking) and turns a recorded bad index into the
  * pending error. */
 void rc_ocl_collect_index_error(rc_ocl_ctx *ctx);

@@ -272,10 +272,129 @@ static void ocl_layernorm_backward(rc_backend *be, rc_view dinp, rc_view dweight
     enqueue_rows(&l, (size_t)N, local);
 }
 
+/* ---- RMS norm ---- */
+
+/* rstd may be absent (inference), as may weight. */
+static void ocl_rmsnorm_forward(rc_backend *be, rc_view out, rc_view rstd, rc_view inp,
+                                rc_view weight, int N, int C, float eps) {
+    rc_ocl_ctx *ctx = rc_ocl(be);
+    const char *op = "rmsnorm_forward";
+    if (!rc_ocl_sizes_ok(ctx, op, N, C, 0)) return;
+    size_t n = (size_t)N * (size_t)C;
+    size_t per_row = n ? (size_t)N : 0, per_column = n ? (size_t)C : 0;
+    if (!rc_ocl_check_view(ctx, op, "out", out, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "inp", inp, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "rstd", rstd, per_row, 1) ||
+        !rc_ocl_check_view(ctx, op, "weight", weight, per_column, 1) || n == 0)
+        return;
+    size_t local = row_group_size(ctx, K_RMSNORM_FORWARD, (size_t)C);
+    rc_ocl_launch l;
+    if (!rc_ocl_begin(&l, ctx, K_RMSNORM_FORWARD, op)) return;
+    rc_ocl_arg_view(&l, out);
+    rc_ocl_arg_view(&l, rstd);
+    rc_ocl_arg_view(&l, inp);
+    rc_ocl_arg_view(&l, weight);
+    rc_ocl_arg_int(&l, rc_view_present(rstd));
+    rc_ocl_arg_int(&l, rc_view_present(weight));
+    rc_ocl_arg_int(&l, C);
+    rc_ocl_arg_float(&l, eps);
+    rc_ocl_arg_local(&l, local * ctx->acc_size);
+    enqueue_rows(&l, (size_t)N, local);
+}
+
+/* Accumulates into whichever of dinp and dweight are present (the CPU
+ * reference, like layernorm_backward, accepts an absent dinp). */
+static void ocl_rmsnorm_backward(rc_backend *be, rc_view dinp, rc_view dweight, rc_view dout,
+                                 rc_view inp, rc_view weight, rc_view rstd, int N, int C) {
+    rc_ocl_ctx *ctx = rc_ocl(be);
+    const char *op = "rmsnorm_backward";
+    if (!rc_ocl_sizes_ok(ctx, op, N, C, 0)) return;
+    size_t n = (size_t)N * (size_t)C;
+    size_t per_row = n ? (size_t)N : 0, per_column = n ? (size_t)C : 0;
+    if (!rc_ocl_check_view(ctx, op, "dinp", dinp, n, 1) ||
+        !rc_ocl_check_view(ctx, op, "dout", dout, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "inp", inp, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "rstd", rstd, per_row, 0) ||
+        !rc_ocl_check_view(ctx, op, "weight", weight, per_column, 1) ||
+        !rc_ocl_check_view(ctx, op, "dweight", dweight, per_column, 1) || n == 0)
+        return;
+
+    rc_ocl_launch l;
+    if (rc_view_present(dweight)) {
+        size_t n_chunks = ((size_t)N + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
+        cl_mem partial = rc_ocl_scratch(ctx, n_chunks * (size_t)C * ctx->acc_size, op);
+        if (!partial) return;
+        if (!rc_ocl_begin(&l, ctx, K_RMSNORM_WEIGHT_PARTIALS, op)) return;
+        rc_ocl_arg_view(&l, dout);
+        rc_ocl_arg_view(&l, inp);
+        rc_ocl_arg_view(&l, rstd);
+        rc_ocl_arg_int(&l, N);
+        rc_ocl_arg_int(&l, C);
+        rc_ocl_arg_int(&l, ROWS_PER_CHUNK);
+        rc_ocl_arg_mem(&l, partial);
+        enqueue_columns_by_rows(&l, (size_t)C, n_chunks);
+        finish_columns(ctx, op, dweight, partial, 0, n_chunks, C);
+    }
+
+    if (!rc_view_present(dinp)) return;
+    size_t local = row_group_size(ctx, K_RMSNORM_BACKWARD_INPUT, (size_t)C);
+    if (!rc_ocl_begin(&l, ctx, K_RMSNORM_BACKWARD_INPUT, op)) return;
+    rc_ocl_arg_view(&l, dinp);
+    rc_ocl_arg_view(&l, dout);
+    rc_ocl_arg_view(&l, inp);
+    rc_ocl_arg_view(&l, weight);
+    rc_ocl_arg_view(&l, rstd);
+    rc_ocl_arg_int(&l, rc_view_present(weight));
+    rc_ocl_arg_int(&l, C);
+    rc_ocl_arg_local(&l, local * ctx->acc_size);
+    enqueue_rows(&l, (size_t)N, local);
+}
+
+/* ---- rotary position embedding ---- */
+
+static void ocl_rope(rc_backend *be, rc_view x, int ld, rc_view positions, rc_view cos_table,
+                     rc_view sin_table, int N, int H, int D, int inverse) {
+    rc_ocl_ctx *ctx = rc_ocl(be);
+    const char *op = "rope";
+    if (!rc_ocl_sizes_ok(ctx, op, N, H, D)) return;
+    if (D % 2 != 0 || (long long)ld < (long long)H * D) {
+        rc_ocl_set_error(ctx, RC_ERR_INVALID_ARG,
+                         "%s: head width %d must be even and row stride %d at least %d heads x %d",
+                         op, D, ld, H, D);
+        return;
+    }
+    size_t row_width = (size_t)H * (size_t)D, half = (size_t)D / 2;
+    size_t n = (size_t)N * row_width;
+    if (!rc_ocl_check_view(ctx, op, "x", x, rc_ocl_matrix_extent(N, row_width, ld, 0, 1), 0) ||
+        !rc_ocl_check_view(ctx, op, "positions", positions, n ? (size_t)N : 0, 0) ||
+        !rc_ocl_check_view(ctx, op, "cos_table", cos_table, n ? half : 0, 0) ||
+        !rc_ocl_check_view(ctx, op, "sin_table", sin_table, n ? half : 0, 0) || n == 0)
+        return;
+    /* positions are checked on the device against the rows both tables hold */
+    cl_ulong cos_rows = table_rows(cos_table, (int)half), sin_rows = table_rows(sin_table, (int)half);
+    rc_ocl_launch l;
+    if (!rc_ocl_begin(&l, ctx, K_ROPE, op)) return;
+    rc_ocl_arg_view(&l, x);
+    rc_ocl_arg_int(&l, ld);
+    rc_ocl_arg_view(&l, positions);
+    rc_ocl_arg_view(&l, cos_table);
+    rc_ocl_arg_view(&l, sin_table);
+    rc_ocl_arg_ulong(&l, cos_rows < sin_rows ? cos_rows : sin_rows);
+    rc_ocl_arg_int(&l, N);
+    rc_ocl_arg_int(&l, H);
+    rc_ocl_arg_int(&l, (int)half);
+    rc_ocl_arg_int(&l, inverse != 0);
+    rc_ocl_arg_mem(&l, ctx->index_error);
+    rc_ocl_arg_int(&l, RC_OCL_OP_ROPE);
+    enqueue_columns_by_rows(&l, (size_t)H * half, (size_t)N);
+}
+
 /* ---- element-wise ---- */
 
 static int known_activation(rc_ocl_ctx *ctx, const char *op, rc_activation kind) {
-    if (kind == RC_ACT_RELU || kind == RC_ACT_GELU || kind == RC_ACT_GELU_TANH) return 1;
+    if (kind == RC_ACT_RELU || kind == RC_ACT_GELU || kind == RC_ACT_GELU_TANH ||
+        kind == RC_ACT_SILU)
+        return 1;
     rc_ocl_set_error(ctx, RC_ERR_INVALID_ARG, "%s: unknown activation %d", op, (int)kind);
     return 0;
 }
@@ -310,6 +429,47 @@ static void ocl_activation_backward(rc_backend *be, rc_activation kind, rc_view 
     rc_ocl_arg_view(&l, dinp);
     rc_ocl_arg_view(&l, dout);
     rc_ocl_arg_view(&l, inp);
+    rc_ocl_arg_ulong(&l, n);
+    enqueue_elementwise(&l, n);
+}
+
+/* out = act(gate) * up; out may alias up */
+static void ocl_gated_forward(rc_backend *be, rc_activation kind, rc_view out, rc_view gate,
+                              rc_view up, size_t n) {
+    rc_ocl_ctx *ctx = rc_ocl(be);
+    const char *op = "gated_forward";
+    if (!known_activation(ctx, op, kind) || !rc_ocl_check_view(ctx, op, "out", out, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "gate", gate, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "up", up, n, 0) || n == 0)
+        return;
+    rc_ocl_launch l;
+    if (!rc_ocl_begin(&l, ctx, K_GATED_FORWARD, op)) return;
+    rc_ocl_arg_int(&l, (int)kind);
+    rc_ocl_arg_view(&l, out);
+    rc_ocl_arg_view(&l, gate);
+    rc_ocl_arg_view(&l, up);
+    rc_ocl_arg_ulong(&l, n);
+    enqueue_elementwise(&l, n);
+}
+
+static void ocl_gated_backward(rc_backend *be, rc_activation kind, rc_view dgate, rc_view dup,
+                               rc_view dout, rc_view gate, rc_view up, size_t n) {
+    rc_ocl_ctx *ctx = rc_ocl(be);
+    const char *op = "gated_backward";
+    if (!known_activation(ctx, op, kind) || !rc_ocl_check_view(ctx, op, "dgate", dgate, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "dup", dup, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "dout", dout, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "gate", gate, n, 0) ||
+        !rc_ocl_check_view(ctx, op, "up", up, n, 0) || n == 0)
+        return;
+    rc_ocl_launch l;
+    if (!rc_ocl_begin(&l, ctx, K_GATED_BACKWARD, op)) return;
+    rc_ocl_arg_int(&l, (int)kind);
+    rc_ocl_arg_view(&l, dgate);
+    rc_ocl_arg_view(&l, dup);
+    rc_ocl_arg_view(&l, dout);
+    rc_ocl_arg_view(&l, gate);
+    rc_ocl_arg_view(&l, up);
     rc_ocl_arg_ulong(&l, n);
     enqueue_elementwise(&l, n);
 }
@@ -501,6 +661,11 @@ void rc_ocl_install_ops(rc_backend *be) {
     be->embedding_backward = ocl_embedding_backward;
     be->layernorm_forward = ocl_layernorm_forward;
     be->layernorm_backward = ocl_layernorm_backward;
+    be->rmsnorm_forward = ocl_rmsnorm_forward;
+    be->rmsnorm_backward = ocl_rmsnorm_backward;
+    be->rope = ocl_rope;
+    be->gated_forward = ocl_gated_forward;
+    be->gated_backward = ocl_gated_backward;
     be->activation_forward = ocl_activation_forward;
     be->activation_backward = ocl_activation_backward;
     be->add = ocl_add;
