@@ -299,6 +299,9 @@ static cJSON *model_summary(rc_model *m, const char *dir) {
     const rc_model_config *c = rc_model_get_config(m);
     cJSON *obj = cJSON_CreateObject();
     cJSON_AddStringToObject(obj, "dir", dir);
+    cJSON_AddStringToObject(obj, "model_type", rc_family_model_type(c->family));
+    cJSON_AddNumberToObject(obj, "num_key_value_heads", c->num_key_value_heads);
+    cJSON_AddNumberToObject(obj, "head_dim", c->head_dim);
     cJSON_AddNumberToObject(obj, "num_hidden_layers", c->num_hidden_layers);
     cJSON_AddNumberToObject(obj, "hidden_size", c->hidden_size);
     cJSON_AddNumberToObject(obj, "num_attention_heads", c->num_attention_heads);
@@ -323,10 +326,10 @@ typedef struct {
     long real_tokens; /* positions with mask 1 */
 } bench_batch;
 
-/* Random ids in [3, vocab) (above OPT's <s>, <pad> and </s>, so no row holds
- * the pad id and the reward is read at its last real token). With `varied`,
- * each row's length is uniform in [ceil(T/2), T] and the batch is
- * right-padded to its longest row, as the trainer pads. */
+/* Random ids in [3, vocab) other than the pad id (above OPT's <s>, <pad> and
+ * </s>, SmolLM2's three specials), so the reward is read at a row's last
+ * real token. With `varied`, each row's length is uniform in [ceil(T/2), T]
+ * and the batch is right-padded to its longest row, as the trainer pads. */
 static rc_status make_batch(const rc_model_config *c, int rows, int T, int varied, uint64_t seed,
                             bench_batch *b) {
     memset(b, 0, sizeof *b);
@@ -355,8 +358,9 @@ static rc_status make_batch(const rc_model_config *c, int rows, int T, int varie
         for (int t = 0; t < width; t++) {
             size_t at = (size_t)r * width + t;
             int real = t < lengths[r];
-            b->ids[at] = real ? 3 + (int32_t)rc_rng_below(&rng, (uint64_t)(c->vocab_size - 3))
-                              : c->pad_token_id;
+            int32_t id = 3 + (int32_t)rc_rng_below(&rng, (uint64_t)(c->vocab_size - 3));
+            if (id == c->pad_token_id) id = 3; /* a pad id would move the score (Qwen's is high) */
+            b->ids[at] = real ? id : c->pad_token_id;
             b->mask[at] = real;
             b->real_tokens += real;
         }

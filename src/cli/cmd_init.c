@@ -1,4 +1,5 @@
-/* rewardc init: a randomly initialised OPT reward model from a named shape. */
+/* rewardc init: a randomly initialised reward model of any family from a
+ * named shape. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,11 +15,15 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: rewardc init --preset NAME --tokenizer DIR --out DIR [--seed N]\n"
             "                    [--max-length N] [--force]\n\n"
-            "Creates a randomly initialised OPT reward model (OPTForSequenceClassification,\n"
-            "num_labels 1) as a Hugging Face folder: config.json, model.safetensors and the\n"
-            "tokenizer files, with weights initialised as transformers does.\n\n"
+            "Creates a randomly initialised reward model (the family's\n"
+            "*ForSequenceClassification, num_labels 1) as a Hugging Face folder: config.json,\n"
+            "model.safetensors and the tokenizer files, with weights initialised as\n"
+            "transformers does. To start from pretrained weights, use a model folder (or\n"
+            "`rewardc import --gguf`) with train --model instead.\n\n"
             "  --preset NAME     model shape, one of:\n");
-    for (int i = 0; i < n; i++) fprintf(out, "                      %-9s %s\n", presets[i].name, presets[i].description);
+    for (int i = 0; i < n; i++)
+        fprintf(out, "                      %-13s %-7s %s\n", presets[i].name,
+                rc_family_model_type(presets[i].config.family), presets[i].description);
     fprintf(out,
             "  --tokenizer DIR   a Hugging Face tokenizer folder (its pad/eos ids go to config)\n"
             "  --out DIR         output folder (refused if it already holds a model, unless --force)\n"
