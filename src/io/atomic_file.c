@@ -180,7 +180,7 @@ rc_status rc_atomic_remove_stale(const char *path, int *removed) {
             strlen(name + base_len + 5) != 6)
             continue;
         char full[4096];
-        if (rc_path_join(full, sizeof full, dir, name) != RC_OK) continue;
+        if (rc_path_join(full, sizeof full, slash ? dir : "", name) != RC_OK) continue;
         int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) continue;
         struct stat sb;
