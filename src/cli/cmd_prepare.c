@@ -243,9 +243,7 @@ static rc_status read_pairs(const prepare_args *args, rc_pair_list *pairs,
     return st;
 }
 
-static void print_report(const prepare_args *args, const rc_prepare_report *report) {
-    fprintf(stderr, "prepare (%s): read %zu records, wrote %zu pairs to %s\n", report->source,
-            report->records_read, report->pairs_written, args->output);
+static void print_drops(const rc_prepare_report *report) {
     int any = 0;
     for (int r = 0; r < RC_DROP_REASON_COUNT; r++) {
         if (!report->dropped[r]) continue;
@@ -255,6 +253,12 @@ static void print_report(const prepare_args *args, const rc_prepare_report *repo
     }
     if (any) fputc('\n', stderr);
     if (report->first_bad[0]) fprintf(stderr, "  first skipped record: %s\n", report->first_bad);
+}
+
+static void print_report(const prepare_args *args, const rc_prepare_report *report) {
+    fprintf(stderr, "prepare (%s): read %zu records, wrote %zu pairs to %s\n", report->source,
+            report->records_read, report->pairs_written, args->output);
+    print_drops(report);
 }
 
 int cmd_prepare(int argc, char **argv) {
@@ -268,9 +272,14 @@ int cmd_prepare(int argc, char **argv) {
     rc_prepare_report_init(&report, args.from);
     rc_pair_list pairs = {0};
     rc_status st = read_pairs(&args, &pairs, &report);
-    if (st == RC_OK && pairs.n == 0)
+    if (st == RC_OK && pairs.n == 0) {
+        /* say why: the drop counts are the whole story of an empty result */
+        if (args.report_path && rc_prepare_report_write(args.report_path, &report) != RC_OK)
+            fprintf(stderr, "rewardc prepare: %s\n", rc_last_error());
+        print_drops(&report);
         st = rc_fail(RC_ERR_FORMAT, "no pairs came out of the input (records read: %zu)",
                      report.records_read);
+    }
     if (st == RC_OK) st = rc_pairs_write_jsonl(args.output, &pairs);
     if (st == RC_OK) report.pairs_written = pairs.n;
     if (st == RC_OK && args.report_path) st = rc_prepare_report_write(args.report_path, &report);

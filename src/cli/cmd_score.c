@@ -1,12 +1,14 @@
 /* rewardc score: stream JSONL responses through a reward model and gate them. */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/signal_cleanup.h"
 #include "rewardc/io.h"
 #include "rewardc/threads.h"
 #include "rewardc/workflow.h"
@@ -30,7 +32,9 @@ static void usage(FILE *out) {
             "still scored; the exit code is then 3.\n\n"
             "  --model DIR    model folder (rewardc init/train, or an HF OPT folder with tokenizer files)\n"
             "  --input FILE   JSONL input (default or '-': standard input)\n"
-            "  --output FILE  written atomically when complete (default: standard output, streamed)\n"
+            "  --output FILE  written atomically when complete (default: standard output, streamed);\n"
+            "                 until then the scores go to FILE.tmp.XXXXXX, removed on an error or\n"
+            "                 Ctrl-C/SIGTERM, and after kill -9 by the next score --output FILE\n"
             "  --threshold T  accept when reward >= T (default: the folder's, if eval set one)\n"
             "  --batch-size N sequences per forward pass (16); lines are read in windows of\n"
             "                 8 batches (at most %d lines) and each window is batched by length,\n"
@@ -59,8 +63,16 @@ static void free_items(pending_item *items, int n) {
 }
 
 /* Parses one input line; on error writes the message to `error`. */
-static int parse_line(const char *text, pending_item *item, char *error, size_t size) {
-    cJSON *json = cJSON_Parse(text);
+static int parse_line(const char *text, size_t len, pending_item *item, char *error, size_t size) {
+    cJSON *json = NULL;
+    size_t offset;
+    if (rc_json_parse(text, len, &json, &offset) != RC_OK) {
+        /* one object per line: trailing bytes or a second object are errors,
+         * not silently dropped */
+        if (!strncmp(rc_last_error(), "invalid JSON", 12)) snprintf(error, size, "not a JSON object");
+        else snprintf(error, size, "%s (column %zu)", rc_last_error(), offset + 1);
+        return 0;
+    }
     if (!cJSON_IsObject(json)) {
         snprintf(error, size, "not a JSON object");
         cJSON_Delete(json);
@@ -122,7 +134,7 @@ static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, i
     }
     rc_encode_counts counts;
     rc_status st = rc_reward_model_score_texts(rm, prompts, responses, (size_t)n, rewards, &counts, outcomes);
-    if (st != RC_OK) return st;
+    if (st != RC_OK) return rc_fail_context(st, "scoring lines %ld to %ld", items[0].line, items[n - 1].line);
     *truncated_total += counts.prompt_truncated + counts.response_truncated;
     for (int i = 0; i < n; i++) {
         fprintf(out, "{\"line\": %ld, ", items[i].line);
@@ -138,7 +150,10 @@ static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, i
         if (outcomes[i] != RC_ENCODED_WHOLE) fprintf(out, ", \"truncated\": true");
         fprintf(out, "}\n");
     }
-    fflush(out);
+    /* a full disk stops the run here, not after scoring the whole input */
+    if (fflush(out) != 0 || ferror(out))
+        return rc_fail(RC_ERR_IO, "writing the scores failed after line %ld: %s", items[n - 1].line,
+                       strerror(errno ? errno : EIO));
     return RC_OK;
 }
 
@@ -205,8 +220,15 @@ int cmd_score(int argc, char **argv) {
     FILE *out = stdout;
     rc_status st = RC_OK;
     if (output) {
-        st = rc_atomic_open(output, &atomic);
-        if (st == RC_OK) out = rc_atomic_stream(atomic);
+        int stale;
+        if (rc_path_is_dir(output))
+            st = rc_fail(RC_ERR_INVALID_ARG, "--output %s is a folder; name a file", output);
+        if (st == RC_OK) st = rc_atomic_remove_stale(output, &stale);
+        if (st == RC_OK) st = rc_atomic_open(output, &atomic);
+        if (st == RC_OK) {
+            out = rc_atomic_stream(atomic);
+            cli_remove_on_signal(rc_atomic_temp_path(atomic)); /* Ctrl-C leaves no temp file */
+        }
     }
     pending_item items[SCORE_WINDOW];
     const int window = batch * 8 < SCORE_WINDOW ? (int)batch * 8 : SCORE_WINDOW;
@@ -222,7 +244,7 @@ int cmd_score(int argc, char **argv) {
         if (len == 0) continue; /* blank lines carry nothing */
         pending_item item = {.line = line_number};
         char error[256];
-        if (!parse_line(line, &item, error, sizeof error)) {
+        if (!parse_line(line, (size_t)len, &item, error, sizeof error)) {
             /* earlier lines first, so the output stays in input order */
             st = flush_window(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
             scored += n_pending;
@@ -252,6 +274,7 @@ int cmd_score(int argc, char **argv) {
     if (atomic) {
         if (st == RC_OK) st = rc_atomic_commit(atomic);
         else rc_atomic_abort(atomic);
+        cli_remove_on_signal_clear();
     }
     const size_t tokens = rm.tokens, shared = rm.shared_tokens;
     rc_reward_model_close(&rm);

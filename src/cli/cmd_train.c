@@ -2,6 +2,7 @@
  * carry transformers' TrainingArguments names; a JSON config file may set the
  * same keys, and flags given on the command line win over it. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +143,13 @@ static int apply_config(const cJSON *json, const char *path, const train_option 
         else if (cJSON_IsBool(item)) text = cJSON_IsTrue(item) ? "true" : "false";
         else if (cJSON_IsNumber(item)) {
             if (o->type == OPT_DOUBLE) snprintf(number, sizeof number, "%.17g", item->valuedouble);
-            else snprintf(number, sizeof number, "%.0f", item->valuedouble);
+            else if (item->valuedouble == floor(item->valuedouble) && fabs(item->valuedouble) < 1e15)
+                snprintf(number, sizeof number, "%.0f", item->valuedouble);
+            else { /* "%.0f" would round 2.5 to 2 without a word */
+                fprintf(stderr, "rewardc train: %s: \"%s\" must be an integer, got %.17g\n", path,
+                        item->string, item->valuedouble);
+                return 0;
+            }
             text = number;
         }
         if (!text) {

@@ -1,30 +1,23 @@
 /* Typed field access and bad-record handling shared by the JSONL readers. */
 #include "data/records.h"
 
+#include "rewardc/io.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 int record_parse_object(const char *line, size_t len, cJSON **object) {
-    const char *end = NULL;
-    cJSON *parsed = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    if (!parsed) {
-        size_t column = end ? (size_t)(end - line) + 1 : 1;
-        const char *at = cJSON_GetErrorPtr();
-        if (at && at >= line && at <= line + len) column = (size_t)(at - line) + 1;
-        rc_fail(RC_ERR_FORMAT, "malformed JSON near column %zu", column);
+    cJSON *parsed = NULL;
+    size_t offset;
+    if (rc_json_parse(line, len, &parsed, &offset) != RC_OK) {
+        /* rc_json_parse's reason, with the column (the reader adds file and line) */
+        char why[256];
+        snprintf(why, sizeof why, "%s", rc_last_error());
+        if (!strncmp(why, "invalid JSON", 12)) rc_fail(RC_ERR_FORMAT, "malformed JSON near column %zu", offset + 1);
+        else rc_fail(RC_ERR_FORMAT, "%s at column %zu", why, offset + 1);
         return RC_DROP_BAD_JSON;
-    }
-    /* Anything but whitespace after the object means two records on one line
-     * or trailing garbage. */
-    for (const char *p = end; p && p < line + len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r') {
-            cJSON_Delete(parsed);
-            rc_fail(RC_ERR_FORMAT, "unexpected text after the JSON value at column %zu",
-                    (size_t)(p - line) + 1);
-            return RC_DROP_BAD_JSON;
-        }
     }
     if (!cJSON_IsObject(parsed)) {
         cJSON_Delete(parsed);

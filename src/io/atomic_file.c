@@ -1,14 +1,16 @@
 /* Atomic file replacement: write to a temporary file in the target's
  * directory, fsync it, rename it over the target, then fsync the directory so
  * the rename itself survives a crash. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* flock */
 
 #include "rewardc/io.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +68,10 @@ rc_status rc_atomic_open(const char *path, rc_atomic_file **out) {
         free_handle(file);
         return rc_fail(RC_ERR_IO, "cannot create a temporary file next to %s: %s", path, strerror(err));
     }
+    /* Held while the file is written, released by the kernel however this
+     * process ends: rc_atomic_remove_stale tells a leftover of a killed
+     * writer (unlocked) from one being written now (locked). */
+    (void)flock(fd, LOCK_EX | LOCK_NB);
     /* mkstemp creates 0600; outputs are ordinary readable files. */
     (void)fchmod(fd, 0644);
     file->stream = fdopen(fd, "wb");
@@ -118,7 +124,12 @@ rc_status rc_atomic_commit(rc_atomic_file *file) {
     const char *path = file->final_path;
     rc_status st = RC_OK;
 
-    if (ferror(stream)) st = rc_fail(RC_ERR_IO, "writing %s failed (write error on %s)", path, file->temp_path);
+    if (ferror(stream)) {
+        /* the first failed write's errno is long gone: flushing again gives
+         * the reason (ENOSPC, EDQUOT, EIO) for the message */
+        int err = fflush(stream) != 0 && errno ? errno : EIO;
+        st = rc_fail(RC_ERR_IO, "writing %s failed (write error on %s): %s", path, file->temp_path, strerror(err));
+    }
     else if (fflush(stream) != 0)
         st = rc_fail(RC_ERR_IO, "writing %s failed: %s", path, strerror(errno));
     else if (fsync(fileno(stream)) != 0)
@@ -148,4 +159,40 @@ rc_status rc_write_file_atomic(const char *path, const void *data, size_t len) {
         return rc_fail(RC_ERR_IO, "writing %zu bytes to %s failed: %s", len, path, strerror(err));
     }
     return rc_atomic_commit(file);
+}
+
+rc_status rc_atomic_remove_stale(const char *path, int *removed) {
+    *removed = 0;
+    char *dir = directory_of(path);
+    if (!dir) return rc_fail(RC_ERR_OOM, "atomic write %s: out of memory", path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const size_t base_len = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) {
+        free(dir);
+        return RC_OK; /* nothing to clean where nothing can be listed */
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, base_len) || strncmp(name + base_len, ".tmp.", 5) ||
+            strlen(name + base_len + 5) != 6)
+            continue;
+        char full[4096];
+        if (rc_path_join(full, sizeof full, slash ? dir : "", name) != RC_OK) continue;
+        int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) continue;
+        struct stat sb;
+        /* unlocked: its writer is gone (locked: another process writes it now) */
+        if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            unlink(full) == 0) {
+            fprintf(stderr, "rewardc: note: removed %s, left by an interrupted write of %s\n", full, path);
+            (*removed)++;
+        }
+        close(fd);
+    }
+    closedir(d);
+    free(dir);
+    return RC_OK;
 }

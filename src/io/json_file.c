@@ -3,6 +3,7 @@
 #include "rewardc/io.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,29 +28,25 @@ rc_status rc_json_load_file(const char *path, cJSON **out) {
     size_t len;
     rc_status st = rc_read_file(path, &text, &len);
     if (st != RC_OK) return st;
-    if (strlen(text) != len) {
-        size_t line, column;
-        line_column(text, strlen(text), &line, &column);
-        free(text);
-        return rc_fail(RC_ERR_FORMAT, "%s:%zu:%zu: invalid JSON: NUL byte in file", path, line, column);
-    }
-    const char *end = NULL;
-    cJSON *json = cJSON_ParseWithOpts(text, &end, 1);
-    if (!json) {
-        size_t offset = (end && end >= text && end <= text + len) ? (size_t)(end - text) : 0;
+    size_t offset;
+    st = rc_json_parse(text, len, out, &offset);
+    if (st != RC_OK) {
         size_t line, column;
         line_column(text, offset, &line, &column);
         /* Show a short excerpt so the message is useful without opening the file. */
         char near[24];
         size_t n = 0;
-        for (size_t i = offset; i < len && n + 1 < sizeof near && text[i] != '\n'; i++) near[n++] = text[i];
+        for (size_t i = offset; i < len && n + 1 < sizeof near && text[i] != '\n' && text[i]; i++)
+            near[n++] = text[i];
         near[n] = '\0';
         free(text);
-        if (offset >= len) return rc_fail(RC_ERR_FORMAT, "%s:%zu:%zu: invalid JSON: unexpected end of file", path, line, column);
-        return rc_fail(RC_ERR_FORMAT, "%s:%zu:%zu: invalid JSON near '%s'", path, line, column, near);
+        char why[256];
+        snprintf(why, sizeof why, "%s", rc_last_error());
+        if (offset >= len) return rc_fail(st, "%s:%zu:%zu: invalid JSON: unexpected end of file", path, line, column);
+        if (!near[0]) return rc_fail(st, "%s:%zu:%zu: %s", path, line, column, why);
+        return rc_fail(st, "%s:%zu:%zu: %s near '%s'", path, line, column, why, near);
     }
     free(text);
-    *out = json;
     return RC_OK;
 }
 

@@ -177,7 +177,7 @@ static rc_status parse_tensor_entry(const char *path, const cJSON *entry, uint64
  * no overlaps (aliasing) and no holes (room for hidden content). */
 static rc_status check_tiling(const char *path, byte_range *ranges, size_t n, const rc_tensor_view *views,
                               uint64_t data_len) {
-    qsort(ranges, n, sizeof *ranges, compare_ranges);
+    if (n > 1) qsort(ranges, n, sizeof *ranges, compare_ranges);
     uint64_t covered = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name = views[ranges[i].tensor_index].name;
@@ -327,7 +327,8 @@ static int compare_views(const void *a, const void *b) {
 }
 
 rc_status rc_st_finish(rc_safetensors *st) {
-    qsort(st->tensors, st->n_tensors, sizeof *st->tensors, compare_views);
+    /* a header of "{}" leaves no table at all: qsort(NULL, 0) is undefined */
+    if (st->n_tensors > 1) qsort(st->tensors, st->n_tensors, sizeof *st->tensors, compare_views);
     for (size_t i = 1; i < st->n_tensors; i++) {
         if (strcmp(st->tensors[i - 1].name, st->tensors[i].name) == 0) {
             if (st->tensors[i - 1].file == st->tensors[i].file)

@@ -46,19 +46,29 @@ void rc_tokenizer_free_strings(rc_tokenizer *tok) {
 
 /* ---- ids and tokens ---- */
 
+/* Largest token id a file may use: real vocabularies stay below 2^20 ids,
+ * and a bound keeps one absurd id in a tiny file from allocating gigabytes. */
+enum { RC_TOKENIZER_MAX_ID = (1 << 22) - 1 };
+
 static rc_status grow_ids(rc_tokenizer *tok, int32_t n_ids) {
     if (n_ids <= tok->n_ids) return RC_OK;
-    char **table = realloc(tok->id_to_token, (size_t)n_ids * sizeof *table);
-    if (!table) return rc_fail(RC_ERR_OOM, "tokenizer: cannot allocate %d token slots", n_ids);
-    for (int32_t i = tok->n_ids; i < n_ids; i++) table[i] = NULL;
-    tok->id_to_token = table;
+    if (n_ids > tok->cap_ids) { /* doubling: a vocabulary read id by id copies O(n) in all */
+        int32_t cap = tok->cap_ids > 0 ? tok->cap_ids : 1024;
+        while (cap < n_ids) cap = cap > RC_TOKENIZER_MAX_ID / 2 ? RC_TOKENIZER_MAX_ID + 1 : cap * 2;
+        char **table = realloc(tok->id_to_token, (size_t)cap * sizeof *table);
+        if (!table) return rc_fail(RC_ERR_OOM, "tokenizer: cannot allocate %d token slots", cap);
+        tok->id_to_token = table;
+        tok->cap_ids = cap;
+    }
+    for (int32_t i = tok->n_ids; i < n_ids; i++) tok->id_to_token[i] = NULL;
     tok->n_ids = n_ids;
     return RC_OK;
 }
 
 rc_status rc_tokenizer_set_token(rc_tokenizer *tok, int32_t id, const char *s, size_t len) {
-    if (id < 0 || id == INT32_MAX)
-        return rc_fail(RC_ERR_FORMAT, "tokenizer: token id %d is out of range", id);
+    if (id < 0 || id > RC_TOKENIZER_MAX_ID)
+        return rc_fail(RC_ERR_FORMAT, "tokenizer: token id %d is out of range [0, %d]", id,
+                       RC_TOKENIZER_MAX_ID);
     rc_status st = grow_ids(tok, id + 1);
     if (st != RC_OK) return st;
     char *copy = rc_tokenizer_intern(tok, s, len);
@@ -123,13 +133,19 @@ typedef struct {
     int lstrip, rstrip, normalized, single_word, special;
 } token_spec;
 
-static int json_flag(const cJSON *obj, const char *name, int fallback) {
+/* A boolean flag of a token or config object: absent or null gives fallback;
+ * any other non-boolean is an error (returns 0), not a silent default. */
+static int json_flag(const cJSON *obj, const char *name, int fallback, int *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
-    return fallback;
+    *out = fallback;
+    if (!v || cJSON_IsNull(v)) return 1;
+    if (!cJSON_IsBool(v)) return 0;
+    *out = cJSON_IsTrue(v);
+    return 1;
 }
 
-/* A token given as "text" or as {"content": "text", "lstrip": ..., ...}. */
+/* A token given as "text" or as {"content": "text", "lstrip": ..., ...}
+ * with boolean flags; 0 when it is neither. */
 static int read_token_spec(const cJSON *v, token_spec *spec) {
     memset(spec, 0, sizeof *spec);
     spec->normalized = 1; /* transformers' default for special tokens of a slow tokenizer */
@@ -142,12 +158,10 @@ static int read_token_spec(const cJSON *v, token_spec *spec) {
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(v, "content");
     if (!cJSON_IsString(content)) return 0;
     spec->content = content->valuestring;
-    spec->lstrip = json_flag(v, "lstrip", 0);
-    spec->rstrip = json_flag(v, "rstrip", 0);
-    spec->normalized = json_flag(v, "normalized", 1);
-    spec->single_word = json_flag(v, "single_word", 0);
-    spec->special = json_flag(v, "special", 1);
-    return 1;
+    return json_flag(v, "lstrip", 0, &spec->lstrip) && json_flag(v, "rstrip", 0, &spec->rstrip) &&
+           json_flag(v, "normalized", 1, &spec->normalized) &&
+           json_flag(v, "single_word", 0, &spec->single_word) &&
+           json_flag(v, "special", 1, &spec->special);
 }
 
 static rc_status add_spec(rc_tokenizer *tok, const token_spec *spec, int32_t id, const char *where) {
@@ -158,22 +172,11 @@ static rc_status add_spec(rc_tokenizer *tok, const token_spec *spec, int32_t id,
                                   spec->lstrip, spec->rstrip, spec->normalized);
 }
 
+/* An absent file is no error: *out stays NULL. */
 static rc_status parse_json_file(const char *path, cJSON **out) {
-    char *text;
-    size_t len;
     *out = NULL;
     if (!rc_path_is_file(path)) return RC_OK;
-    rc_status st = rc_read_file(path, &text, &len);
-    if (st != RC_OK) return st;
-    *out = cJSON_ParseWithLength(text, len);
-    if (!*out) {
-        const char *err = cJSON_GetErrorPtr();
-        size_t offset = err && err >= text && err <= text + len ? (size_t)(err - text) : 0;
-        free(text);
-        return rc_fail(RC_ERR_FORMAT, "%s: invalid JSON near byte %zu", path, offset);
-    }
-    free(text);
-    return RC_OK;
+    return rc_json_load_file(path, out);
 }
 
 static const char *const special_names[] = {"bos_token", "eos_token", "unk_token", "sep_token",
@@ -201,20 +204,34 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
 
     /* 1. tokens with fixed ids: added_tokens_decoder, then added_tokens.json */
     const cJSON *decoder = cJSON_GetObjectItemCaseSensitive(config, "added_tokens_decoder");
+    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(map, "additional_special_tokens");
+    if (!extra) extra = cJSON_GetObjectItemCaseSensitive(config, "additional_special_tokens");
     const cJSON *item;
+    if (decoder && !cJSON_IsNull(decoder) && !cJSON_IsObject(decoder)) {
+        st = rc_fail(RC_ERR_FORMAT, "%s: \"added_tokens_decoder\" must be an object {id: {\"content\": ...}}, got %s",
+                     config_path, rc_json_type_name(decoder));
+        goto done;
+    }
+    if (extra && !cJSON_IsNull(extra) && !cJSON_IsArray(extra)) {
+        st = rc_fail(RC_ERR_FORMAT, "%s: \"additional_special_tokens\" must be an array, got %s", dir,
+                     rc_json_type_name(extra));
+        goto done;
+    }
     cJSON_ArrayForEach(item, decoder) {
         char *end;
         long id = strtol(item->string, &end, 10);
         token_spec spec;
-        if (*end || id < 0 || id >= INT32_MAX || !read_token_spec(item, &spec)) {
-            st = rc_fail(RC_ERR_FORMAT, "%s: added_tokens_decoder entry '%s' is not {id: {\"content\": ...}}",
+        if (end == item->string || *end || id < 0 || id >= INT32_MAX || !read_token_spec(item, &spec)) {
+            st = rc_fail(RC_ERR_FORMAT, "%s: added_tokens_decoder entry '%s' is not {id: {\"content\": ...}} "
+                         "with boolean flags",
                          config_path, item->string);
             goto done;
         }
         if ((st = add_spec(tok, &spec, (int32_t)id, config_path)) != RC_OK) goto done;
     }
     cJSON_ArrayForEach(item, added) {
-        if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble >= INT32_MAX) {
+        if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0 && item->valuedouble < INT32_MAX) ||
+            item->valuedouble != (double)(int32_t)item->valuedouble) {
             st = rc_fail(RC_ERR_FORMAT, "%s: the id of '%s' is not a valid token id", added_path, item->string);
             goto done;
         }
@@ -239,8 +256,6 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
         if ((st = add_spec(tok, &spec, -1, dir)) != RC_OK) goto done;
         if (named_ids[k]) *named_ids[k] = rc_string_map_get(&tok->vocab, spec.content, strlen(spec.content));
     }
-    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(map, "additional_special_tokens");
-    if (!extra) extra = cJSON_GetObjectItemCaseSensitive(config, "additional_special_tokens");
     cJSON_ArrayForEach(item, extra) {
         token_spec spec;
         if (!read_token_spec(item, &spec)) {
@@ -252,7 +267,14 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
     }
 
     /* 3. flags */
-    if (use_add_bos_token && json_flag(config, "add_bos_token", 0)) {
+    int add_bos = 0, prefix_space = 0;
+    if (!json_flag(config, "add_bos_token", 0, &add_bos) ||
+        !json_flag(config, "add_prefix_space", 0, &prefix_space)) {
+        st = rc_fail(RC_ERR_FORMAT, "%s: \"add_bos_token\" and \"add_prefix_space\" must be true or false",
+                     config_path);
+        goto done;
+    }
+    if (use_add_bos_token && add_bos) {
         if (tok->bos_id < 0) {
             st = rc_fail(RC_ERR_FORMAT, "%s: add_bos_token is true but there is no bos_token", config_path);
             goto done;
@@ -260,9 +282,14 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
         tok->prefix_ids[0] = tok->bos_id;
         tok->n_prefix = 1;
     }
-    if (add_prefix_space) *add_prefix_space = json_flag(config, "add_prefix_space", 0);
+    if (add_prefix_space) *add_prefix_space = prefix_space;
     if (is_gpt2_class) {
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(config, "tokenizer_class");
+        if (cls && !cJSON_IsNull(cls) && !cJSON_IsString(cls)) {
+            st = rc_fail(RC_ERR_FORMAT, "%s: \"tokenizer_class\" must be a string, got %s", config_path,
+                         rc_json_type_name(cls));
+            goto done;
+        }
         *is_gpt2_class = cJSON_IsString(cls) && (!strcmp(cls->valuestring, "GPT2Tokenizer") ||
                                                  !strcmp(cls->valuestring, "GPT2TokenizerFast"));
     }

@@ -23,6 +23,15 @@ static int json_bool(const cJSON *obj, const char *name, int fallback) {
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : fallback;
 }
 
+/* A whole number in [0, INT32_MAX): converting anything else to int32_t
+ * would be undefined. */
+static int is_token_id(const cJSON *v) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < INT32_MAX &&
+           v->valuedouble == (double)(int32_t)v->valuedouble;
+}
+
+static int is_array_or_absent(const cJSON *v) { return !v || cJSON_IsNull(v) || cJSON_IsArray(v); }
+
 static int is_null_or_empty_string(const cJSON *v) {
     return !v || cJSON_IsNull(v) || (cJSON_IsString(v) && v->valuestring[0] == '\0');
 }
@@ -181,7 +190,7 @@ static rc_status load_pre_tokenizer(rc_tokenizer *tok, const cJSON *pre, const c
 static rc_status add_special_ids(const cJSON *ids, int32_t *list, int *n, const char *path) {
     const cJSON *id;
     cJSON_ArrayForEach(id, ids) {
-        if (!cJSON_IsNumber(id) || *n == 8)
+        if (!is_token_id(id) || *n == 8)
             return rc_fail(RC_ERR_FORMAT, "%s: post_processor special token ids are invalid", path);
         list[(*n)++] = (int32_t)id->valuedouble;
     }
@@ -193,8 +202,11 @@ static rc_status load_post_processor(rc_tokenizer *tok, const cJSON *post, const
     const char *type = json_type(post);
     if (strcmp(type, "ByteLevel") == 0) return RC_OK; /* only touches offsets */
     if (strcmp(type, "Sequence") == 0) {
-        const cJSON *step;
-        cJSON_ArrayForEach(step, cJSON_GetObjectItemCaseSensitive(post, "processors")) {
+        const cJSON *step, *steps = cJSON_GetObjectItemCaseSensitive(post, "processors");
+        if (!cJSON_IsArray(steps))
+            return rc_fail(RC_ERR_FORMAT, "%s: post_processor.processors must be an array, got %s", path,
+                           rc_json_type_name(steps));
+        cJSON_ArrayForEach(step, steps) {
             rc_status st = load_post_processor(tok, step, path);
             if (st != RC_OK) return st;
         }
@@ -204,7 +216,7 @@ static rc_status load_post_processor(rc_tokenizer *tok, const cJSON *post, const
         /* single sequence: cls A sep, each given as [token, id] */
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(post, "cls");
         const cJSON *sep = cJSON_GetObjectItemCaseSensitive(post, "sep");
-        if (!cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) || !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)) ||
+        if (!is_token_id(cJSON_GetArrayItem(cls, 1)) || !is_token_id(cJSON_GetArrayItem(sep, 1)) ||
             tok->n_prefix == 8 || tok->n_suffix == 8)
             return rc_fail(RC_ERR_FORMAT, "%s: %s needs cls and sep as [token, id]", path, type);
         tok->prefix_ids[tok->n_prefix++] = (int32_t)cJSON_GetArrayItem(cls, 1)->valuedouble;
@@ -216,6 +228,9 @@ static rc_status load_post_processor(rc_tokenizer *tok, const cJSON *post, const
         const cJSON *specials = cJSON_GetObjectItemCaseSensitive(post, "special_tokens");
         const cJSON *piece;
         int after_sequence = 0;
+        if (!cJSON_IsArray(single))
+            return rc_fail(RC_ERR_FORMAT, "%s: TemplateProcessing \"single\" must be an array, got %s", path,
+                           rc_json_type_name(single));
         cJSON_ArrayForEach(piece, single) {
             const cJSON *special = cJSON_GetObjectItemCaseSensitive(piece, "SpecialToken");
             if (cJSON_GetObjectItemCaseSensitive(piece, "Sequence")) {
@@ -238,10 +253,12 @@ static rc_status load_post_processor(rc_tokenizer *tok, const cJSON *post, const
 
 static rc_status load_added_tokens(rc_tokenizer *tok, const cJSON *added, const char *path) {
     const cJSON *t;
+    if (!is_array_or_absent(added))
+        return rc_fail(RC_ERR_FORMAT, "%s: added_tokens must be an array, got %s", path, rc_json_type_name(added));
     cJSON_ArrayForEach(t, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(t, "content");
-        if (!cJSON_IsNumber(id) || !cJSON_IsString(content) || id->valuedouble < 0 || id->valuedouble >= INT32_MAX)
+        if (!is_token_id(id) || !cJSON_IsString(content))
             return rc_fail(RC_ERR_FORMAT, "%s: an added_tokens entry lacks a valid id or content", path);
         if (json_bool(t, "single_word", 0))
             return rc_fail(RC_ERR_UNSUPPORTED, "%s: added token '%s' has single_word=true, which rewardc does not implement",
@@ -258,12 +275,9 @@ static rc_status load_added_tokens(rc_tokenizer *tok, const cJSON *added, const 
 rc_status rc_tokenizer_load_tokenizer_json(rc_tokenizer *tok, const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    char *text;
-    size_t len;
-    rc_status st = rc_read_file(path, &text, &len);
+    cJSON *root = NULL;
+    rc_status st = rc_json_load_file(path, &root);
     if (st != RC_OK) return st;
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return rc_fail(RC_ERR_FORMAT, "%s: not a JSON object", path);

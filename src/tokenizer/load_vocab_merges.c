@@ -10,12 +10,9 @@
 #include "tokenizer/tokenizer_internal.h"
 
 static rc_status load_vocab(rc_tokenizer *tok, const char *path) {
-    char *text;
-    size_t len;
-    rc_status st = rc_read_file(path, &text, &len);
+    cJSON *vocab = NULL;
+    rc_status st = rc_json_load_file(path, &vocab);
     if (st != RC_OK) return st;
-    cJSON *vocab = cJSON_ParseWithLength(text, len);
-    free(text);
     if (!cJSON_IsObject(vocab)) {
         cJSON_Delete(vocab);
         return rc_fail(RC_ERR_FORMAT, "%s: not a JSON object of token -> id", path);

@@ -143,6 +143,7 @@ typedef struct {
 struct rc_tokenizer {
     /* ids */
     int32_t n_ids;
+    int32_t cap_ids;             /* slots allocated in id_to_token (grows geometrically) */
     char **id_to_token;          /* vocabulary string per id (NULL for unused ids) */
     char **id_to_bytes;          /* what decoding an id produces */
     uint32_t *id_to_bytes_len;

@@ -5,6 +5,8 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,11 +122,12 @@ rc_status rc_checkpoint_prepare_output(const char *output_dir, int overwrite, in
      * folder may or may not show them again */
     char (*doomed)[256] = NULL;
     size_t n_doomed = 0, cap = 0;
-    int has_checkpoints = 0, has_records = 0;
+    int has_checkpoints = 0, has_records = 0, held_run = 0;
     rc_status st = RC_OK;
     struct dirent *e;
     while (st == RC_OK && (e = readdir(dir))) {
         int is_checkpoint = !strncmp(e->d_name, PREFIX, strlen(PREFIX));
+        held_run |= (is_checkpoint && !strstr(e->d_name, ".tmp-")) || is_run_record(e->d_name);
         /* temp folders of an interrupted save are never valid checkpoints */
         int remove_it = (is_checkpoint && strstr(e->d_name, ".tmp-")) ||
                         is_atomic_write_temp(e->d_name) || (is_checkpoint && overwrite && !resume);
@@ -163,8 +166,12 @@ rc_status rc_checkpoint_prepare_output(const char *output_dir, int overwrite, in
                        "that run or --overwrite_output_dir to start over",
                        output_dir, has_checkpoints ? "checkpoints" : LOG_NAME " or " SUMMARY_NAME);
     if (overwrite && !resume) {
-        const char *records[] = {LOG_NAME, SUMMARY_NAME};
-        for (int i = 0; i < 2; i++) {
+        /* the earlier run's final model goes too, so an interrupted new run
+         * never leaves it next to the new log; only in a folder that holds a
+         * run (it could be a model folder given as output_dir by mistake) */
+        const char *records[] = {LOG_NAME, SUMMARY_NAME, "model.safetensors", "config.json"};
+        const int n_records = held_run ? 4 : 2;
+        for (int i = 0; i < n_records; i++) {
             char path[4096];
             if (rc_path_join(path, sizeof path, output_dir, records[i]) != RC_OK)
                 return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", output_dir);
@@ -188,37 +195,33 @@ rc_status rc_checkpoint_latest(const char *output_dir, char *path, size_t size) 
     return RC_OK;
 }
 
-static long json_long(const cJSON *obj, const char *key, int *ok) {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(item)) *ok = 0;
-    return cJSON_IsNumber(item) ? (long)item->valuedouble : 0;
-}
-
-rc_status rc_checkpoint_load_state(const char *dir, rc_adamw *opt, rc_train_state *state) {
+rc_status rc_checkpoint_load_state(const char *dir, const rc_train_state *limits, rc_adamw *opt,
+                                   rc_train_state *state) {
     char path[4096];
     if (rc_path_join(path, sizeof path, dir, "trainer_state.json") != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", dir);
     cJSON *json = NULL;
     rc_status st = rc_json_load_file(path, &json);
     if (st != RC_OK) return st;
-    int ok = 1;
-    state->global_step = json_long(json, "global_step", &ok);
-    state->epoch = json_long(json, "epoch", &ok);
-    state->batch_in_epoch = json_long(json, "batch_in_epoch", &ok);
+    /* every position must lie inside this run: a negative batch index reads
+     * before the data order, a negative step multiplies the learning rate */
+    st = rc_json_get_long(json, path, "global_step", 0, limits->global_step, &state->global_step);
+    if (st == RC_OK) st = rc_json_get_long(json, path, "epoch", 0, limits->epoch, &state->epoch);
+    if (st == RC_OK)
+        st = rc_json_get_long(json, path, "batch_in_epoch", 0, limits->batch_in_epoch, &state->batch_in_epoch);
     /* optional: absent in a checkpoint saved at a logging step */
     const cJSON *window = cJSON_GetObjectItemCaseSensitive(json, "log_window");
-    if (cJSON_IsObject(window)) {
-        int window_ok = 1;
-        state->window_steps = json_long(window, "steps", &window_ok);
-        const cJSON *loss = cJSON_GetObjectItemCaseSensitive(window, "loss_sum");
-        const cJSON *acc = cJSON_GetObjectItemCaseSensitive(window, "accuracy_sum");
-        if (!window_ok || !cJSON_IsNumber(loss) || !cJSON_IsNumber(acc)) ok = 0;
-        else {
-            state->window_loss_sum = loss->valuedouble;
-            state->window_acc_sum = acc->valuedouble;
-        }
+    if (st == RC_OK && window) {
+        char where[4200];
+        snprintf(where, sizeof where, "%s, \"log_window\"", path);
+        st = rc_json_get_long(window, where, "steps", 0, state->global_step, &state->window_steps);
+        if (st == RC_OK)
+            st = rc_json_get_double(window, where, "loss_sum", 0.0, HUGE_VAL, &state->window_loss_sum);
+        if (st == RC_OK)
+            st = rc_json_get_double(window, where, "accuracy_sum", 0.0, (double)state->window_steps,
+                                    &state->window_acc_sum);
     }
     cJSON_Delete(json);
-    if (!ok) return rc_fail(RC_ERR_FORMAT, "%s: global_step, epoch or batch_in_epoch missing", path);
+    if (st != RC_OK) return rc_fail_context(st, "--resume");
 
     if (rc_path_join(path, sizeof path, dir, "optimizer.safetensors") != RC_OK) return rc_fail(RC_ERR_INVALID_ARG, "path too long: %s", dir);
     rc_safetensors *file = NULL;
@@ -226,11 +229,20 @@ rc_status rc_checkpoint_load_state(const char *dir, rc_adamw *opt, rc_train_stat
     size_t n = rc_adamw_state_size(opt);
     float *m = malloc(n * sizeof *m), *v = malloc(n * sizeof *v);
     const char *step_text = rc_st_metadata(file, "step");
+    char *step_end = NULL;
+    long step = step_text ? strtol(step_text, &step_end, 10) : -1;
     if (!m || !v) st = rc_fail(RC_ERR_OOM, "cannot allocate optimizer state");
     if (st == RC_OK) st = rc_st_read_f32(file, "exp_avg", m, n);
     if (st == RC_OK) st = rc_st_read_f32(file, "exp_avg_sq", v, n);
+    if (st == RC_OK) st = rc_check_finite("exp_avg", m, n);
+    if (st == RC_OK) st = rc_check_finite("exp_avg_sq", v, n);
     if (st == RC_OK && !step_text) st = rc_fail(RC_ERR_FORMAT, "%s: metadata \"step\" missing", path);
-    if (st == RC_OK) st = rc_adamw_set_state(opt, m, v, n, atol(step_text));
+    /* AdamW steps once per optimizer step: its bias correction follows global_step */
+    if (st == RC_OK && (step_end == step_text || *step_end || step != state->global_step))
+        st = rc_fail(RC_ERR_FORMAT, "%s: metadata \"step\" is '%s', expected %ld (global_step)", path,
+                     step_text, state->global_step);
+    if (st == RC_OK) st = rc_adamw_set_state(opt, m, v, n, step);
+    if (st != RC_OK) rc_fail_context(st, "--resume");
     free(m);
     free(v);
     rc_st_close(file);

@@ -24,7 +24,11 @@ typedef struct {
 rc_status rc_checkpoint_prepare_output(const char *output_dir, int overwrite, int resume);
 /* The newest complete checkpoint folder; an error when there is none. */
 rc_status rc_checkpoint_latest(const char *output_dir, char *path, size_t size);
-rc_status rc_checkpoint_load_state(const char *checkpoint_dir, rc_adamw *opt, rc_train_state *state);
+/* Reads trainer_state.json and optimizer.safetensors; every field must lie
+ * in [0, limits->field] (this run's total steps, epochs and batches per
+ * epoch), else an error naming the field, the range and the file. */
+rc_status rc_checkpoint_load_state(const char *checkpoint_dir, const rc_train_state *limits,
+                                   rc_adamw *opt, rc_train_state *state);
 /* Opens output_dir/train_log.jsonl for appending, first restoring the
  * checkpoint's copy of it when resuming (so the log matches the replay). */
 rc_status rc_checkpoint_open_log(const char *output_dir, const char *resume_dir, FILE **log);

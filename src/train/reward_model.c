@@ -1,8 +1,10 @@
 /* A reward-model folder opened for scoring: model, tokenizer, settings, and
  * batched forward passes. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rewardc/io.h"
 #include "rewardc/tokenizer.h"
 #include "rewardc/workflow.h"
 
@@ -15,7 +17,12 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
     if (st == RC_OK) st = rc_tokenizer_load(dir, &rm->tokenizer);
     if (st == RC_OK) st = rc_encode_policy_check(&rm->meta.policy, rm->tokenizer);
     if (st == RC_OK) st = rc_backend_create(backend, device, &rm->backend);
-    if (st == RC_OK) st = rc_model_load(dir, rm->backend, 0, &rm->model, NULL);
+    rc_load_report report;
+    if (st == RC_OK) st = rc_model_load(dir, rm->backend, 0, &rm->model, &report);
+    if (st == RC_OK && report.score_initialised)
+        st = rc_fail(RC_ERR_FORMAT, "%s has no score.weight (the reward head): it is a base model, not a "
+                     "reward model; train it first (rewardc train) or create one with rewardc init", dir);
+    if (st == RC_OK) st = rc_model_check_finite(rm->model, dir);
     const size_t T = rm->meta.policy.max_length;
     if (st == RC_OK) st = rc_model_reserve(rm->model, rm->batch_rows, (int)T, 0);
     if (st == RC_OK) {
@@ -32,6 +39,28 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
         return keep;
     }
     return RC_OK;
+}
+
+rc_status rc_model_check_finite(rc_model *m, const char *dir) {
+    float *host = NULL;
+    size_t capacity = 0;
+    rc_status st = RC_OK;
+    for (int i = 0; i < rc_model_param_count(m) && st == RC_OK; i++) {
+        const rc_param_info *p = rc_model_param(m, i);
+        if (p->size > capacity) {
+            float *grown = realloc(host, p->size * sizeof *grown);
+            if (!grown) {
+                st = rc_fail(RC_ERR_OOM, "cannot allocate %zu floats to check %s", p->size, p->name);
+                break;
+            }
+            host = grown;
+            capacity = p->size;
+        }
+        st = rc_model_get_param(m, i, host, p->size);
+        if (st == RC_OK) st = rc_check_finite(p->name, host, p->size);
+    }
+    free(host);
+    return st == RC_OK ? RC_OK : rc_fail_context(st, "%s", dir);
 }
 
 void rc_reward_model_close(rc_reward_model *rm) {
@@ -160,6 +189,11 @@ rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs,
         }
         start += (size_t)batch;
     }
+    /* a NaN or Inf reward is no score: never hand one on */
+    for (size_t i = 0; i < n && st == RC_OK; i++)
+        if (!isfinite(rewards[i]))
+            st = rc_fail(RC_ERR_BACKEND, "the reward of sequence %zu is %g, not a finite number", i,
+                         (double)rewards[i]);
     free(order);
     free(rows);
     free(batch_rewards);

@@ -284,14 +284,20 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     const long total_steps = total_steps_for(a, train->pairs->n, &steps_per_epoch);
     const long warmup = a->warmup_steps > 0 ? a->warmup_steps
                                             : (long)ceil(a->warmup_ratio * (double)total_steps);
-    rc_status st = rc_checkpoint_prepare_output(a->output_dir, a->overwrite_output_dir, resume);
-    if (st != RC_OK) return st;
+    /* held for the whole run, taken before anything in output_dir is
+     * touched: a second run on the same folder must not delete this one's
+     * half-written checkpoint or mix its log with ours */
+    rc_dir_lock *lock = NULL;
+    rc_status st = rc_dir_lock_acquire(a->output_dir, &lock);
+    if (st != RC_OK) return rc_fail_context(st, "output_dir");
+    st = rc_checkpoint_prepare_output(a->output_dir, a->overwrite_output_dir, resume);
 
     /* resume from the newest complete checkpoint, else start from model_dir */
     char resume_dir[4096] = "";
-    if (resume) {
-        st = rc_checkpoint_latest(a->output_dir, resume_dir, sizeof resume_dir);
-        if (st != RC_OK) return st;
+    if (st == RC_OK && resume) st = rc_checkpoint_latest(a->output_dir, resume_dir, sizeof resume_dir);
+    if (st != RC_OK) {
+        rc_dir_lock_release(lock);
+        return st;
     }
     const char *load_from = resume_dir[0] ? resume_dir : model_dir;
     rc_reward_meta meta;
@@ -302,7 +308,10 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     data_order order = {.pairs = train->pairs, .order = malloc(train->pairs->n * sizeof(size_t))};
     progress pr = {.tty = !a->quiet && isatty(STDERR_FILENO)};
     rc_train_state state = {0};
-    if (!order.order) return rc_fail(RC_ERR_OOM, "cannot allocate the data order");
+    if (!order.order) {
+        rc_dir_lock_release(lock);
+        return rc_fail(RC_ERR_OOM, "cannot allocate the data order");
+    }
 
     st = rc_reward_meta_load(load_from, &meta);
     if (st == RC_OK && a->policy) meta.policy = *a->policy;
@@ -328,7 +337,12 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     if (st == RC_OK) st = rc_adamw_create(m, &opt_cfg, &opt);
     if (st == RC_OK) st = alloc_batch(&bb, max_pairs, max_len);
     if (st == RC_OK && resume_dir[0]) {
-        st = rc_checkpoint_load_state(resume_dir, opt, &state);
+        const long batches = (long)((train->pairs->n + (size_t)a->per_device_train_batch_size - 1) /
+                                    (size_t)a->per_device_train_batch_size);
+        const rc_train_state limits = {.global_step = total_steps,
+                                       .epoch = (total_steps + steps_per_epoch - 1) / steps_per_epoch,
+                                       .batch_in_epoch = batches};
+        st = rc_checkpoint_load_state(resume_dir, &limits, opt, &state);
         if (st == RC_OK)
             fprintf(stderr, "rewardc train: resumed from %s at step %ld (epoch %ld, batch %ld)\n",
                     resume_dir, state.global_step, state.epoch, state.batch_in_epoch);
@@ -495,5 +509,6 @@ done:
     rc_adamw_free(opt);
     rc_model_free(m);
     rc_backend_destroy(be);
+    rc_dir_lock_release(lock);
     return st;
 }
