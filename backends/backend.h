@@ -220,10 +220,13 @@ struct rc_backend {
      *   p -= lr * weight_decay * p
      *   m = beta1 m + (1-beta1) g ; v = beta2 v + (1-beta2) g^2
      *   p -= lr * (m / bias_correction1) / (sqrt(v / bias_correction2) + eps)
-     * with bias_correction_k = 1 - beta_k^step, computed by the caller. */
+     * with bias_correction_k = 1 - beta_k^step, computed by the caller. The
+     * scalars are doubles, as torch's Python scalars are: 1 - beta1, 1 - beta2,
+     * 1 - lr * weight_decay and lr / bias_correction1 are formed in double and
+     * rounded to float once (1 - beta2 from a float beta2 is 1.3e-5 off). */
     void (*adamw)(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
-                  rc_view v, size_t n, float lr, float beta1, float beta2, float eps,
-                  float weight_decay, float bias_correction1, float bias_correction2);
+                  rc_view v, size_t n, double lr, double beta1, double beta2, double eps,
+                  double weight_decay, double bias_correction1, double bias_correction2);
 };
 
 /* Constructors. Each returns RC_ERR_UNSUPPORTED when the backend was not

@@ -215,7 +215,7 @@ void cpu_attention_backward(rc_backend *be, rc_view dq, rc_view dk, rc_view dv, 
                             float scale);
 double cpu_sum_squares(rc_backend *be, rc_view x, size_t n);
 void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m, rc_view v,
-               size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-               float bias_correction1, float bias_correction2);
+               size_t n, double lr, double beta1, double beta2, double eps, double weight_decay,
+               double bias_correction1, double bias_correction2);
 
 #endif

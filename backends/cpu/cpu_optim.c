@@ -64,8 +64,8 @@ static inline void adamw_element(float *p, const float *g, float *pm, float *pv,
  *   denom = (v.sqrt() / sqrt(bias_correction2)).add_(eps)
  *   param.addcdiv_(m, denom, value=-lr/bias_correction1) */
 void cpu_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m, rc_view v,
-               size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-               float bias_correction1, float bias_correction2) {
+               size_t n, double lr, double beta1, double beta2, double eps, double weight_decay,
+               double bias_correction1, double bias_correction2) {
     static const char op[] = "adamw";
     if (!cpu_view_fits(be, op, "param", param, n) || !cpu_view_fits(be, op, "grad", grad, n) ||
         !cpu_view_fits(be, op, "m", m, n) || !cpu_view_fits(be, op, "v", v, n) || n == 0)

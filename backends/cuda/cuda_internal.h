@@ -141,8 +141,8 @@ void cuda_attention_softmax_backward(rc_backend *be, rc_view dscores, rc_view dp
                                      rc_view probs, int B, int H, int Tq, int Tk);
 double cuda_sum_squares(rc_backend *be, rc_view x, size_t n);
 void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
-                rc_view v, size_t n, float lr, float beta1, float beta2, float eps,
-                float weight_decay, float bias_correction1, float bias_correction2);
+                rc_view v, size_t n, double lr, double beta1, double beta2, double eps,
+                double weight_decay, double bias_correction1, double bias_correction2);
 
 /* ---- kernel launchers (.cu files); sizes are already checked > 0 ---- */
 /* kernels_elementwise.cu */
@@ -166,9 +166,9 @@ cudaError_t cuda_launch_add(cudaStream_t s, float *out, const float *a, const fl
 cudaError_t cuda_launch_axpy(cudaStream_t s, float *y, float alpha, const float *x, size_t n);
 cudaError_t cuda_launch_scale(cudaStream_t s, float *x, float alpha, size_t n);
 cudaError_t cuda_launch_adamw(cudaStream_t s, float *param, const float *grad,
-                              float grad_scale, float *m, float *v, size_t n, float lr,
-                              float beta1, float beta2, float eps, float weight_decay,
-                              float bias_correction1, float bias_correction2);
+                              float grad_scale, float *m, float *v, size_t n, double lr,
+                              double beta1, double beta2, double eps, double weight_decay,
+                              double bias_correction1, double bias_correction2);
 /* 0 when kernels in this build can run on the current device. */
 cudaError_t cuda_probe_kernels(void);
 

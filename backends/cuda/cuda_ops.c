@@ -338,8 +338,8 @@ double cuda_sum_squares(rc_backend *be, rc_view x, size_t n) {
 }
 
 void cuda_adamw(rc_backend *be, rc_view param, rc_view grad, float grad_scale, rc_view m,
-                rc_view v, size_t n, float lr, float beta1, float beta2, float eps,
-                float weight_decay, float bias_correction1, float bias_correction2) {
+                rc_view v, size_t n, double lr, double beta1, double beta2, double eps,
+                double weight_decay, double bias_correction1, double bias_correction2) {
     static const char op[] = "adamw";
     if (!ready(be) || n == 0) return;
     if (!cuda_view_fits(be, op, "param", param, n) || !cuda_view_fits(be, op, "grad", grad, n) ||

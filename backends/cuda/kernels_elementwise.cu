@@ -139,19 +139,20 @@ __device__ inline float torch_lerp(float start, float end, float weight) {
 //   p *= 1 - lr*wd ; m = lerp(m, g, 1 - beta1) ; v = v*beta2 + (1 - beta2) g^2
 //   p += (-lr / bc1) * (m / (sqrt(v) / sqrt(bc2) + eps))
 __global__ void adamw_kernel(float *param, const float *grad, float grad_scale, float *m,
-                             float *v, size_t n, float lr, float beta1, float beta2, float eps,
-                             float weight_decay, float bias_correction1, float bias_correction2) {
+                             float *v, size_t n, double lr, double beta1, double beta2, double eps,
+                             double weight_decay, double bias_correction1, double bias_correction2) {
     const float decay = (float)(1.0 - (double)lr * (double)weight_decay);
     const float m_weight = (float)(1.0 - (double)beta1);
     const float v_weight = (float)(1.0 - (double)beta2);
     const float neg_step_size = (float)(-((double)lr / (double)bias_correction1));
     const float bc2_sqrt = (float)sqrt((double)bias_correction2);
+    const float beta2_f = (float)beta2, eps_f = (float)eps; /* as torch's float tensors see them */
     for (size_t i = global_thread_index(); i < n; i += global_thread_count()) {
         const float g = grad[i] * grad_scale;
         const float p = param[i] * decay;
         const float m_new = torch_lerp(m[i], g, m_weight);
-        const float v_new = v[i] * beta2 + v_weight * g * g;
-        const float denom = sqrtf(v_new) / bc2_sqrt + eps;
+        const float v_new = v[i] * beta2_f + v_weight * g * g;
+        const float denom = sqrtf(v_new) / bc2_sqrt + eps_f;
         m[i] = m_new;
         v[i] = v_new;
         param[i] = p + neg_step_size * (m_new / denom);
@@ -233,9 +234,9 @@ cudaError_t cuda_launch_scale(cudaStream_t s, float *x, float alpha, size_t n) {
 }
 
 cudaError_t cuda_launch_adamw(cudaStream_t s, float *param, const float *grad,
-                              float grad_scale, float *m, float *v, size_t n, float lr,
-                              float beta1, float beta2, float eps, float weight_decay,
-                              float bias_correction1, float bias_correction2) {
+                              float grad_scale, float *m, float *v, size_t n, double lr,
+                              double beta1, double beta2, double eps, double weight_decay,
+                              double bias_correction1, double bias_correction2) {
     adamw_kernel<<<rc_cuda::elementwise_blocks(n), rc_cuda::kElementwiseThreads, 0, s>>>(
         param, grad, grad_scale, m, v, n, lr, beta1, beta2, eps, weight_decay, bias_correction1,
         bias_correction2);

@@ -52,11 +52,12 @@ rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale) {
     for (int i = 0; i < rc_model_param_count(m); i++) {
         const rc_param_info *p = rc_model_param(m, i);
         double decay = p->no_weight_decay ? 0.0 : opt->cfg.weight_decay;
+        /* the scalars stay doubles, as torch's are: 1 - beta2 from a beta2
+         * already rounded to float is 1.3e-5 off, which moved every step */
         be->adamw(be, rc_view_at(params, p->offset), rc_view_at(grads, p->offset),
                   (float)grad_scale, rc_view_at(first, p->offset), rc_view_at(second, p->offset),
-                  p->size, (float)lr, (float)opt->cfg.beta1, (float)opt->cfg.beta2,
-                  (float)opt->cfg.epsilon, (float)decay, (float)bias_correction1,
-                  (float)bias_correction2);
+                  p->size, lr, opt->cfg.beta1, opt->cfg.beta2, opt->cfg.epsilon, decay,
+                  bias_correction1, bias_correction2);
     }
     rc_status st = be->sync(be);
     return st == RC_OK ? RC_OK : rc_fail_context(st, "AdamW step %ld", opt->step);
