@@ -607,7 +607,7 @@ def nmse(want, got):
 
 
 def compare_kept(family, folder_name, rebuilt, committed):
-    """Every tensor of a committed folder against its rebuild, as tests/test_opt_golden.c
+    """Every tensor of a committed folder against its rebuild, as tests/test_model_golden.c
     compares, with far tighter bounds: weights bit for bit, scalars within KEEP_VALUE_TOL,
     grad.* and final.* by NMSE within KEEP_NMSE, except the analytically zero gradients (and
     the noise-driven final values they lead to), which hold only rounding noise on both sides.

@@ -200,7 +200,7 @@ typedef struct {
  * *ForSequenceClassification, *ForCausalLM or base-model folder of any
  * family (the base model's keys lack the family's prefix, e.g. "model.").
  * A missing score head is initialised from `seed` as transformers would
- * (normal(0, init_std)). */
+ * (normal(0, init_std)); a weight that is not finite is an error naming it. */
 rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model **out,
                         rc_load_report *report);
 /* Writes config.json and model.safetensors (F32) as the family's

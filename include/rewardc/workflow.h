@@ -84,10 +84,6 @@ typedef struct {
     int32_t *ids, *mask, *pos, *score_at;
 } rc_reward_model;
 
-/* Every parameter of a loaded model is finite (NaN or Inf weights would make
- * every reward NaN); the error names the tensor and the folder. */
-rc_status rc_model_check_finite(rc_model *m, const char *dir);
-
 /* Opens a model folder (weights, tokenizer files, rewardc settings) on a
  * backend ("cpu", "opencl", "cuda") for batches of up to batch_rows sequences.
  * Refuses a folder without a trained head (no score.weight: scoring it would

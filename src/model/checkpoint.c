@@ -66,6 +66,9 @@ static rc_status load_weights(rc_model *m, const rc_safetensors *st, const char 
             capacity = p->size;
         }
         status = rc_tensor_to_f32(t, buffer, p->size);
+        /* NaN or Inf weights would make every reward NaN without a word */
+        if (status == RC_OK) status = rc_check_finite(p->name, buffer, p->size);
+        if (status != RC_OK) status = rc_fail_context(status, "%s", dir);
         if (status == RC_OK) status = rc_model_set_param(m, i, buffer, p->size);
     }
     free(buffer);

@@ -22,7 +22,6 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
     if (st == RC_OK && report.score_initialised)
         st = rc_fail(RC_ERR_FORMAT, "%s has no score.weight (the reward head): it is a base model, not a "
                      "reward model; train it first (rewardc train) or create one with rewardc init", dir);
-    if (st == RC_OK) st = rc_model_check_finite(rm->model, dir);
     const size_t T = rm->meta.policy.max_length;
     if (st == RC_OK) st = rc_model_reserve(rm->model, rm->batch_rows, (int)T, 0);
     if (st == RC_OK) {
@@ -39,28 +38,6 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
         return keep;
     }
     return RC_OK;
-}
-
-rc_status rc_model_check_finite(rc_model *m, const char *dir) {
-    float *host = NULL;
-    size_t capacity = 0;
-    rc_status st = RC_OK;
-    for (int i = 0; i < rc_model_param_count(m) && st == RC_OK; i++) {
-        const rc_param_info *p = rc_model_param(m, i);
-        if (p->size > capacity) {
-            float *grown = realloc(host, p->size * sizeof *grown);
-            if (!grown) {
-                st = rc_fail(RC_ERR_OOM, "cannot allocate %zu floats to check %s", p->size, p->name);
-                break;
-            }
-            host = grown;
-            capacity = p->size;
-        }
-        st = rc_model_get_param(m, i, host, p->size);
-        if (st == RC_OK) st = rc_check_finite(p->name, host, p->size);
-    }
-    free(host);
-    return st == RC_OK ? RC_OK : rc_fail_context(st, "%s", dir);
 }
 
 void rc_reward_model_close(rc_reward_model *rm) {
