@@ -718,6 +718,11 @@ GOLDEN_PINS = {
 }
 
 
+KEPT_METADATA_NOTE = (" (as 4.46.3 wrote it: train_config/eval_config without family, "
+                      "pad_token_id, pad_inside/pad_last, pooling, positions, "
+                      "explicit_position_ids, analytically_zero_grads)")
+
+
 def folder_pins():
     """One line per folder for MANIFEST.json, from the configs' own descriptions."""
     pins = {}
@@ -763,6 +768,8 @@ def write_manifest(out_dir, kept_report):
                          "pins": f"{pins[key]}: {what}"}
                 if key in kept_report:
                     entry["reverified"] = kept_report[key]
+                    if file_name == "golden.safetensors":
+                        entry["pins"] += KEPT_METADATA_NOTE
                 entries.append(entry)
     manifest = {
         "description": "Reference files for rewardc made by transformers; paths are relative "
