@@ -50,8 +50,8 @@ pooled_index (I32 [2B]), margin (F32 [B]), rewards (F32 [2B]), loss, accuracy (F
 grad.<hf name> and final.<hf name> for every parameter, step_loss / step_lr / step_grad_norm
 (F32 [5]), and position_ids (I32 [2B, T]) where they were passed to forward explicitly.
 __metadata__ has train_config (JSON: optimiser, schedule, clipping, centering, padding side,
-pad_token_id, pooling rule, position rule, no_decay_rule, no_decay_params, init rule, seed,
-versions), torch_version and transformers_version. The f16/bf16 goldens hold only the batch,
+pad_token_id, pooling rule, position rule, no_decay_rule, no_decay_params,
+analytically_zero_grads, init rule, seed, versions), torch_version and transformers_version. The f16/bf16 goldens hold only the batch,
 rewards, loss and accuracy, with eval_config in __metadata__.
 
 Pooling is the rule of the pinned release (score at the rightmost token that is not
@@ -375,10 +375,15 @@ def batch_description(spec, num_pairs):
     }
 
 
-def train_config_json(spec, num_pairs, no_decay_names):
+def train_config_json(spec, num_pairs, no_decay_names, zero_ranges):
     cfg = dict(OPTIMIZER)
     cfg.update(batch_description(spec, num_pairs))
     cfg.update({
+        "analytically_zero_grads": zero_ranges,
+        "analytically_zero_rule": "flat element ranges [start, stop) of grad.<param> whose "
+                                  f"norm is below {ZERO_GRAD_RATIO} of step_grad_norm[0]: zero in "
+                                  "exact arithmetic, rounding noise on both sides; their final.* "
+                                  "values move by noise-driven AdamW steps (up to ~3.2 * lr each)",
         "no_decay_rule": NO_DECAY_RULE,
         "no_decay_params": no_decay_names,
         "lr_scheduler_type": spec["lr_scheduler_type"],
@@ -460,7 +465,9 @@ def build_trainable(spec, out_dir):
         tensors[f"grad.{name}"] = to_f32(first_grads[name])
         tensors[f"final.{name}"] = to_f32(param)
     metadata = {
-        "train_config": train_config_json(spec, num_pairs, no_decay_names),
+        "train_config": train_config_json(spec, num_pairs, no_decay_names,
+                                          analytically_zero_ranges(spec, first_grads,
+                                                                   step_grad_norm[0])),
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
     }
@@ -469,6 +476,29 @@ def build_trainable(spec, out_dir):
     summary = {"loss": loss.item(), "step_loss": step_loss, "step_lr": step_lr,
                "step_grad_norm": step_grad_norm, "rewards": rewards.tolist()}
     return model, (input_ids, attention_mask, margin), summary
+
+
+def analytically_zero_ranges(spec, grads, total_norm):
+    """Element ranges of gradients that are zero in exact arithmetic, so both sides hold only
+    rounding noise there (and AdamW turns that noise into full-size, unreproducible steps).
+
+    Found by the C test's rule (norm below ZERO_GRAD_RATIO of the first total gradient norm)
+    over each whole tensor and, for GPT-2's fused c_attn.bias, over its q / k / v thirds: the
+    key bias adds the same amount to every score of a query, so softmax cancels it (as OPT's
+    k_proj.bias; the rotary families rotate it by position, so theirs is not zero). Without
+    centering, the final norm's bias is zero too: it reaches every reward as score.w . b, and
+    the pairwise loss's reward gradients sum to zero."""
+    ranges = []
+    for name, grad in grads.items():
+        flat = grad.reshape(-1)
+        parts = [(0, flat.numel())]
+        if spec["family"] == "gpt2" and name.endswith("attn.c_attn.bias"):
+            third = flat.numel() // 3
+            parts = [(0, third), (third, 2 * third), (2 * third, flat.numel())]
+        for start, stop in parts:
+            if float(flat[start:stop].norm()) < ZERO_GRAD_RATIO * total_norm:
+                ranges.append({"param": name, "start": start, "stop": stop})
+    return ranges
 
 
 def check_pad_row_gradient(spec, model, input_ids, attention_mask, grads):
@@ -688,6 +718,11 @@ GOLDEN_PINS = {
 }
 
 
+KEPT_METADATA_NOTE = (" (as 4.46.3 wrote it: train_config/eval_config without family, "
+                      "pad_token_id, pad_inside/pad_last, pooling, positions, "
+                      "explicit_position_ids, analytically_zero_grads)")
+
+
 def folder_pins():
     """One line per folder for MANIFEST.json, from the configs' own descriptions."""
     pins = {}
@@ -733,6 +768,8 @@ def write_manifest(out_dir, kept_report):
                          "pins": f"{pins[key]}: {what}"}
                 if key in kept_report:
                     entry["reverified"] = kept_report[key]
+                    if file_name == "golden.safetensors":
+                        entry["pins"] += KEPT_METADATA_NOTE
                 entries.append(entry)
     manifest = {
         "description": "Reference files for rewardc made by transformers; paths are relative "
