@@ -36,7 +36,15 @@ static rc_backend *backend;
  * are only checked to move no more than 3.2 * sum(lr) on both sides. */
 static const double ZERO_GRAD_RATIO = 1e-6;
 enum { MAX_PARAMS = 512 };
-static int zero_grad[MAX_PARAMS];
+/* Per parameter, the flat elements [start, stop) whose gradient is zero
+ * analytically (stop 0: none): a whole tensor, or a block of a fused one
+ * (GPT-2's key third of c_attn.bias), as the golden's train_config lists
+ * them in analytically_zero_grads or, for goldens without that list, by
+ * the golden norm of the whole tensor. */
+typedef struct {
+    size_t start, stop;
+} zero_range;
+static zero_range zero_grad[MAX_PARAMS];
 
 static int close_enough(double want, double got) {
     double scale = fabs(want) > 1.0 ? fabs(want) : 1.0;
@@ -105,22 +113,51 @@ static double metadata_number(const cJSON *cfg, const char *key) {
     return item->valuedouble;
 }
 
-/* Compares a float tensor of the golden file with `got` by NMSE. */
+/* Compares a float tensor of the golden file with `got` by NMSE, leaving
+ * out the elements `skip` marks (rounding noise, checked apart; NULL: none). */
 static void compare_tensor(const golden_batch *g, const char *name, const float *got, size_t n,
-                           const char *label) {
-    float *want = malloc(n * sizeof *want);
+                           const unsigned char *skip, const char *label) {
+    float *want = malloc(n * sizeof *want), *kept = malloc(n * sizeof *kept);
     if (rc_st_read_f32(g->st, name, want, n) != RC_OK) {
         CHECK(0, "%s: %s", label, rc_last_error());
         free(want);
+        free(kept);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!skip || !skip[i]) want[k] = want[i], kept[k++] = got[i];
+    if (k == 0) { /* every element is noise: checked by its bound alone */
+        free(want);
+        free(kept);
         return;
     }
     double max_abs;
-    double nmse = test_nmse(want, got, n, &max_abs);
+    double nmse = test_nmse(want, kept, k, &max_abs);
     CHECK(nmse <= NMSE_TOL, "%s %s: NMSE %.3e > %.0e (max abs err %.3e)", label, name, nmse,
           NMSE_TOL, max_abs);
     if (getenv("REWARDC_VERBOSE"))
         printf("  %-60s NMSE %.2e  max abs %.2e\n", name, nmse, max_abs);
     free(want);
+    free(kept);
+}
+
+/* The range analytically_zero_grads lists for `param`; found says whether
+ * the golden carries the list at all. */
+static zero_range listed_zero_range(const cJSON *cfg, const char *param, int *found) {
+    zero_range r = {0, 0};
+    const cJSON *list = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "analytically_zero_grads") : NULL;
+    *found = cJSON_IsArray(list);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "param");
+        const cJSON *start = cJSON_GetObjectItemCaseSensitive(item, "start");
+        const cJSON *stop = cJSON_GetObjectItemCaseSensitive(item, "stop");
+        if (cJSON_IsString(name) && !strcmp(name->valuestring, param) && cJSON_IsNumber(start) &&
+            cJSON_IsNumber(stop))
+            r = (zero_range){(size_t)start->valuedouble, (size_t)stop->valuedouble};
+    }
+    return r;
 }
 
 /* Forward + loss on the golden batch; checks rewards, pooled index and loss. */
@@ -169,7 +206,8 @@ static double norm_of(const float *x, size_t n) {
     return sqrt(sq);
 }
 
-static void check_gradients(rc_model *m, const golden_batch *g, const char *name) {
+static void check_gradients(rc_model *m, const golden_batch *g, const cJSON *cfg,
+                            const char *name) {
     const rc_tensor_view *norms = rc_st_find(g->st, "step_grad_norm");
     float norm_buf[64] = {0};
     CHECK(norms && norms->n_elements <= 64 &&
@@ -182,18 +220,31 @@ static void check_gradients(rc_model *m, const golden_batch *g, const char *name
         float *grad = malloc(p->size * sizeof *grad), *want = malloc(p->size * sizeof *want);
         char key[RC_PARAM_NAME_MAX + 8];
         snprintf(key, sizeof key, "grad.%s", p->name);
-        zero_grad[i] = 0;
+        zero_range z = {0, 0};
         if (rc_model_get_grad(m, i, grad, p->size) == RC_OK &&
-            rc_st_read_f32(g->st, key, want, p->size) == RC_OK &&
-            norm_of(want, p->size) < ZERO_GRAD_RATIO * total_norm) {
-            zero_grad[i] = 1;
-            CHECK(norm_of(grad, p->size) < ZERO_GRAD_RATIO * total_norm,
+            rc_st_read_f32(g->st, key, want, p->size) == RC_OK) {
+            int listed;
+            z = listed_zero_range(cfg, p->name, &listed);
+            if (!listed && norm_of(want, p->size) < ZERO_GRAD_RATIO * total_norm)
+                z = (zero_range){0, p->size};
+        }
+        zero_grad[i] = z;
+        if (z.stop > z.start) {
+            const size_t n = z.stop - z.start;
+            CHECK(z.stop <= p->size && norm_of(want + z.start, n) < ZERO_GRAD_RATIO * total_norm,
+                  "%s %s: elements %zu..%zu listed as analytically zero have golden norm %.2e",
+                  name, key, z.start, z.stop, norm_of(want + z.start, n));
+            CHECK(norm_of(grad + z.start, n) < ZERO_GRAD_RATIO * total_norm,
                   "%s %s: golden gradient is zero (norm %.2e) but ours has norm %.2e", name, key,
-                  norm_of(want, p->size), norm_of(grad, p->size));
-            printf("%s: %s is analytically zero (golden norm %.1e, ours %.1e)\n", name, key,
-                   norm_of(want, p->size), norm_of(grad, p->size));
-        } else {
-            compare_tensor(g, key, grad, p->size, name);
+                  norm_of(want + z.start, n), norm_of(grad + z.start, n));
+            printf("%s: %s [%zu, %zu) is analytically zero (golden norm %.1e, ours %.1e)\n", name,
+                   key, z.start, z.stop, norm_of(want + z.start, n), norm_of(grad + z.start, n));
+        }
+        if (z.stop - z.start < p->size) {
+            unsigned char *skip = calloc(p->size, 1);
+            for (size_t j = z.start; j < z.stop; j++) skip[j] = 1;
+            compare_tensor(g, key, grad, p->size, skip, name);
+            free(skip);
         }
         free(grad);
         free(want);
@@ -228,12 +279,40 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
     if (!opt) return;
     float *rewards = malloc((size_t)g->rows * sizeof *rewards);
     float *d_rewards = malloc((size_t)g->rows * sizeof *d_rewards);
+    /* Elements whose golden gradient is below ZERO_GRAD_RATIO of the total
+     * norm (the analytically zero ones, and near-cancelling sums such as the
+     * key bias of slowly rotating RoPE dimensions) are rounding noise on both
+     * sides once clipping and AdamW's normalisation act on them: their final
+     * values are only checked to move no more than 3.2 * sum(lr), the rest
+     * of each tensor by NMSE. */
     float *initial[MAX_PARAMS] = {0};
+    unsigned char *noise[MAX_PARAMS] = {0};
+    size_t n_noise = 0;
     for (int i = 0; i < rc_model_param_count(m) && i < MAX_PARAMS; i++) {
-        if (!zero_grad[i]) continue;
-        initial[i] = malloc(rc_model_param(m, i)->size * sizeof(float));
-        rc_model_get_param(m, i, initial[i], rc_model_param(m, i)->size);
+        const rc_param_info *p = rc_model_param(m, i);
+        float *grad = malloc(p->size * sizeof *grad);
+        char key[RC_PARAM_NAME_MAX + 8];
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        noise[i] = calloc(p->size, 1);
+        if (!grad || !noise[i]) {
+            CHECK(0, "%s: out of memory", name);
+            free(grad);
+            continue;
+        }
+        int any = 0;
+        if (rc_st_read_f32(g->st, key, grad, p->size) == RC_OK)
+            for (size_t j = 0; j < p->size; j++)
+                if (grad[j] != 0.0f && fabs(grad[j]) < ZERO_GRAD_RATIO * want_norm[0])
+                    noise[i][j] = 1, any = 1, n_noise++;
+        for (size_t j = zero_grad[i].start; j < zero_grad[i].stop; j++) /* listed ranges too */
+            noise[i][j] = 1, any = 1;
+        free(grad);
+        if (!any) continue;
+        initial[i] = malloc(p->size * sizeof(float));
+        rc_model_get_param(m, i, initial[i], p->size);
     }
+    printf("%s: %zu gradient elements below %.0e of the norm, final values bounded\n", name,
+           n_noise, ZERO_GRAD_RATIO);
     double lr_sum = 0.0;
     for (long step = 0; step < total; step++) {
         rc_model_zero_grad(m);
@@ -260,22 +339,26 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
         float *value = malloc(p->size * sizeof *value);
         char key[RC_PARAM_NAME_MAX + 8];
         snprintf(key, sizeof key, "final.%s", p->name);
-        if (i < MAX_PARAMS && initial[i]) {
+        if (rc_model_get_param(m, i, value, p->size) != RC_OK) {
+            CHECK(0, "%s: %s", name, rc_last_error());
+        } else if (i < MAX_PARAMS && initial[i]) {
             float *want = malloc(p->size * sizeof *want);
-            rc_model_get_param(m, i, value, p->size);
             rc_st_read_f32(g->st, key, want, p->size);
             double bound = 3.2 * lr_sum, ours = 0.0, theirs = 0.0;
-            for (size_t j = 0; j < p->size; j++) {
-                ours = fmax(ours, fabs((double)value[j] - initial[i][j]));
-                theirs = fmax(theirs, fabs((double)want[j] - initial[i][j]));
-            }
+            for (size_t j = 0; j < p->size; j++)
+                if (noise[i][j]) {
+                    ours = fmax(ours, fabs((double)value[j] - initial[i][j]));
+                    theirs = fmax(theirs, fabs((double)want[j] - initial[i][j]));
+                }
             CHECK(ours <= bound && theirs <= bound, "%s %s: noise-driven update %.2e / golden %.2e "
                   "exceeds 3.2 * sum(lr) = %.2e", name, key, ours, theirs, bound);
+            compare_tensor(g, key, value, p->size, noise[i], name);
             free(want);
-            free(initial[i]);
-        } else if (rc_model_get_param(m, i, value, p->size) == RC_OK) {
-            compare_tensor(g, key, value, p->size, name);
+        } else {
+            compare_tensor(g, key, value, p->size, NULL, name);
         }
+        if (i < MAX_PARAMS) free(noise[i]);
+        if (i < MAX_PARAMS) free(initial[i]);
         free(value);
     }
     free(rewards);
@@ -322,7 +405,7 @@ static void check_config(const char *name, int full, attention_path path, int bl
     check_forward(m, &g, centering, name, d_rewards);
     if (full) {
         CHECK(rc_model_backward(m, d_rewards) == RC_OK, "%s backward: %s", name, rc_last_error());
-        check_gradients(m, &g, name);
+        check_gradients(m, &g, cfg, name);
         if (cfg) check_training(m, &g, cfg, name);
     }
     cJSON_Delete(cfg);
@@ -406,6 +489,15 @@ int main(void) {
                               "gpt2/right_pad_eos", "gpt2/left_positions", "falcon/7b_mqa"};
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         check_all_paths(families[i], 5);
+    /* Falcon's 40b layout (grouped kv heads interleaved with their queries,
+     * two norms per block) is not implemented: it must be refused by name */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/falcon/40b_gqa", test_golden_dir());
+    rc_model *m40 = NULL;
+    CHECK(rc_model_load(dir, backend, 0, &m40, NULL) == RC_ERR_UNSUPPORTED &&
+              strstr(rc_last_error(), "new_decoder_architecture"),
+          "falcon 40b layout: %s", m40 ? "loaded" : rc_last_error());
+    rc_model_free(m40);
     check_config("llama/gqa3_untied_f16", 0, FUSED, 0);
     check_config("llama/gqa3_untied_bf16", 0, FUSED, 0);
     const char *llama_layouts[] = {"llama/gqa3_untied_causallm", "llama/gqa3_untied_llama_model"};
