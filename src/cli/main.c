@@ -13,6 +13,7 @@
 static const rc_command commands[] = {
     {"bench", "measure training-step, scoring and GEMM throughput", cmd_bench},
     {"eval", "evaluate a reward model on pairs or labelled responses", cmd_eval},
+    {"import", "turn a GGUF model (llama.cpp) into a Hugging Face reward-model folder", cmd_import},
     {"init", "create a randomly initialised OPT reward model from a named shape", cmd_init},
     {"prepare", "turn labelled texts, rankings or preference JSONL into chosen/rejected pairs",
      cmd_prepare},
