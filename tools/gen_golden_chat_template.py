@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generates golden/chat_template/renders.json: what transformers'
 apply_chat_template(messages, tokenize=False, add_generation_prompt=False) gives for
-each chat template of golden/chat_template/templates.json on a set of conversations,
+each chat template (and, in generation_prompt_renders, add_generation_prompt=True on
+each conversation less its last message, as TRL renders a prompt) of golden/chat_template/templates.json on a set of conversations,
 for tests/test_chat_template.c to compare against byte for byte.
 
 templates.json holds the chat templates of the families rewardc recognises (their
@@ -67,7 +68,7 @@ def smollm2_template(data):
     return bytes(field.parts[field.data[0]]).decode("utf-8")
 
 
-def render(template, bos, eos, messages):
+def render(template, bos, eos, messages, add_generation_prompt=False):
     tk = Tokenizer(models.BPE())
     kw = {}
     if bos:
@@ -77,7 +78,7 @@ def render(template, bos, eos, messages):
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, **kw)
     try:
         return tok.apply_chat_template(messages, chat_template=template, tokenize=False,
-                                       add_generation_prompt=False)
+                                       add_generation_prompt=add_generation_prompt)
     except Exception as e:  # the template's raise_exception
         return {"error": str(e)}
 
@@ -100,14 +101,18 @@ def main():
     with open(tpl_path, "w", encoding="utf-8") as f:
         json.dump(templates, f, indent=1, ensure_ascii=False)
         f.write("\n")
-    renders = {}
+    renders, generation = {}, {}
     for name, t in templates.items():
         renders[name] = [render(t["template"], t["bos_token"], t["eos_token"], msgs) for _, msgs in CONVERSATIONS]
+        # with the generation prompt, on each conversation less its last message (TRL's prompt)
+        generation[name] = [render(t["template"], t["bos_token"], t["eos_token"], msgs[:-1] or msgs, True)
+                            for _, msgs in CONVERSATIONS]
     out = {"generator": "tools/gen_golden_chat_template.py",
            "versions": {"transformers": transformers.__version__},
            "add_generation_prompt": False,
            "conversations": [{"name": n, "messages": m} for n, m in CONVERSATIONS],
-           "renders": renders}
+           "renders": renders,
+           "generation_prompt_renders": generation}
     with open(os.path.join(args.out, "renders.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, ensure_ascii=False)
         f.write("\n")
