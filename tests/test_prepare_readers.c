@@ -195,7 +195,7 @@ static void test_preferences(void) {
     }
     rc_pair_list_free(&pairs);
 
-    rc_preference_options extract = {1, "\n\nAssistant:"};
+    rc_preference_options extract = {1, "\n\nAssistant:", 0};
     CHECK(rc_pairs_read_preferences(path, NULL, &extract, &pairs, NULL) == RC_OK, "%s",
           rc_last_error());
     if (pairs.n == 3) {
