@@ -265,7 +265,10 @@ static rc_status render_pair(const rc_tokenizer *tok, const rc_chat_template *ch
         cJSON_Delete(lists[k]);
         free(m[k]);
     }
-    if (st != RC_OK) rendered_free(r);
+    if (st != RC_OK) {
+        rendered_free(r);
+        memset(r, 0, sizeof *r);
+    }
     return st;
 }
 
@@ -280,8 +283,9 @@ rc_status rc_encode_pairs_chat(const rc_tokenizer *tok, const rc_chat_template *
     if (!encoded.items) return rc_fail(RC_ERR_OOM, "cannot hold %zu encoded pairs", pairs->n);
     for (size_t i = 0; i < pairs->n && st == RC_OK; i++) {
         const rc_pair *pair = &pairs->items[i];
-        rendered_pair texts = {pair->prompt, pair->chosen, pair->rejected};
         int rendered = rc_pair_is_conversational(pair);
+        rendered_pair texts = {pair->prompt, pair->chosen, pair->rejected};
+        if (rendered) memset(&texts, 0, sizeof texts); /* owned by this loop from here */
         if (rendered && !chat)
             st = rc_fail(RC_ERR_INVALID_ARG, "the pair holds message lists, and rendering them needs the "
                          "model's chat template (none was given)");
