@@ -6,6 +6,8 @@
  * from the shared GGUF by tools/make_smollm2_tokenizer.py or `rewardc import
  * --gguf`; skipped otherwise). Edge cases compare every id; the IMDB and
  * HH-RLHF samples compare count and FNV-1a hash (they need the shared data). */
+#define _POSIX_C_SOURCE 200809L /* popen */
+
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>

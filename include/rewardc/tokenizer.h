@@ -1,8 +1,17 @@
-/* The byte-level BPE tokenizer (GPT-2 / OPT family), bit-exact with Hugging Face
- * transformers' GPT2TokenizerFast (the tokenizer AutoTokenizer returns):
+/* The byte-level BPE tokenizer (GPT-2 / OPT, SmolLM2 / Llama-3 / Qwen2 families),
+ * bit-exact with Hugging Face transformers' fast tokenizers (what AutoTokenizer
+ * returns):
  *   - loads a Hugging Face folder: tokenizer.json (byte-level BPE) when present,
  *     else vocab.json + merges.txt, plus tokenizer_config.json /
  *     special_tokens_map.json for add_bos_token and the bos/eos/pad/unk tokens;
+ *   - tokenizer.json's pre-tokenizers as HF `tokenizers` runs them: ByteLevel
+ *     (use_regex, add_prefix_space), Digits (individual_digits), Split (Regex
+ *     or String pattern; Isolated, Removed, MergedWithPrevious, MergedWithNext,
+ *     Contiguous; invert) and Sequence, ByteLevel last; its post-processor
+ *     (TemplateProcessing, Roberta/Bert, ByteLevel, Sequence) says whether BOS/EOS
+ *     are added, except that LlamaTokenizerFast's add_bos_token/add_eos_token
+ *     replace it as transformers does; added tokens with their special,
+ *     normalized, lstrip, rstrip and single_word flags;
  *   - added/special tokens written in the text are matched as those tokens, as
  *     the fast tokenizer does by default: the special tokens the config names
  *     (bos/eos/unk/pad/additional) and tokenizer.json's added_tokens. So GPT-2
