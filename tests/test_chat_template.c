@@ -151,8 +151,36 @@ static void check_folder(void) {
           "a folder without a template: %s", rc_last_error());
 }
 
+/* The real SmolLM2 folder (REWARDC_SMOLLM2_TOKENIZER, see test_tokenizer_families):
+ * its tokenizer_config.json's template renders as the GGUF's template did. */
+static void check_smollm2_folder(void) {
+    const char *dir = getenv("REWARDC_SMOLLM2_TOKENIZER");
+    if (!dir || !*dir) {
+        printf("test_chat_template: SKIP smollm2 folder: REWARDC_SMOLLM2_TOKENIZER is not set\n");
+        return;
+    }
+    char path[4096];
+    cJSON *renders = NULL;
+    snprintf(path, sizeof path, "%s/chat_template/renders.json", test_golden_dir());
+    if (rc_json_load_file(path, &renders) != RC_OK) return;
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(renders, "renders"), "smollm2");
+    const cJSON *conv = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(renders, "conversations"), 2);
+    rc_chat_template *t = NULL;
+    rc_status st = rc_chat_template_load(dir, &t);
+    CHECK(st == RC_OK, "loading %s: %s", dir, rc_last_error());
+    if (st == RC_OK && want && conv) {
+        CHECK(!strcmp(rc_chat_template_family(t), "chatml"), "SmolLM2 is ChatML");
+        rc_chat_message m[16];
+        size_t n = to_messages(cJSON_GetObjectItemCaseSensitive(conv, "messages"), m, 16);
+        check_render("the SmolLM2 folder's template", t, m, n, 0, cJSON_GetArrayItem(want, 2));
+    }
+    rc_chat_template_free(t);
+    cJSON_Delete(renders);
+}
+
 int main(void) {
     check_goldens();
+    check_smollm2_folder();
     check_refusals();
     check_folder();
     return test_finish("test_chat_template");
