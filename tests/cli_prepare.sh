@@ -110,6 +110,30 @@ printf '{"text": "x", "label": 1}\n{"text": "y", "label": "yes"}\n' >lbad.jsonl
 check "labeled bad label: exit 1" test $? -eq 1
 check "labeled bad label: line 2" grep -q "lbad.jsonl:2: label field \"label\" must be 0/1 or true/false" lb.err
 
+# ---- conversational preferences ----------------------------------------------------
+cat >conv.jsonl <<'JSON'
+{"prompt": [{"role": "user", "content": "Hi?"}], "chosen": [{"role": "assistant", "content": "Hello."}], "rejected": [{"role": "assistant", "content": "No."}]}
+{"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A1"}], "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A2"}], "weight": 0.5}
+JSON
+"$BIN" prepare --from preferences --input conv.jsonl --output conv_out.jsonl --extract-prompt --quiet
+check "conversational: exit 0" test $? -eq 0
+check "conversational: explicit prompt kept as messages" \
+    grep -qF '{"prompt":[{"role":"user","content":"Hi?"}],"chosen":[{"role":"assistant","content":"Hello."}],"rejected":[{"role":"assistant","content":"No."}]}' conv_out.jsonl
+check "conversational: shared leading messages extracted" \
+    grep -qF '{"prompt":[{"role":"user","content":"Q"}],"chosen":[{"role":"assistant","content":"A1"}],"rejected":[{"role":"assistant","content":"A2"}],"weight":0.5}' conv_out.jsonl
+"$BIN" prepare --from preferences --input conv_out.jsonl --output conv_again.jsonl --quiet
+check "conversational: prepared pairs read back unchanged" cmp -s conv_out.jsonl conv_again.jsonl
+printf '%s\n' '{"chosen": [{"role": "user", "content": "Q"}], "rejected": "text"}' >conv_bad.jsonl
+"$BIN" prepare --from preferences --input conv_bad.jsonl --output conv_bad_out.jsonl 2>conv_bad.err
+check "conversational mixed with text: exit 1" test $? -eq 1
+check "conversational mixed with text: says which field" grep -q 'conv_bad.jsonl:1: field "rejected" must be a message list' conv_bad.err
+printf '%s\n' '{"chosen": "\n\nHuman: Q\n\nAssistant: yes", "rejected": "\n\nHuman: Q\n\nAssistant: no"}' >dialogue.jsonl
+"$BIN" prepare --from preferences --input dialogue.jsonl --output dialogue_out.jsonl --dialogue-messages --extract-prompt --quiet
+check "--dialogue-messages: HH turns become messages" \
+    grep -qF '{"prompt":[{"role":"user","content":"Q"}],"chosen":[{"role":"assistant","content":"yes"}],"rejected":[{"role":"assistant","content":"no"}]}' dialogue_out.jsonl
+"$BIN" prepare --from rankings --input rankings.jsonl --output y --dialogue-messages 2>/dev/null
+check "--dialogue-messages with rankings: exit 2" test $? -eq 2
+
 # ---- usage errors ---------------------------------------------------------------
 "$BIN" prepare --from rankings --input rankings.jsonl 2>/dev/null
 check "missing --output: exit 2" test $? -eq 2
@@ -165,6 +189,14 @@ if [ -f "$HH" ]; then
     check "hh-rlhf dev: every prompt extracted" test "$(grep -c '^{"prompt":"",' hh.jsonl)" -eq 0
     check "hh-rlhf dev: prompts end at the last Assistant turn" \
         test "$(grep -c '\\n\\nAssistant:","chosen":' hh.jsonl)" -eq "$written"
+    "$BIN" prepare --from preferences --input "$HH" --output hh_msgs.jsonl --extract-prompt \
+        --dialogue-messages --report hh_msgs.json 2>/dev/null
+    check "hh-rlhf dev as messages: exit 0" test $? -eq 0
+    written=$(lines hh_msgs.jsonl)
+    identical=$(grep -Eo '"identical":[[:space:]]*[0-9]+' hh_msgs.json | grep -Eo '[0-9]+$')
+    check "hh-rlhf dev as messages: written + identical = 1812" test $((written + identical)) -eq 1812
+    check "hh-rlhf dev as messages: every pair's prompt starts with the user's turn" \
+        test "$(grep -c '^{"prompt":\[{"role":"user","content":' hh_msgs.jsonl)" -eq "$written"
 else
     echo "note: $HH not found; HH-RLHF checks skipped" >&2
 fi

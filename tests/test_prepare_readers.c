@@ -195,7 +195,7 @@ static void test_preferences(void) {
     }
     rc_pair_list_free(&pairs);
 
-    rc_preference_options extract = {1, "\n\nAssistant:"};
+    rc_preference_options extract = {1, "\n\nAssistant:", 0};
     CHECK(rc_pairs_read_preferences(path, NULL, &extract, &pairs, NULL) == RC_OK, "%s",
           rc_last_error());
     if (pairs.n == 3) {
@@ -270,6 +270,126 @@ static void test_preference_errors(void) {
                             RC_DROP_INVALID_VALUE);
     expect_preference_error("{\"chosen\": \"x\", \"rejected\": \"y\", \"prompt\": [1]}",
                             "\"prompt\" must be a string", RC_DROP_WRONG_TYPE);
+}
+
+/* ---- conversational records ----------------------------------------------------- */
+
+static const char conversational_jsonl[] =
+    "{\"prompt\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Hi?\"}],"
+    " \"chosen\": [{\"role\": \"assistant\", \"content\": \"Hello.\"}],"
+    " \"rejected\": [{\"role\": \"assistant\", \"content\": \"Go away.\"}], \"margin\": 2}\n"
+    "{\"chosen\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"content\": \"A1\", \"role\": \"assistant\"}],"
+    " \"rejected\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \"A2\"}]}\n"
+    "{\"chosen\": [{\"role\": \"user\", \"content\": \"same\"}], \"rejected\": [{\"role\": \"user\", \"content\": \"same\"}]}\n";
+
+static void test_conversational(void) {
+    const char *path = write_text("conversational.jsonl", conversational_jsonl);
+    rc_pair_list pairs = {0};
+    rc_prepare_report report;
+    rc_prepare_report_init(&report, "preferences");
+    rc_status st = rc_pairs_read_preferences(path, NULL, NULL, &pairs, &report);
+    CHECK(st == RC_OK && pairs.n == 2 && report.dropped[RC_DROP_IDENTICAL] == 1, "conversational: %s, %zu pairs",
+          rc_last_error(), pairs.n);
+    if (pairs.n == 2) {
+        const rc_pair *p = &pairs.items[0];
+        CHECK(rc_pair_is_conversational(p) && !p->prompt[0] && !p->chosen[0] && !p->rejected[0],
+              "a conversational pair keeps messages, not texts");
+        CHECK(p->prompt_messages && !strcmp(p->prompt_messages, "[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                                                              "{\"role\":\"user\",\"content\":\"Hi?\"}]"),
+              "prompt messages: %s", p->prompt_messages ? p->prompt_messages : "(null)");
+        CHECK(!strcmp(p->chosen_messages, "[{\"role\":\"assistant\",\"content\":\"Hello.\"}]") &&
+                  p->has_margin && p->margin == 2.0,
+              "chosen messages and margin: %s", p->chosen_messages);
+        const rc_pair *q = &pairs.items[1];
+        CHECK(q->prompt_messages == NULL, "an implicit conversational pair has no prompt messages");
+        CHECK(!strcmp(q->chosen_messages, "[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"A1\"}]"),
+              "messages are stored as role then content: %s", q->chosen_messages);
+    }
+    rc_pair_list_free(&pairs);
+
+    /* --extract-prompt: the shared leading messages become the prompt */
+    rc_preference_options extract = {1, NULL, 0};
+    st = rc_pairs_read_preferences(path, NULL, &extract, &pairs, NULL);
+    CHECK(st == RC_OK && pairs.n == 2, "extract: %s", rc_last_error());
+    if (pairs.n == 2) {
+        const rc_pair *q = &pairs.items[1];
+        CHECK(q->prompt_messages && !strcmp(q->prompt_messages, "[{\"role\":\"user\",\"content\":\"Q\"}]") &&
+                  !strcmp(q->chosen_messages, "[{\"role\":\"assistant\",\"content\":\"A1\"}]") &&
+                  !strcmp(q->rejected_messages, "[{\"role\":\"assistant\",\"content\":\"A2\"}]"),
+              "extracted: %s | %s", q->prompt_messages ? q->prompt_messages : "(null)", q->chosen_messages);
+    }
+
+    /* written as TRL's format and read back the same */
+    const char *out = tmp_path("conversational_out.jsonl");
+    CHECK(rc_pairs_write_jsonl(out, &pairs) == RC_OK, "write: %s", rc_last_error());
+    rc_pair_list back = {0};
+    st = rc_pairs_read_preferences(out, NULL, NULL, &back, NULL);
+    CHECK(st == RC_OK && back.n == pairs.n, "read back: %s", rc_last_error());
+    for (size_t i = 0; st == RC_OK && i < back.n && i < pairs.n; i++) {
+        const rc_pair *a = &pairs.items[i], *b = &back.items[i];
+        CHECK(!strcmp(a->prompt_messages, b->prompt_messages) && !strcmp(a->chosen_messages, b->chosen_messages) &&
+                  !strcmp(a->rejected_messages, b->rejected_messages) && a->has_margin == b->has_margin,
+              "pair %zu reads back as written", i + 1);
+    }
+    rc_pair_list_free(&back);
+    rc_pair_list_free(&pairs);
+}
+
+static void test_conversational_errors(void) {
+    expect_preference_error("{\"chosen\": [{\"role\": \"user\", \"content\": \"x\"}], \"rejected\": \"y\"}",
+                            "\"rejected\" must be a message list", RC_DROP_WRONG_TYPE);
+    expect_preference_error("{\"chosen\": [{\"role\": \"user\"}], \"rejected\": [{\"role\": \"user\", \"content\": \"y\"}]}",
+                            "missing field \"content\"", RC_DROP_MISSING_FIELD);
+    expect_preference_error("{\"chosen\": [], \"rejected\": [{\"role\": \"user\", \"content\": \"y\"}]}",
+                            "empty message list", RC_DROP_INVALID_VALUE);
+    expect_preference_error("{\"chosen\": [\"hi\"], \"rejected\": [{\"role\": \"user\", \"content\": \"y\"}]}",
+                            "chosen[0] must be an object", RC_DROP_WRONG_TYPE);
+    expect_preference_error("{\"prompt\": \"text\", \"chosen\": [{\"role\": \"user\", \"content\": \"x\"}],"
+                            " \"rejected\": [{\"role\": \"user\", \"content\": \"y\"}]}",
+                            "\"prompt\" must be a message list", RC_DROP_WRONG_TYPE);
+    expect_preference_error("{\"chosen\": [{\"role\": \"\", \"content\": \"x\"}], \"rejected\": [{\"role\": \"user\", \"content\": \"y\"}]}",
+                            "empty role", RC_DROP_INVALID_VALUE);
+}
+
+static void expect_dialogue(const char *text, int as_prompt, const char *want) {
+    char *json = NULL;
+    rc_status st = rc_dialogue_to_messages(text, as_prompt, &json);
+    CHECK(st == RC_OK && json && !strcmp(json, want), "dialogue \"%s\":\n  got  %s\n  want %s", text,
+          json ? json : rc_last_error(), want);
+    free(json);
+}
+
+static void test_dialogues(void) {
+    expect_dialogue("\n\nHuman: Hi there\n\nAssistant: Hello!\n\nHuman: Two\n\nparagraphs.\n\nAssistant:  Ok. ", 0,
+                    "[{\"role\":\"user\",\"content\":\"Hi there\"},{\"role\":\"assistant\",\"content\":\"Hello!\"},"
+                    "{\"role\":\"user\",\"content\":\"Two\\n\\nparagraphs.\"},{\"role\":\"assistant\",\"content\":\"Ok.\"}]");
+    /* a prompt's closing empty Assistant turn is the place of the response */
+    expect_dialogue("\n\nHuman: Q?\n\nAssistant:", 1, "[{\"role\":\"user\",\"content\":\"Q?\"}]");
+    expect_dialogue("\n\nHuman: Q?\n\nAssistant:", 0,
+                    "[{\"role\":\"user\",\"content\":\"Q?\"},{\"role\":\"assistant\",\"content\":\"\"}]");
+    expect_dialogue(" Just a response.", 0, "[{\"role\":\"assistant\",\"content\":\"Just a response.\"}]");
+
+    const char *path = write_text("hh.jsonl",
+        "{\"chosen\": \"\\n\\nHuman: Q\\n\\nAssistant: A\\n\\nHuman: more?\\n\\nAssistant: yes\","
+        " \"rejected\": \"\\n\\nHuman: Q\\n\\nAssistant: A\\n\\nHuman: more?\\n\\nAssistant: no\"}\n"
+        "{\"prompt\": \"\\n\\nHuman: Why?\\n\\nAssistant:\", \"chosen\": \" Because.\", \"rejected\": \" No idea.\"}\n");
+    rc_preference_options dialogue = {1, NULL, 1};
+    rc_pair_list pairs = {0};
+    rc_status st = rc_pairs_read_preferences(path, NULL, &dialogue, &pairs, NULL);
+    CHECK(st == RC_OK && pairs.n == 2, "HH dialogues: %s", rc_last_error());
+    if (pairs.n == 2) {
+        const rc_pair *p = &pairs.items[0], *q = &pairs.items[1];
+        CHECK(p->prompt_messages && !strcmp(p->prompt_messages,
+                  "[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"A\"},"
+                  "{\"role\":\"user\",\"content\":\"more?\"}]") &&
+                  !strcmp(p->chosen_messages, "[{\"role\":\"assistant\",\"content\":\"yes\"}]") &&
+                  !strcmp(p->rejected_messages, "[{\"role\":\"assistant\",\"content\":\"no\"}]"),
+              "an HH pair's shared turns are its prompt: %s", p->prompt_messages ? p->prompt_messages : "(null)");
+        CHECK(q->prompt_messages && !strcmp(q->prompt_messages, "[{\"role\":\"user\",\"content\":\"Why?\"}]") &&
+                  !strcmp(q->chosen_messages, "[{\"role\":\"assistant\",\"content\":\"Because.\"}]"),
+              "an explicit HH prompt: %s | %s", q->prompt_messages ? q->prompt_messages : "(null)", q->chosen_messages);
+    }
+    rc_pair_list_free(&pairs);
 }
 
 /* ---- writer round trip and gzip ------------------------------------------------- */
@@ -550,6 +670,9 @@ int main(void) {
     test_preferences();
     test_shared_prompt();
     test_preference_errors();
+    test_conversational();
+    test_conversational_errors();
+    test_dialogues();
     test_write_and_read_back();
     test_labeled();
     test_shuffle();

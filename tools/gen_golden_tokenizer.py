@@ -30,7 +30,31 @@ bytes as little-endian int32: h ^= byte; h *= 0x100000001b3 (mod 2^64).
 The reference is what AutoTokenizer gives (GPT2TokenizerFast for the shared folders;
 transformers==4.46.3, tokenizers==0.20.3, pinned in tools/requirements.txt).
 
+With --families it writes golden/tokenizer/families/ instead (nothing else):
+  tiny_*/                small tokenizer.json folders, one per pre-tokenizer kind of
+                         the model families rewardc loads: smollm (Sequence[Digits
+                         individual, ByteLevel]), llama-bpe (Llama-3: Split(regex,
+                         Isolated) + ByteLevel(use_regex false), BOS by the
+                         post-processor), qwen2 (Qwen2's Split regex + ByteLevel),
+                         contiguous digits, and one exercising every Split behavior,
+                         invert, ByteLevel add_prefix_space after splits and
+                         single_word/lstrip/rstrip added tokens
+  families.json          per case (edge cases above + digit, whitespace, newline,
+                         special-token and single_word cases) the ids of each tiny
+                         tokenizer and, when the model file is present, of SmolLM2
+  samples.tsv            count + FNV-1a-64 of the ids of 200 IMDB reviews and 200
+                         HH-RLHF dialogues for each tokenizer
+  MANIFEST.json          versions, outputs
+The SmolLM2 tokenizer is built from ../shared/data/models/smollm2-135m-instruct/*.gguf
+into a temporary folder (see smollm2_tokenizer_dir; never committed): transformers
+reads the vocabulary, merges and added tokens from the GGUF, and the pre-tokenizer,
+post-processor and decoder are set to the published SmolLM2 tokenizer's (GGUF
+tokenizer.ggml.pre "smollm": Digits(individual_digits) then ByteLevel; no BOS added),
+which transformers' GGUF conversion does not reproduce. tools/make_smollm2_tokenizer.py
+writes the same folder for the C test (REWARDC_SMOLLM2_TOKENIZER).
+
 usage: python3 tools/gen_golden_tokenizer.py [--data ../shared/data] [--out golden/tokenizer]
+       python3 tools/gen_golden_tokenizer.py --families [--data ../shared/data]
        python3 tools/gen_golden_tokenizer.py --show train/pos/1000_8.txt   (ids of one review)
 """
 import argparse
@@ -198,6 +222,212 @@ def train_tiny(texts, folder, kind):
     return AutoTokenizer.from_pretrained(folder)
 
 
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+               r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def family_pre_tokenizer(kind):
+    """The pre-tokenizer (and BOS/EOS post-processing, added tokens) of each family kind."""
+    P = pre_tokenizers
+    if kind == "smollm":
+        return P.Sequence([P.Digits(individual_digits=True),
+                           P.ByteLevel(add_prefix_space=False, use_regex=True)])
+    if kind == "llama_bpe":
+        return P.Sequence([P.Split(Regex(LLAMA3_REGEX), behavior="isolated", invert=False),
+                           P.ByteLevel(add_prefix_space=False, use_regex=False)])
+    if kind == "qwen2":
+        return P.Sequence([P.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
+                           P.ByteLevel(add_prefix_space=False, use_regex=False)])
+    if kind == "digits_contiguous":
+        return P.Sequence([P.Digits(individual_digits=False),
+                           P.ByteLevel(add_prefix_space=True, use_regex=True)])
+    if kind == "split_behaviors":
+        return P.Sequence([
+            P.Split(" ", behavior="merged_with_previous"),
+            P.Sequence([P.Split(Regex(r"[.,!?]"), behavior="merged_with_next"),
+                        P.Split(Regex(r"[aeiou]+"), behavior="contiguous", invert=True)]),
+            P.ByteLevel(add_prefix_space=True, use_regex=False)])
+    if kind == "split_removed_invert":
+        return P.Sequence([
+            P.Split(Regex(r"x*"), behavior="merged_with_previous"),  # empty matches everywhere
+            P.Split(Regex(r"\p{L}+|\p{N}+"), behavior="removed", invert=True),
+            P.Split(Regex(r"-"), behavior="removed"),
+            P.ByteLevel(add_prefix_space=False, use_regex=True)])
+    raise ValueError(kind)
+
+
+FAMILY_KINDS = ["smollm", "llama_bpe", "qwen2", "digits_contiguous", "split_behaviors", "split_removed_invert"]
+
+
+def train_family(texts, folder, kind):
+    """A small byte-level BPE of one family kind, saved as a transformers folder."""
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = family_pre_tokenizer(kind)
+    tk.decoder = decoders.ByteLevel()
+    specials = {"llama_bpe": ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|start_header_id|>",
+                              "<|end_header_id|>"]}.get(kind, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    trainer = trainers.BpeTrainer(vocab_size=800, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tk.train_from_iterator(texts, trainer)
+    if kind == "llama_bpe":
+        bos = tk.token_to_id("<|begin_of_text|>")
+        tk.post_processor = processors.Sequence([
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
+                                          special_tokens=[("<|begin_of_text|>", bos)])])
+        kw = dict(bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
+    else:
+        tk.post_processor = processors.ByteLevel(trim_offsets=False)
+        kw = dict(bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>", unk_token="<|endoftext|>")
+    if kind in ("split_behaviors", "split_removed_invert", "qwen2"):
+        tk.add_tokens([AddedToken("[W]", single_word=True), AddedToken("ab", single_word=True, normalized=False),
+                       AddedToken("<sep>", lstrip=True, rstrip=True, normalized=False),
+                       AddedToken("café", single_word=True)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tk, **kw)
+    fast.save_pretrained(folder)
+    for name in os.listdir(folder):
+        if name not in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            os.remove(os.path.join(folder, name))
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def smollm2_tokenizer_dir(data, folder):
+    """Builds the SmolLM2 tokenizer folder from the GGUF (see the module doc); None without the file."""
+    gguf_dir = os.path.join(data, "models", "smollm2-135m-instruct")
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not os.path.exists(os.path.join(gguf_dir, name)):
+        return None
+    import gguf
+    reader = gguf.GGUFReader(os.path.join(gguf_dir, name))
+
+    def field(key):
+        f = reader.fields[key]
+        v = f.parts[f.data[0]]
+        return bytes(v).decode("utf-8") if f.types[0] == gguf.GGUFValueType.STRING else int(v[0])
+
+    assert field("tokenizer.ggml.pre") == "smollm", field("tokenizer.ggml.pre")
+    converted = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=name)
+    converted.save_pretrained(folder)
+    path = os.path.join(folder, "tokenizer.json")
+    with open(path, encoding="utf-8") as f:
+        j = json.load(f)
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}
+    j["post_processor"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True}
+    j["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    j["model"]["byte_fallback"] = False
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(j, f, ensure_ascii=False)
+    ids = {k: field("tokenizer.ggml." + k + "_token_id") for k in ("bos", "eos", "unknown", "padding")}
+    vocab = j["model"]["vocab"]
+    by_id = {v: k for k, v in vocab.items()}
+    for t in j["added_tokens"]:
+        by_id[t["id"]] = t["content"]
+    config = {"tokenizer_class": "GPT2Tokenizer", "add_prefix_space": False,
+              "bos_token": by_id[ids["bos"]], "eos_token": by_id[ids["eos"]],
+              "unk_token": by_id[ids["unknown"]], "pad_token": by_id[ids["padding"]],
+              "model_max_length": 8192, "clean_up_tokenization_spaces": False,
+              "chat_template": field("tokenizer.chat_template")}
+    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, ensure_ascii=False, indent=1)
+    for extra in ("special_tokens_map.json",):
+        if os.path.exists(os.path.join(folder, extra)):
+            os.remove(os.path.join(folder, extra))
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert type(tok).__name__ == "GPT2TokenizerFast", type(tok)
+    return tok
+
+
+def family_cases():
+    """Edge cases of the pre-tokenizer kinds, on top of edge_cases()."""
+    cases = [
+        ("digit_runs", "1 22 333 4444 55555 666666 1234567890 3.14159 1,000,000 0x1F 2024-01-01"),
+        ("digits_in_words", "abc123def 4x4 h2o R2D2 a1b2c3 ½ ² ³ ٣٤٥ ३४ Ⅻ ①②"),
+        ("digits_and_spaces", "  12  34\n56\t78 9 "),
+        ("whitespace_mix", "a \t b\n\n\nc   \r\n d\u00a0\u00a0e\u3000f"),
+        ("newline_runs", "\n\n\nx\n \n  \n\n\ty\r\n\r\n"),
+        ("punct_runs", "Wow!!! ...really?! (yes), [no]; {maybe}: 'quoted' \"dq\" --- ___"),
+        ("contractions_mixed_case", "I'M you'Re they'LL it'S don'T 'S's"),
+        ("chatml_text", "<|im_start|>user\nHi there!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n"),
+        ("llama3_text", "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"),
+        ("specials_adjacent", "<|im_end|><|im_start|><|endoftext|> <|im_end|>x<|im_start|>"),
+        ("single_word_tokens", "[W] x[W] [W]x ([W]) ab abc cab ab_ ab. -ab- café cafés écafé café!"),
+        ("single_word_unicode", "éab ab\u00e9 日ab ab日 ab\u0301 1ab ab2 _ab"),
+        ("lstrip_rstrip_sep", "a <sep> b  <sep>  c<sep>d \n<sep>\n e"),
+        ("behaviors_text", "Hello, world! This is a test. Aeiou queue... oh? x-y-z 12-34 xx xxx"),
+        ("leading_space_variants", " leading one", ),
+        ("hh_style", "\n\nHuman: What is 2+2?\n\nAssistant: It is 4.\n\nHuman: thanks\n\nAssistant:"),
+    ]
+    return [(name, text.encode("utf-8")) for name, text in cases]
+
+
+def families_main(data, out):
+    os.makedirs(out, exist_ok=True)
+    imdb = read_imdb_train(os.path.join(data, "imdb", "aclImdb_subset.tar.gz"))
+    import gzip
+    with gzip.open(os.path.join(data, "hh-rlhf", "harmless_base_dev.jsonl.gz"), "rt", encoding="utf-8") as f:
+        hh = [json.loads(line) for line in f]
+    train_texts = list(imdb.values())[:300] + [r["chosen"] for r in hh[:100]]
+    toks = {}
+    for kind in FAMILY_KINDS:
+        toks["tiny_" + kind] = train_family(train_texts, os.path.join(out, "tiny_" + kind), kind)
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="smollm2_tokenizer_")
+    smol = smollm2_tokenizer_dir(data, tmp)
+    if smol is not None:
+        toks["smollm2"] = smol
+    else:
+        print("note: the SmolLM2 GGUF is absent; no smollm2 goldens", file=sys.stderr)
+    cases = []
+    for name, raw in edge_cases() + family_cases():
+        text = raw.decode("utf-8", errors="replace")
+        cases.append({"name": name, "hex": raw.hex(),
+                      "ids": {tname: t(text)["input_ids"] for tname, t in toks.items()}})
+    meta = {tname: {"vocab_size": len(t),
+                    "bos_id": t.bos_token_id if t.bos_token_id is not None else -1,
+                    "eos_id": t.eos_token_id if t.eos_token_id is not None else -1,
+                    "pad_id": t.pad_token_id if t.pad_token_id is not None else -1} for tname, t in toks.items()}
+    write_json(os.path.join(out, "families.json"), {"tokenizers": meta, "cases": cases})
+    # samples: IMDB reviews past the training texts and HH-RLHF dialogues (chosen and rejected)
+    imdb_names = list(imdb.keys())[1000:1100] + list(imdb.keys())[4000:4100]
+    samples = [("imdb:" + n, imdb[n]) for n in imdb_names]
+    samples += [(f"hh:{i}:{side}", hh[i][side]) for i in range(200, 300) for side in ("chosen", "rejected")][:200]
+    names = list(toks)
+    with open(os.path.join(out, "samples.tsv"), "w", encoding="utf-8") as f:
+        f.write("# sample (imdb:file under aclImdb_subset/ | hh:line index in harmless_base_dev:side)")
+        for tname in names:
+            f.write(f"\t{tname}_count\t{tname}_fnv1a64")
+        f.write("\n")
+        encs = {tname: toks[tname]([t for _, t in samples])["input_ids"] for tname in names}
+        for k, (sname, _) in enumerate(samples):
+            f.write(sname)
+            for tname in names:
+                ids = encs[tname][k]
+                f.write(f"\t{len(ids)}\t{fnv1a_ids(ids):016x}")
+            f.write("\n")
+    files = []
+    for root, _, fnames in os.walk(out):
+        for fname in sorted(fnames):
+            path = os.path.join(root, fname)
+            rel = os.path.relpath(path, out)
+            if rel != "MANIFEST.json":
+                files.append({"path": rel, "sha256": sha256_file(path), "bytes": os.path.getsize(path)})
+    files.sort(key=lambda e: e["path"])
+    manifest = {"description": "Token ids from Hugging Face for tests/test_tokenizer_families.c",
+                "command": "python3 tools/gen_golden_tokenizer.py --families --data ../shared/data",
+                "tokenizers": names,
+                "versions": {"python": platform.python_version(), "transformers": transformers.__version__,
+                             "tokenizers": tokenizers.__version__},
+                "files": files}
+    with open(os.path.join(out, "MANIFEST.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    print(f"wrote {len(files)} files to {out} for {names}", file=sys.stderr)
+
+
 def read_imdb_train(archive):
     """{name relative to aclImdb_subset/: text} for train/pos and train/neg."""
     out = {}
@@ -229,10 +459,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(here, "..", "..", "shared", "data"))
     ap.add_argument("--out", default=os.path.join(here, "..", "golden", "tokenizer"))
+    ap.add_argument("--families", action="store_true", help="write golden/tokenizer/families/ only")
     ap.add_argument("--show", help="print the GPT-2 and OPT ids of one review (e.g. train/pos/1000_8.txt) and exit")
     args = ap.parse_args()
     data = os.path.abspath(args.data)
     out = os.path.abspath(args.out)
+    if args.families:
+        families_main(data, os.path.join(out, "families"))
+        return
     tok_dirs = {name: os.path.join(data, "tokenizers", name) for name in ("gpt2", "opt")}
     archive = os.path.join(data, "imdb", "aclImdb_subset.tar.gz")
     toks = {name: AutoTokenizer.from_pretrained(d) for name, d in tok_dirs.items()}

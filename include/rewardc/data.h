@@ -19,11 +19,20 @@ extern "C" {
 /* One preference: prompt + chosen is preferred over prompt + rejected. The
  * prompt is "" when it is implicit (the responses carry the whole text).
  * has_margin / has_weight say whether the source gave them; when it did not,
- * margin is 0 and weight 1, so a consumer may use them either way. */
+ * margin is 0 and weight 1, so a consumer may use them either way.
+ *
+ * A conversational pair (TRL's {"prompt": [...], "chosen": [...], "rejected":
+ * [...]} of {"role", "content"} messages) keeps its messages instead, as
+ * compact JSON arrays in *_messages (prompt_messages NULL when the prompt is
+ * implicit), and its three texts are "". The text the model sees is rendered
+ * with the model's chat template at encode time (rc_encode_pairs_chat). */
 typedef struct {
     char *prompt;
     char *chosen;
     char *rejected;
+    char *prompt_messages;   /* NULL for plain pairs and implicit prompts */
+    char *chosen_messages;   /* NULL for plain pairs */
+    char *rejected_messages; /* NULL for plain pairs */
     double margin;
     double weight;
     int has_margin;
@@ -40,11 +49,19 @@ typedef struct {
  * weight 1, neither marked present. */
 rc_status rc_pair_list_append(rc_pair_list *list, const char *prompt, const char *chosen,
                               const char *rejected);
+/* Appends a conversational pair: copies of the JSON arrays (prompt_messages
+ * may be NULL); the texts are "". The arrays are not checked here. */
+rc_status rc_pair_list_append_messages(rc_pair_list *list, const char *prompt_messages,
+                                       const char *chosen_messages, const char *rejected_messages);
+/* 1 when the pair holds message lists rather than texts. */
+int rc_pair_is_conversational(const rc_pair *pair);
 /* Frees every string and the array; leaves an empty list. */
 void rc_pair_list_free(rc_pair_list *list);
 
 /* Writes one JSON object per line, {"prompt","chosen","rejected"} plus
- * "margin" and "weight" when present, atomically (temp file, fsync, rename). */
+ * "margin" and "weight" when present, atomically (temp file, fsync, rename).
+ * Conversational pairs are written with their message arrays (no "prompt"
+ * when it is implicit), as TRL's conversational format. */
 rc_status rc_pairs_write_jsonl(const char *path, const rc_pair_list *pairs);
 
 /* ---- the preparation report --------------------------------------------- */
@@ -161,11 +178,26 @@ rc_status rc_pairs_read_rankings(const char *path, const rc_read_options *option
 typedef struct {
     int extract_prompt;
     const char *prompt_marker;
+    /* HH-RLHF dialogues to messages: a text that starts with "\n\nHuman:"
+     * becomes user/assistant messages, one per "\n\nHuman:"/"\n\nAssistant:"
+     * turn (content trimmed of surrounding whitespace, inner text kept whole);
+     * a prompt's final empty "Assistant:" is dropped; a response without a
+     * marker becomes one assistant message. The pair is then conversational. */
+    int dialogue_messages;
 } rc_preference_options;
 
 rc_status rc_pairs_read_preferences(const char *path, const rc_read_options *options,
                                     const rc_preference_options *preference,
                                     rc_pair_list *out, rc_prepare_report *report);
+/* Conversational records: "chosen" and "rejected" (and "prompt" when given)
+ * are arrays of {"role": string, "content": string}. With extract_prompt an
+ * implicit pair's shared leading messages become its prompt (each side keeps
+ * at least one message). */
+
+/* A "\n\nHuman: ... \n\nAssistant: ..." dialogue as a compact JSON array of
+ * messages (caller frees); as_prompt drops a final empty assistant turn. A
+ * text without a leading marker becomes one assistant message. */
+rc_status rc_dialogue_to_messages(const char *text, int as_prompt, char **json_out);
 
 /* Splits the shared beginning of two texts as extract_prompt does: returns the
  * prompt length (bytes); 0 when nothing sensible is shared. */
@@ -254,6 +286,24 @@ rc_status rc_encode_pairs(const struct rc_tokenizer *tok, const rc_encode_policy
                           const rc_pair_list *pairs, rc_encoded_pairs *out,
                           rc_encode_counts *counts);
 void rc_encoded_pairs_free(rc_encoded_pairs *pairs);
+
+struct rc_chat_template; /* from rewardc/tokenizer.h */
+
+/* rc_encode_pairs for lists that may hold conversational pairs, whose texts
+ * are rendered with chat (which may be NULL only when there are none) as TRL
+ * does: with an explicit prompt, prompt = render(prompt, generation prompt)
+ * cut to what it shares with render(prompt + chosen), and each response is
+ * the rest of render(prompt + response); an implicit one renders each side
+ * whole with prompt "". A rendered text that starts with the BOS token the
+ * tokenizer adds anyway loses that copy, so BOS is not doubled. */
+rc_status rc_encode_pairs_chat(const struct rc_tokenizer *tok, const struct rc_chat_template *chat,
+                               const rc_encode_policy *policy, const rc_pair_list *pairs,
+                               rc_encoded_pairs *out, rc_encode_counts *counts);
+/* rc_encode_pairs_chat with the chat template of the model folder model_dir
+ * (rc_chat_template_load), read only when some pair is conversational. */
+rc_status rc_encode_pairs_for_model(const struct rc_tokenizer *tok, const char *model_dir,
+                                    const rc_encode_policy *policy, const rc_pair_list *pairs,
+                                    rc_encoded_pairs *out, rc_encode_counts *counts);
 
 #ifdef __cplusplus
 }

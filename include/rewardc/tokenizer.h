@@ -1,8 +1,17 @@
-/* The byte-level BPE tokenizer (GPT-2 / OPT family), bit-exact with Hugging Face
- * transformers' GPT2TokenizerFast (the tokenizer AutoTokenizer returns):
+/* The byte-level BPE tokenizer (GPT-2 / OPT, SmolLM2 / Llama-3 / Qwen2 families),
+ * bit-exact with Hugging Face transformers' fast tokenizers (what AutoTokenizer
+ * returns):
  *   - loads a Hugging Face folder: tokenizer.json (byte-level BPE) when present,
  *     else vocab.json + merges.txt, plus tokenizer_config.json /
  *     special_tokens_map.json for add_bos_token and the bos/eos/pad/unk tokens;
+ *   - tokenizer.json's pre-tokenizers as HF `tokenizers` runs them: ByteLevel
+ *     (use_regex, add_prefix_space), Digits (individual_digits), Split (Regex
+ *     or String pattern; Isolated, Removed, MergedWithPrevious, MergedWithNext,
+ *     Contiguous; invert) and Sequence, ByteLevel last; its post-processor
+ *     (TemplateProcessing, Roberta/Bert, ByteLevel, Sequence) says whether BOS/EOS
+ *     are added, except that LlamaTokenizerFast's add_bos_token/add_eos_token
+ *     replace it as transformers does; added tokens with their special,
+ *     normalized, lstrip, rstrip and single_word flags;
  *   - added/special tokens written in the text are matched as those tokens, as
  *     the fast tokenizer does by default: the special tokens the config names
  *     (bos/eos/unk/pad/additional) and tokenizer.json's added_tokens. So GPT-2
@@ -110,6 +119,46 @@ rc_status rc_tokenizer_encode_lists(const rc_tokenizer *tok, const char *const *
                                     const size_t *lens, size_t n_texts, int add_special_tokens,
                                     int n_threads, rc_token_lists *out);
 void rc_token_lists_free(rc_token_lists *lists);
+
+/* ---- chat templates (chat_template.c) ----
+ * No Jinja engine: the template text is recognised as one of the families
+ * whose rendering is known and rendered exactly as transformers'
+ * apply_chat_template(messages, tokenize=False) renders it:
+ *   chatml  <|im_start|>role\ncontent<|im_end|>\n per message, with the default
+ *           system message the template writes when the first message is not
+ *           a system one (SmolLM2, Qwen2 / Qwen2.5: "You are Qwen, ..."), or none;
+ *   llama3  bos <|start_header_id|>role<|end_header_id|>\n\n content|trim <|eot_id|>
+ *           (Llama-3.0; 3.1+ with its dated system header is refused);
+ *   gemma   bos <start_of_turn>role\n content|trim <end_of_turn>\n, assistant
+ *           written "model"; a system message or non-alternating roles refused
+ *           as the template raises;
+ *   mistral bos [INST] user [/INST]assistant eos (v0.1/v0.2), same refusals.
+ * Roles are system, user and assistant; contents are plain strings. */
+typedef struct {
+    const char *role;
+    const char *content;
+} rc_chat_message;
+
+typedef struct rc_chat_template rc_chat_template;
+
+/* Recognises template_text; bos/eos are the tokenizer's bos_token/eos_token
+ * strings the template may write (NULL: none). A template of no known family
+ * is RC_ERR_UNSUPPORTED with a message quoting its start. */
+rc_status rc_chat_template_recognise(const char *template_text, const char *bos_token,
+                                     const char *eos_token, rc_chat_template **out);
+/* The template of a model folder: chat_template.jinja, else tokenizer_config.json's
+ * chat_template (a string, or the entry named "default" of a list), with the
+ * config's bos_token/eos_token. */
+rc_status rc_chat_template_load(const char *dir, rc_chat_template **out);
+void rc_chat_template_free(rc_chat_template *tmpl);
+/* "chatml", "llama3", "gemma" or "mistral". */
+const char *rc_chat_template_family(const rc_chat_template *tmpl);
+/* Renders messages to a malloc'd NUL-terminated string (*len may be NULL).
+ * add_generation_prompt appends the assistant turn's opening, as
+ * apply_chat_template(add_generation_prompt=True) does. */
+rc_status rc_chat_template_render(const rc_chat_template *tmpl, const rc_chat_message *messages,
+                                  size_t n_messages, int add_generation_prompt, char **text,
+                                  size_t *len);
 
 #ifdef __cplusplus
 }

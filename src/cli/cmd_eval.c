@@ -350,12 +350,12 @@ static rc_status evaluate_pairs(const eval_options *o, rc_reward_model *rm, rc_p
                                 rc_encoded_pairs *enc, pair_results *r) {
     rc_read_options read = {0};
     read.max_pairs = (size_t)o->max_items;
-    rc_preference_options pref = {o->extract_prompt, o->prompt_marker};
+    rc_preference_options pref = {o->extract_prompt, o->prompt_marker, 0};
     rc_prepare_report report;
     rc_prepare_report_init(&report, "preferences");
     rc_status st = rc_pairs_read_preferences(o->pairs, &read, &pref, pairs, &report);
     if (st != RC_OK) return st;
-    st = rc_encode_pairs(rm->tokenizer, &rm->meta.policy, pairs, enc, &r->counts);
+    st = rc_encode_pairs_for_model(rm->tokenizer, o->model, &rm->meta.policy, pairs, enc, &r->counts);
     if (st != RC_OK) return st;
     if (enc->n == 0)
         return rc_fail(RC_ERR_FORMAT, "%s: no pairs to evaluate (%zu read, %zu dropped as too long)",

@@ -42,6 +42,7 @@ static const char usage_text[] =
     "      dropped (single_response). Errors: empty responses, a ranking whose length\n"
     "      is not K, a duplicate, missing or out-of-range rank.\n"
     "  --from preferences --input FILE [--extract-prompt] [--prompt-marker S]\n"
+    "                     [--dialogue-messages]\n"
     "      TRL-style preference JSONL: {\"chosen\", \"rejected\"} (implicit prompt, e.g.\n"
     "      HH-RLHF dialogues) or {\"prompt\", \"chosen\", \"rejected\"}, each with an\n"
     "      optional numeric \"margin\" and \"weight\" (so prepared pairs read back).\n"
@@ -50,6 +51,12 @@ static const char usage_text[] =
     "      \"\\n\\nAssistant:\"; --prompt-marker '' cuts at the last shared space);\n"
     "      prompt + response stays the same text. Then truncation can keep the\n"
     "      final turn. S understands \\n, \\t and \\\\.\n"
+    "      Conversational records, each field a list of {\"role\", \"content\"}\n"
+    "      messages (TRL's format), stay message lists: the model's chat template\n"
+    "      renders them when train/eval encode. --extract-prompt then moves their\n"
+    "      shared leading messages into the prompt.\n"
+    "      --dialogue-messages turns \"\\n\\nHuman: ... \\n\\nAssistant: ...\" dialogues\n"
+    "      (HH-RLHF) into user/assistant message lists, one message per turn.\n"
     "\n"
     "Any input FILE ending in .gz is read through `gzip -dc`. Blank lines are skipped.\n"
     "\n"
@@ -76,7 +83,7 @@ typedef struct {
     const char *text_field, *label_field, *aggregate, *prompt_marker;
     rc_read_options read;
     rc_ranking_options ranking;
-    int extract_prompt, quiet;
+    int extract_prompt, dialogue_messages, quiet;
     int ranking_flags_used, preference_flags_used, labeled_flags_used;
 } prepare_args;
 
@@ -178,6 +185,8 @@ static int parse_args(int argc, char **argv, prepare_args *args) {
             args->ranking.weight_per_prompt = args->ranking_flags_used = 1;
         else if (!strcmp(argv[i], "--extract-prompt"))
             args->extract_prompt = args->preference_flags_used = 1;
+        else if (!strcmp(argv[i], "--dialogue-messages"))
+            args->dialogue_messages = args->preference_flags_used = 1;
         else {
             fprintf(stderr, "rewardc prepare: unknown option '%s' (see --help)\n", argv[i]);
             return 2;
@@ -210,7 +219,7 @@ static int check_args(prepare_args *args) {
     if (args->ranking_flags_used && !rankings)
         return usage_error("--aggregate, --margin-* and --weight-per-prompt are for --from rankings");
     if (args->preference_flags_used && !preferences)
-        return usage_error("--extract-prompt/--prompt-marker are for --from preferences");
+        return usage_error("--extract-prompt/--prompt-marker/--dialogue-messages are for --from preferences");
     if (args->aggregate) {
         if (!strcmp(args->aggregate, "mean")) args->ranking.aggregation = RC_RANK_MEAN;
         else if (!strcmp(args->aggregate, "per-labeler"))
@@ -237,7 +246,7 @@ static rc_status read_pairs(const prepare_args *args, rc_pair_list *pairs,
         return rc_pairs_read_rankings(args->input, &args->read, &args->ranking, pairs, report);
     char *marker = unescape(args->prompt_marker);
     if (!marker) return rc_fail(RC_ERR_OOM, "cannot copy --prompt-marker");
-    rc_preference_options preference = {args->extract_prompt, marker};
+    rc_preference_options preference = {args->extract_prompt, marker, args->dialogue_messages};
     rc_status st = rc_pairs_read_preferences(args->input, &args->read, &preference, pairs, report);
     free(marker);
     return st;

@@ -173,10 +173,10 @@ static int load_pairs(const char *path, const train_settings *s, rc_pair_list *p
     return 1;
 }
 
-static int encode(const char *what, rc_tokenizer *tok, const rc_encode_policy *policy,
-                  const rc_pair_list *pairs, rc_encoded_pairs *out) {
+static int encode(const char *what, rc_tokenizer *tok, const char *model_dir,
+                  const rc_encode_policy *policy, const rc_pair_list *pairs, rc_encoded_pairs *out) {
     rc_encode_counts counts;
-    if (rc_encode_pairs(tok, policy, pairs, out, &counts) != RC_OK) {
+    if (rc_encode_pairs_for_model(tok, model_dir, policy, pairs, out, &counts) != RC_OK) {
         fprintf(stderr, "rewardc train: encoding %s: %s\n", what, rc_last_error());
         return 0;
     }
@@ -267,10 +267,10 @@ int cmd_train(int argc, char **argv) {
     }
     s.args.policy = &meta.policy;
     if (!load_pairs(s.train_file, &s, &train_pairs) ||
-        !encode("train", tok, &meta.policy, &train_pairs, &train_enc))
+        !encode("train", tok, s.model, &meta.policy, &train_pairs, &train_enc))
         goto done;
     if (s.eval_file && (!load_pairs(s.eval_file, &s, &eval_pairs) ||
-                        !encode("eval", tok, &meta.policy, &eval_pairs, &eval_enc)))
+                        !encode("eval", tok, s.model, &meta.policy, &eval_pairs, &eval_enc)))
         goto done;
     rc_train_data train = {&train_enc, &train_pairs}, eval = {&eval_enc, &eval_pairs};
     rc_train_summary summary;

@@ -1,6 +1,7 @@
 /* The tokenization policy: (prompt, response) -> the ids the reward model
  * scores, with one overflow rule shared by train, eval and score so a model
  * is evaluated on sequences built the way it was trained on. */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,9 +158,123 @@ static void count_outcome(rc_encode_counts *counts, rc_encode_outcome outcome, s
     if (length > counts->longest) counts->longest = length;
 }
 
-rc_status rc_encode_pairs(const rc_tokenizer *tok, const rc_encode_policy *policy,
-                          const rc_pair_list *pairs, rc_encoded_pairs *out,
-                          rc_encode_counts *counts) {
+/* ---- conversational pairs: rendering with the chat template ---- */
+
+/* The messages of a stored JSON array (the strings point into *list). */
+static rc_status read_messages(const char *json, cJSON **list, rc_chat_message **messages, size_t *n) {
+    *list = cJSON_Parse(json);
+    *messages = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(*list)) return rc_fail(RC_ERR_FORMAT, "a message list is not a JSON array");
+    *messages = calloc((size_t)cJSON_GetArraySize(*list) + 1, sizeof **messages);
+    if (!*messages) return rc_fail(RC_ERR_OOM, "cannot hold a message list");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, *list) {
+        (*messages)[*n].role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "role"));
+        (*messages)[*n].content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "content"));
+        (*n)++;
+    }
+    return RC_OK;
+}
+
+/* Renders head followed by tail (tail may be empty). */
+static rc_status render_joined(const rc_chat_template *chat, const rc_chat_message *head, size_t n_head,
+                               const rc_chat_message *tail, size_t n_tail, int generation, char **text) {
+    rc_chat_message *all = malloc((n_head + n_tail + 1) * sizeof *all);
+    if (!all) return rc_fail(RC_ERR_OOM, "cannot join message lists");
+    if (n_head) memcpy(all, head, n_head * sizeof *all);
+    if (n_tail) memcpy(all + n_head, tail, n_tail * sizeof *all);
+    rc_status st = rc_chat_template_render(chat, all, n_head + n_tail, generation, text, NULL);
+    free(all);
+    return st;
+}
+
+static size_t common_prefix(const char *a, const char *b) {
+    size_t n = 0;
+    while (a[n] && a[n] == b[n]) n++;
+    return n;
+}
+
+/* Drops a leading copy of the BOS the tokenizer adds itself. */
+static void skip_added_bos(const rc_tokenizer *tok, char *text) {
+    if (!rc_tokenizer_adds_bos(tok)) return;
+    const char *bos = rc_tokenizer_id_to_token(tok, rc_tokenizer_bos_id(tok));
+    size_t n = bos ? strlen(bos) : 0;
+    if (n && strncmp(text, bos, n) == 0) memmove(text, text + n, strlen(text + n) + 1);
+}
+
+typedef struct {
+    char *prompt, *chosen, *rejected;
+} rendered_pair;
+
+static void rendered_free(rendered_pair *r) {
+    free(r->prompt);
+    free(r->chosen);
+    free(r->rejected);
+}
+
+/* The texts of a conversational pair, as TRL's apply_chat_template makes them. */
+static rc_status render_pair(const rc_tokenizer *tok, const rc_chat_template *chat, const rc_pair *pair,
+                             rendered_pair *r) {
+    memset(r, 0, sizeof *r);
+    cJSON *lists[3] = {NULL, NULL, NULL};
+    rc_chat_message *m[3] = {NULL, NULL, NULL};
+    size_t n[3] = {0, 0, 0};
+    const char *json[3] = {pair->prompt_messages, pair->chosen_messages, pair->rejected_messages};
+    rc_status st = RC_OK;
+    for (int k = 0; k < 3 && st == RC_OK; k++)
+        if (json[k]) st = read_messages(json[k], &lists[k], &m[k], &n[k]);
+    if (st == RC_OK && !pair->prompt_messages) { /* implicit: each side whole */
+        st = render_joined(chat, m[1], n[1], NULL, 0, 0, &r->chosen);
+        if (st == RC_OK) st = render_joined(chat, m[2], n[2], NULL, 0, 0, &r->rejected);
+        if (st == RC_OK && !(r->prompt = calloc(1, 1))) st = rc_fail(RC_ERR_OOM, "cannot copy a prompt");
+        if (st == RC_OK) {
+            skip_added_bos(tok, r->chosen);
+            skip_added_bos(tok, r->rejected);
+        }
+    } else if (st == RC_OK) {
+        const char *last_role = n[0] ? m[0][n[0] - 1].role : NULL;
+        if (!last_role || strcmp(last_role, "user") != 0)
+            st = rc_fail(RC_ERR_UNSUPPORTED, "the prompt's last message is '%s'; a prompt must end with a "
+                         "user message (as TRL requires, short of continuing an assistant message)",
+                         last_role ? last_role : "(none)");
+        char *prompt = NULL, *with_chosen = NULL, *with_rejected = NULL;
+        if (st == RC_OK) st = render_joined(chat, m[0], n[0], NULL, 0, 1, &prompt);
+        if (st == RC_OK) st = render_joined(chat, m[0], n[0], m[1], n[1], 0, &with_chosen);
+        if (st == RC_OK) st = render_joined(chat, m[0], n[0], m[2], n[2], 0, &with_rejected);
+        if (st == RC_OK) {
+            /* the prompt is what the three renderings share (TRL takes the
+             * prompt's common prefix with prompt + chosen) */
+            size_t cut = common_prefix(prompt, with_chosen);
+            size_t cut_rejected = common_prefix(prompt, with_rejected);
+            if (cut_rejected < cut) cut = cut_rejected;
+            prompt[cut] = '\0';
+            memmove(with_chosen, with_chosen + cut, strlen(with_chosen + cut) + 1);
+            memmove(with_rejected, with_rejected + cut, strlen(with_rejected + cut) + 1);
+            skip_added_bos(tok, prompt);
+            r->prompt = prompt;
+            r->chosen = with_chosen;
+            r->rejected = with_rejected;
+        } else {
+            free(prompt);
+            free(with_chosen);
+            free(with_rejected);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        cJSON_Delete(lists[k]);
+        free(m[k]);
+    }
+    if (st != RC_OK) {
+        rendered_free(r);
+        memset(r, 0, sizeof *r);
+    }
+    return st;
+}
+
+rc_status rc_encode_pairs_chat(const rc_tokenizer *tok, const rc_chat_template *chat,
+                               const rc_encode_policy *policy, const rc_pair_list *pairs,
+                               rc_encoded_pairs *out, rc_encode_counts *counts) {
     rc_encode_counts local = {0};
     rc_status st = rc_encode_policy_check(policy, tok);
     if (st != RC_OK) return st;
@@ -168,15 +283,25 @@ rc_status rc_encode_pairs(const rc_tokenizer *tok, const rc_encode_policy *polic
     if (!encoded.items) return rc_fail(RC_ERR_OOM, "cannot hold %zu encoded pairs", pairs->n);
     for (size_t i = 0; i < pairs->n && st == RC_OK; i++) {
         const rc_pair *pair = &pairs->items[i];
+        int rendered = rc_pair_is_conversational(pair);
+        rendered_pair texts = {pair->prompt, pair->chosen, pair->rejected};
+        if (rendered) memset(&texts, 0, sizeof texts); /* owned by this loop from here */
+        if (rendered && !chat)
+            st = rc_fail(RC_ERR_INVALID_ARG, "the pair holds message lists, and rendering them needs the "
+                         "model's chat template (none was given)");
+        else if (rendered)
+            st = render_pair(tok, chat, pair, &texts);
         rc_encoded_pair item = {0};
-        rc_encode_outcome chosen_outcome, rejected_outcome;
-        size_t chosen_length, rejected_length;
-        st = encode_sequence_measured(tok, policy, pair->prompt, pair->chosen, &item.chosen,
-                                      &item.n_chosen, &chosen_outcome, &chosen_length);
+        rc_encode_outcome chosen_outcome = RC_ENCODED_WHOLE, rejected_outcome = RC_ENCODED_WHOLE;
+        size_t chosen_length = 0, rejected_length = 0;
         if (st == RC_OK)
-            st = encode_sequence_measured(tok, policy, pair->prompt, pair->rejected,
+            st = encode_sequence_measured(tok, policy, texts.prompt, texts.chosen, &item.chosen,
+                                          &item.n_chosen, &chosen_outcome, &chosen_length);
+        if (st == RC_OK)
+            st = encode_sequence_measured(tok, policy, texts.prompt, texts.rejected,
                                           &item.rejected, &item.n_rejected, &rejected_outcome,
                                           &rejected_length);
+        if (rendered) rendered_free(&texts);
         if (st != RC_OK) {
             free(item.chosen);
             free(item.rejected);
@@ -201,6 +326,27 @@ rc_status rc_encode_pairs(const rc_tokenizer *tok, const rc_encode_policy *polic
     if (counts) *counts = local;
     *out = encoded;
     return RC_OK;
+}
+
+rc_status rc_encode_pairs(const rc_tokenizer *tok, const rc_encode_policy *policy,
+                          const rc_pair_list *pairs, rc_encoded_pairs *out,
+                          rc_encode_counts *counts) {
+    return rc_encode_pairs_chat(tok, NULL, policy, pairs, out, counts);
+}
+
+rc_status rc_encode_pairs_for_model(const rc_tokenizer *tok, const char *model_dir,
+                                    const rc_encode_policy *policy, const rc_pair_list *pairs,
+                                    rc_encoded_pairs *out, rc_encode_counts *counts) {
+    rc_chat_template *chat = NULL;
+    for (size_t i = 0; i < pairs->n; i++) {
+        if (!rc_pair_is_conversational(&pairs->items[i])) continue;
+        rc_status st = rc_chat_template_load(model_dir, &chat);
+        if (st != RC_OK) return rc_fail_context(st, "pair %zu holds message lists", i + 1);
+        break;
+    }
+    rc_status st = rc_encode_pairs_chat(tok, chat, policy, pairs, out, counts);
+    rc_chat_template_free(chat);
+    return st;
 }
 
 void rc_encoded_pairs_free(rc_encoded_pairs *pairs) {

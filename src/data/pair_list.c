@@ -43,11 +43,38 @@ rc_status rc_pair_list_append(rc_pair_list *list, const char *prompt, const char
     return RC_OK;
 }
 
+rc_status rc_pair_list_append_messages(rc_pair_list *list, const char *prompt_messages,
+                                       const char *chosen_messages, const char *rejected_messages) {
+    rc_status st = rc_pair_list_append(list, "", "", "");
+    if (st != RC_OK) return st;
+    rc_pair *pair = &list->items[list->n - 1];
+    pair->prompt_messages = prompt_messages ? copy_string(prompt_messages) : NULL;
+    pair->chosen_messages = copy_string(chosen_messages);
+    pair->rejected_messages = copy_string(rejected_messages);
+    if ((prompt_messages && !pair->prompt_messages) || !pair->chosen_messages || !pair->rejected_messages) {
+        rc_status fail = rc_fail(RC_ERR_OOM, "cannot copy the messages of pair %zu", list->n);
+        list->n--;
+        free(pair->prompt);
+        free(pair->chosen);
+        free(pair->rejected);
+        free(pair->prompt_messages);
+        free(pair->chosen_messages);
+        free(pair->rejected_messages);
+        return fail;
+    }
+    return RC_OK;
+}
+
+int rc_pair_is_conversational(const rc_pair *pair) { return pair->chosen_messages != NULL; }
+
 void rc_pair_list_free(rc_pair_list *list) {
     for (size_t i = 0; i < list->n; i++) {
         free(list->items[i].prompt);
         free(list->items[i].chosen);
         free(list->items[i].rejected);
+        free(list->items[i].prompt_messages);
+        free(list->items[i].chosen_messages);
+        free(list->items[i].rejected_messages);
     }
     free(list->items);
     list->items = NULL;

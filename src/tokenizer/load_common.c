@@ -78,7 +78,8 @@ rc_status rc_tokenizer_set_token(rc_tokenizer *tok, int32_t id, const char *s, s
 }
 
 rc_status rc_tokenizer_add_token(rc_tokenizer *tok, const char *content, size_t len, int32_t id,
-                                 int special, int lstrip, int rstrip, int normalized) {
+                                 int special, int lstrip, int rstrip, int single_word,
+                                 int normalized) {
     if (len == 0) return rc_fail(RC_ERR_FORMAT, "tokenizer: an added token is empty");
     for (size_t i = 0; i < tok->n_added; i++) {
         rc_added_token *t = &tok->added[i];
@@ -101,7 +102,7 @@ rc_status rc_tokenizer_add_token(rc_tokenizer *tok, const char *content, size_t 
     char *copy = rc_tokenizer_intern(tok, content, len);
     if (!copy) return rc_fail(RC_ERR_OOM, "tokenizer: cannot store an added token");
     added[tok->n_added++] = (rc_added_token){copy, len, id, special != 0, lstrip != 0,
-                                             rstrip != 0, normalized != 0};
+                                             rstrip != 0, single_word != 0, normalized != 0};
     return RC_OK;
 }
 
@@ -164,12 +165,9 @@ static int read_token_spec(const cJSON *v, token_spec *spec) {
            json_flag(v, "special", 1, &spec->special);
 }
 
-static rc_status add_spec(rc_tokenizer *tok, const token_spec *spec, int32_t id, const char *where) {
-    if (spec->single_word)
-        return rc_fail(RC_ERR_UNSUPPORTED, "%s: added token '%s' has single_word=true, which rewardc does not implement",
-                       where, spec->content);
+static rc_status add_spec(rc_tokenizer *tok, const token_spec *spec, int32_t id) {
     return rc_tokenizer_add_token(tok, spec->content, strlen(spec->content), id, spec->special,
-                                  spec->lstrip, spec->rstrip, spec->normalized);
+                                  spec->lstrip, spec->rstrip, spec->single_word, spec->normalized);
 }
 
 /* An absent file is no error: *out stays NULL. */
@@ -184,8 +182,8 @@ static const char *const special_names[] = {"bos_token", "eos_token", "unk_token
 enum { N_SPECIAL_NAMES = sizeof special_names / sizeof special_names[0] };
 
 rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
-                                           int use_add_bos_token, int *add_prefix_space,
-                                           int *is_gpt2_class) {
+                                           int use_add_bos_token,
+                                           rc_tokenizer_config_flags *flags) {
     char config_path[4096], map_path[4096], added_path[4096];
     snprintf(config_path, sizeof config_path, "%s/tokenizer_config.json", dir);
     snprintf(map_path, sizeof map_path, "%s/special_tokens_map.json", dir);
@@ -227,7 +225,7 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
                          config_path, item->string);
             goto done;
         }
-        if ((st = add_spec(tok, &spec, (int32_t)id, config_path)) != RC_OK) goto done;
+        if ((st = add_spec(tok, &spec, (int32_t)id)) != RC_OK) goto done;
     }
     cJSON_ArrayForEach(item, added) {
         if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0 && item->valuedouble < INT32_MAX) ||
@@ -236,7 +234,7 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
             goto done;
         }
         st = rc_tokenizer_add_token(tok, item->string, strlen(item->string), (int32_t)item->valuedouble,
-                                    0, 0, 0, 1);
+                                    0, 0, 0, 0, 1);
         if (st != RC_OK) goto done;
     }
 
@@ -253,7 +251,7 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
             goto done;
         }
         spec.special = 1;
-        if ((st = add_spec(tok, &spec, -1, dir)) != RC_OK) goto done;
+        if ((st = add_spec(tok, &spec, -1)) != RC_OK) goto done;
         if (named_ids[k]) *named_ids[k] = rc_string_map_get(&tok->vocab, spec.content, strlen(spec.content));
     }
     cJSON_ArrayForEach(item, extra) {
@@ -263,7 +261,7 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
             goto done;
         }
         spec.special = 1;
-        if ((st = add_spec(tok, &spec, -1, dir)) != RC_OK) goto done;
+        if ((st = add_spec(tok, &spec, -1)) != RC_OK) goto done;
     }
 
     /* 3. flags */
@@ -282,16 +280,23 @@ rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
         tok->prefix_ids[0] = tok->bos_id;
         tok->n_prefix = 1;
     }
-    if (add_prefix_space) *add_prefix_space = prefix_space;
-    if (is_gpt2_class) {
+    if (flags) {
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(config, "tokenizer_class");
         if (cls && !cJSON_IsNull(cls) && !cJSON_IsString(cls)) {
             st = rc_fail(RC_ERR_FORMAT, "%s: \"tokenizer_class\" must be a string, got %s", config_path,
                          rc_json_type_name(cls));
             goto done;
         }
-        *is_gpt2_class = cJSON_IsString(cls) && (!strcmp(cls->valuestring, "GPT2Tokenizer") ||
-                                                 !strcmp(cls->valuestring, "GPT2TokenizerFast"));
+        flags->add_prefix_space = prefix_space;
+        /* -1: absent (the tokenizer class decides) */
+        if (!json_flag(config, "add_bos_token", -1, &flags->add_bos_token) ||
+            !json_flag(config, "add_eos_token", -1, &flags->add_eos_token)) {
+            st = rc_fail(RC_ERR_FORMAT, "%s: \"add_bos_token\" and \"add_eos_token\" must be true or "
+                         "false", config_path);
+            goto done;
+        }
+        snprintf(flags->tokenizer_class, sizeof flags->tokenizer_class, "%s",
+                 cJSON_IsString(cls) ? cls->valuestring : "");
     }
 done:
     cJSON_Delete(config);
@@ -350,6 +355,10 @@ rc_status rc_tokenizer_finish_load(rc_tokenizer *tok) {
         int pass = t->normalized ? 1 : 0;
         tok->has_added[pass] = 1;
         tok->added_first_byte[pass][(unsigned char)t->content[0]] = 1;
+        if (t->single_word && !tok->word_char) {
+            rc_status st = rc_tokenizer_compile_word_char(tok);
+            if (st != RC_OK) return st;
+        }
     }
     return RC_OK;
 }

@@ -116,23 +116,43 @@ static char *escape_literal(const char *s, size_t *out_len) {
     return out;
 }
 
-static rc_status add_split(rc_tokenizer *tok, const cJSON *split, const char *path) {
+static rc_status next_stage(rc_tokenizer *tok, const char *path, rc_split_stage **stage) {
     if (tok->n_stages == RC_MAX_SPLIT_STAGES)
         return rc_fail(RC_ERR_UNSUPPORTED, "%s: more than %d pre-tokenizer splits", path, RC_MAX_SPLIT_STAGES);
-    const cJSON *behavior = cJSON_GetObjectItemCaseSensitive(split, "behavior");
+    *stage = &tok->stages[tok->n_stages];
+    return RC_OK;
+}
+
+static int parse_behavior(const cJSON *behavior, rc_split_behavior *how) {
+    static const struct { const char *name; rc_split_behavior how; } names[] = {
+        {"Isolated", RC_SPLIT_ISOLATED},
+        {"Removed", RC_SPLIT_REMOVED},
+        {"MergedWithPrevious", RC_SPLIT_MERGED_WITH_PREVIOUS},
+        {"MergedWithNext", RC_SPLIT_MERGED_WITH_NEXT},
+        {"Contiguous", RC_SPLIT_CONTIGUOUS},
+    };
+    if (!cJSON_IsString(behavior)) return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(behavior->valuestring, names[i].name)) {
+            *how = names[i].how;
+            return 1;
+        }
+    return 0;
+}
+
+static rc_status add_split(rc_tokenizer *tok, const cJSON *split, const char *path) {
+    rc_split_stage *stage = NULL;
+    rc_status st = next_stage(tok, path, &stage);
+    if (st != RC_OK) return st;
     const cJSON *pattern = cJSON_GetObjectItemCaseSensitive(split, "pattern");
     const cJSON *regex = cJSON_GetObjectItemCaseSensitive(pattern, "Regex");
     const cJSON *literal = cJSON_GetObjectItemCaseSensitive(pattern, "String");
     rc_split_behavior how;
-    if (cJSON_IsString(behavior) && strcmp(behavior->valuestring, "Isolated") == 0) how = RC_SPLIT_ISOLATED;
-    else if (cJSON_IsString(behavior) && strcmp(behavior->valuestring, "Removed") == 0) how = RC_SPLIT_REMOVED;
-    else return rc_fail(RC_ERR_UNSUPPORTED, "%s: Split behavior must be Isolated or Removed", path);
-    if (json_bool(split, "invert", 0))
-        return rc_fail(RC_ERR_UNSUPPORTED, "%s: inverted Split is not supported", path);
+    if (!parse_behavior(cJSON_GetObjectItemCaseSensitive(split, "behavior"), &how))
+        return rc_fail(RC_ERR_UNSUPPORTED, "%s: Split behavior must be Isolated, Removed, "
+                       "MergedWithPrevious, MergedWithNext or Contiguous", path);
     char where[4200];
     snprintf(where, sizeof where, "%s: pre_tokenizer Split", path);
-    rc_split_stage *stage = &tok->stages[tok->n_stages];
-    rc_status st;
     if (cJSON_IsString(regex)) {
         st = rc_split_stage_compile(stage, regex->valuestring, strlen(regex->valuestring), how, where);
     } else if (cJSON_IsString(literal)) {
@@ -144,47 +164,72 @@ static rc_status add_split(rc_tokenizer *tok, const cJSON *split, const char *pa
     } else {
         return rc_fail(RC_ERR_FORMAT, "%s: Split pattern must be {\"Regex\": ...} or {\"String\": ...}", path);
     }
+    if (st != RC_OK) return st;
+    stage->invert = json_bool(split, "invert", 0);
+    tok->n_stages++;
+    return RC_OK;
+}
+
+/* Digits: every numeric character (Rust's char::is_numeric: Nd, Nl, No) its
+ * own piece, or runs of them (individual_digits false, HF's Contiguous). */
+static rc_status add_digits(rc_tokenizer *tok, const cJSON *digits, const char *path) {
+    rc_split_stage *stage = NULL;
+    rc_status st = next_stage(tok, path, &stage);
+    if (st != RC_OK) return st;
+    const char *pattern = json_bool(digits, "individual_digits", 0) ? "\\p{N}" : "\\p{N}+";
+    char where[4200];
+    snprintf(where, sizeof where, "%s: pre_tokenizer Digits", path);
+    st = rc_split_stage_compile(stage, pattern, strlen(pattern), RC_SPLIT_ISOLATED, where);
     if (st == RC_OK) tok->n_stages++;
     return st;
 }
 
-static rc_status load_pre_tokenizer(rc_tokenizer *tok, const cJSON *pre, const char *path) {
-    const cJSON *steps = pre, *one[1] = {pre};
-    int n = 1, byte_level_seen = 0;
-    if (strcmp(json_type(pre), "Sequence") == 0) {
-        steps = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers");
+/* ByteLevel: the prefix space, then (use_regex) GPT-2's split, then the bytes
+ * become the printable characters of the vocabulary, which rc_bpe_word does. */
+static rc_status add_byte_level(rc_tokenizer *tok, const cJSON *step, const char *path) {
+    if (json_bool(step, "add_prefix_space", 0)) tok->prefix_space_stage = tok->n_stages;
+    if (!json_bool(step, "use_regex", 1)) return RC_OK;
+    rc_split_stage *stage = NULL;
+    rc_status st = next_stage(tok, path, &stage);
+    if (st == RC_OK)
+        st = rc_split_stage_compile(stage, rc_gpt2_pattern, strlen(rc_gpt2_pattern), RC_SPLIT_ISOLATED, path);
+    if (st == RC_OK) tok->n_stages++;
+    return st;
+}
+
+/* One pre-tokenizer (a Sequence recursively). ByteLevel must come last: the
+ * ones after it would see the byte characters, which rewardc does not model. */
+static rc_status add_pre_tokenizer(rc_tokenizer *tok, const cJSON *step, int *byte_level_seen,
+                                   const char *path) {
+    const char *type = json_type(step);
+    if (strcmp(type, "Sequence") == 0) {
+        const cJSON *steps = cJSON_GetObjectItemCaseSensitive(step, "pretokenizers");
         if (!cJSON_IsArray(steps)) return rc_fail(RC_ERR_FORMAT, "%s: pre_tokenizer Sequence without a list", path);
-        n = cJSON_GetArraySize(steps);
-    }
-    for (int i = 0; i < n; i++) {
-        const cJSON *step = steps == pre ? one[0] : cJSON_GetArrayItem(steps, i);
-        const char *type = json_type(step);
-        if (strcmp(type, "ByteLevel") == 0) {
-            if (byte_level_seen) return rc_fail(RC_ERR_UNSUPPORTED, "%s: two ByteLevel pre-tokenizers", path);
-            byte_level_seen = 1;
-            if (json_bool(step, "add_prefix_space", 0)) {
-                /* a prefix space after an earlier split would go on every piece */
-                if (i != 0) return rc_fail(RC_ERR_UNSUPPORTED, "%s: ByteLevel add_prefix_space after another pre-tokenizer", path);
-                tok->add_prefix_space = 1;
-            }
-            if (json_bool(step, "use_regex", 1)) {
-                if (tok->n_stages == RC_MAX_SPLIT_STAGES)
-                    return rc_fail(RC_ERR_UNSUPPORTED, "%s: too many pre-tokenizer splits", path);
-                rc_status st = rc_split_stage_compile(&tok->stages[tok->n_stages], rc_gpt2_pattern,
-                                                      strlen(rc_gpt2_pattern), RC_SPLIT_ISOLATED, path);
-                if (st != RC_OK) return st;
-                tok->n_stages++;
-            }
-        } else if (strcmp(type, "Split") == 0) {
-            rc_status st = add_split(tok, step, path);
+        const cJSON *inner;
+        cJSON_ArrayForEach(inner, steps) {
+            rc_status st = add_pre_tokenizer(tok, inner, byte_level_seen, path);
             if (st != RC_OK) return st;
-        } else {
-            return rc_fail(RC_ERR_UNSUPPORTED, "%s: pre-tokenizer '%s' is not supported (ByteLevel and Split are)", path, type);
         }
+        return RC_OK;
     }
-    if (!byte_level_seen)
+    if (*byte_level_seen)
+        return rc_fail(RC_ERR_UNSUPPORTED, "%s: pre-tokenizer '%s' after ByteLevel is not supported", path, type);
+    if (strcmp(type, "ByteLevel") == 0) {
+        *byte_level_seen = 1;
+        return add_byte_level(tok, step, path);
+    }
+    if (strcmp(type, "Split") == 0) return add_split(tok, step, path);
+    if (strcmp(type, "Digits") == 0) return add_digits(tok, step, path);
+    return rc_fail(RC_ERR_UNSUPPORTED, "%s: pre-tokenizer '%s' is not supported (ByteLevel, Split, Digits "
+                   "and Sequence are)", path, type);
+}
+
+static rc_status load_pre_tokenizer(rc_tokenizer *tok, const cJSON *pre, const char *path) {
+    int byte_level_seen = 0;
+    rc_status st = add_pre_tokenizer(tok, pre, &byte_level_seen, path);
+    if (st == RC_OK && !byte_level_seen)
         return rc_fail(RC_ERR_UNSUPPORTED, "%s: no ByteLevel pre-tokenizer: not a byte-level BPE tokenizer", path);
-    return RC_OK;
+    return st;
 }
 
 static rc_status add_special_ids(const cJSON *ids, int32_t *list, int *n, const char *path) {
@@ -260,16 +305,30 @@ static rc_status load_added_tokens(rc_tokenizer *tok, const cJSON *added, const 
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(t, "content");
         if (!is_token_id(id) || !cJSON_IsString(content))
             return rc_fail(RC_ERR_FORMAT, "%s: an added_tokens entry lacks a valid id or content", path);
-        if (json_bool(t, "single_word", 0))
-            return rc_fail(RC_ERR_UNSUPPORTED, "%s: added token '%s' has single_word=true, which rewardc does not implement",
-                           path, content->valuestring);
         rc_status st = rc_tokenizer_add_token(tok, content->valuestring, strlen(content->valuestring),
                                               (int32_t)id->valuedouble, json_bool(t, "special", 0),
                                               json_bool(t, "lstrip", 0), json_bool(t, "rstrip", 0),
-                                              json_bool(t, "normalized", 1));
+                                              json_bool(t, "single_word", 0), json_bool(t, "normalized", 1));
         if (st != RC_OK) return st;
     }
     return RC_OK;
+}
+
+/* What the tokenizer class of transformers changes at load time. */
+static void apply_tokenizer_class(rc_tokenizer *tok, const rc_tokenizer_config_flags *flags,
+                                  int byte_level_only) {
+    const char *cls = flags->tokenizer_class;
+    /* GPT2TokenizerFast rebuilds a plain ByteLevel pre-tokenizer with the
+     * config's add_prefix_space (default false), whatever tokenizer.json says */
+    if ((!strcmp(cls, "GPT2Tokenizer") || !strcmp(cls, "GPT2TokenizerFast")) && byte_level_only)
+        tok->prefix_space_stage = flags->add_prefix_space ? 0 : -1;
+    /* LlamaTokenizerFast replaces the post-processor by BOS (add_bos_token,
+     * default true) + text + EOS (add_eos_token, default false) */
+    if (!strcmp(cls, "LlamaTokenizer") || !strcmp(cls, "LlamaTokenizerFast")) {
+        tok->n_prefix = tok->n_suffix = 0;
+        if (flags->add_bos_token != 0 && tok->bos_id >= 0) tok->prefix_ids[tok->n_prefix++] = tok->bos_id;
+        if (flags->add_eos_token == 1 && tok->eos_id >= 0) tok->suffix_ids[tok->n_suffix++] = tok->eos_id;
+    }
 }
 
 rc_status rc_tokenizer_load_tokenizer_json(rc_tokenizer *tok, const char *dir) {
@@ -296,10 +355,8 @@ rc_status rc_tokenizer_load_tokenizer_json(rc_tokenizer *tok, const char *dir) {
     cJSON_Delete(root);
     /* transformers adds the special tokens named in tokenizer_config.json; the
      * post-processor, not add_bos_token, decides what encode adds */
-    int config_prefix_space = 0, gpt2_class = 0;
-    if (st == RC_OK) st = rc_tokenizer_load_special_config(tok, dir, 0, &config_prefix_space, &gpt2_class);
-    /* GPT2TokenizerFast rebuilds a plain ByteLevel pre-tokenizer with the
-     * config's add_prefix_space (default false), whatever tokenizer.json says */
-    if (st == RC_OK && gpt2_class && byte_level_only) tok->add_prefix_space = config_prefix_space;
+    rc_tokenizer_config_flags flags = {0};
+    if (st == RC_OK) st = rc_tokenizer_load_special_config(tok, dir, 0, &flags);
+    if (st == RC_OK) apply_tokenizer_class(tok, &flags, byte_level_only);
     return st;
 }

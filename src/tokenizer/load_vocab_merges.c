@@ -71,7 +71,9 @@ rc_status rc_tokenizer_load_vocab_merges(rc_tokenizer *tok, const char *dir) {
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
     rc_status st = load_vocab(tok, vocab_path);
     if (st == RC_OK) st = load_merges(tok, merges_path);
-    if (st == RC_OK) st = rc_tokenizer_load_special_config(tok, dir, 1, &tok->add_prefix_space, NULL);
+    rc_tokenizer_config_flags flags = {0};
+    if (st == RC_OK) st = rc_tokenizer_load_special_config(tok, dir, 1, &flags);
+    tok->prefix_space_stage = flags.add_prefix_space ? 0 : -1;
     if (st == RC_OK)
         st = rc_split_stage_compile(&tok->stages[0], rc_gpt2_pattern, strlen(rc_gpt2_pattern),
                                     RC_SPLIT_ISOLATED, dir);

@@ -64,3 +64,27 @@ rc_status rc_split_stage_compile(rc_split_stage *stage, const char *pattern, siz
     stage->behavior = behavior;
     return RC_OK;
 }
+
+/* Rust regex's Unicode \w, which PCRE2's \w (letters, digits, _) is not quite. */
+static const char word_char_class[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
+
+rc_status rc_tokenizer_compile_word_char(rc_tokenizer *tok) {
+    int error_code;
+    PCRE2_SIZE error_offset;
+    tok->word_char = pcre2_compile((PCRE2_SPTR)word_char_class, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &error_code, &error_offset, NULL);
+    if (!tok->word_char) return rc_fail(RC_ERR_UNSUPPORTED, "tokenizer: PCRE2 cannot compile the word-character class");
+    return RC_OK;
+}
+
+int rc_tokenizer_is_word_char(const rc_tokenizer *tok, uint32_t cp) {
+    if (cp < 0x80) return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
+    if (!tok->word_char) return 0;
+    char buf[4];
+    size_t n = rc_utf8_encode(cp, buf);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    if (!md) return 0;
+    int rc = pcre2_match(tok->word_char, (PCRE2_SPTR)buf, n, 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    return rc > 0;
+}

@@ -13,6 +13,7 @@ void rc_tokenizer_free(rc_tokenizer *tok) {
     rc_tokenizer_free_workers(tok);
     mtx_destroy(&tok->pool_lock);
     for (int i = 0; i < tok->n_stages; i++) pcre2_code_free(tok->stages[i].regex);
+    pcre2_code_free(tok->word_char);
     rc_merge_table_free(&tok->merges);
     rc_string_map_free(&tok->vocab);
     rc_tokenizer_free_strings(tok);
@@ -30,6 +31,7 @@ rc_status rc_tokenizer_load(const char *dir, rc_tokenizer **out) {
     rc_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) return rc_fail(RC_ERR_OOM, "tokenizer: cannot allocate");
     tok->bos_id = tok->eos_id = tok->pad_id = tok->unk_id = tok->model_unk_id = -1;
+    tok->prefix_space_stage = -1;
     if (mtx_init(&tok->pool_lock, mtx_plain) != thrd_success) {
         free(tok);
         return rc_fail(RC_ERR_OOM, "tokenizer: cannot create a mutex");

@@ -129,15 +129,27 @@ typedef struct {
     int32_t id;
     int special;
     int lstrip, rstrip;
-    int normalized; /* matched in the second pass, as HF does */
+    int single_word; /* only where no word character touches either end */
+    int normalized;  /* matched in the second pass, as HF does */
 } rc_added_token;
 
-typedef enum { RC_SPLIT_ISOLATED = 0, RC_SPLIT_REMOVED = 1 } rc_split_behavior;
+/* What HF's Split does with the matches of its pattern (SplitDelimiterBehavior):
+ * Isolated keeps each match as a piece, Removed drops them, MergedWithPrevious
+ * / MergedWithNext join a match to the piece before / after it, Contiguous
+ * joins runs of matches (and runs of the rest). */
+typedef enum {
+    RC_SPLIT_ISOLATED = 0,
+    RC_SPLIT_REMOVED,
+    RC_SPLIT_MERGED_WITH_PREVIOUS,
+    RC_SPLIT_MERGED_WITH_NEXT,
+    RC_SPLIT_CONTIGUOUS
+} rc_split_behavior;
 
 typedef struct {
     pcre2_code *regex;
     int jit; /* 1 when pcre2_jit_compile succeeded */
     rc_split_behavior behavior;
+    int invert; /* Split(invert=true): the text between matches is what the behavior acts on */
 } rc_split_stage;
 
 struct rc_tokenizer {
@@ -161,12 +173,17 @@ struct rc_tokenizer {
     rc_added_token *added;
     size_t n_added;
     int has_added[2];            /* pass 0: normalized == 0, pass 1: normalized == 1 */
+    pcre2_code *word_char;       /* Rust's \w, compiled when a token is single_word */
     unsigned char added_first_byte[2][256];
 
-    /* pre-tokenizer: a chain of regex splits, then byte-level */
+    /* pre-tokenizer: a chain of regex splits (Split, Digits, then ByteLevel's
+     * own regex when use_regex), each applied to the pieces of the one before */
     rc_split_stage stages[RC_MAX_SPLIT_STAGES];
     int n_stages;
-    int add_prefix_space;
+    /* ByteLevel's add_prefix_space: a space is put before each piece that
+     * reaches stage prefix_space_stage (n_stages: the BPE) and does not start
+     * with one; -1 when off */
+    int prefix_space_stage;
 
     /* post-processor */
     int32_t prefix_ids[8];
@@ -194,21 +211,34 @@ void rc_tokenizer_free_strings(rc_tokenizer *tok);
 rc_status rc_tokenizer_set_token(rc_tokenizer *tok, int32_t id, const char *s, size_t len);
 /* Registers an added token (already in the vocab or given a new id). */
 rc_status rc_tokenizer_add_token(rc_tokenizer *tok, const char *content, size_t len, int32_t id,
-                                 int special, int lstrip, int rstrip, int normalized);
+                                 int special, int lstrip, int rstrip, int single_word,
+                                 int normalized);
 /* Builds the BPE merge table from merge pairs given as token strings. */
 rc_status rc_tokenizer_add_merge(rc_tokenizer *tok, const char *left, size_t left_len,
                                  const char *right, size_t right_len, int32_t rank,
                                  const char *where);
+/* What tokenizer_config.json says beyond the tokens (-1: not given). */
+typedef struct {
+    int add_prefix_space;
+    int add_bos_token, add_eos_token;
+    char tokenizer_class[64]; /* "" when not given */
+} rc_tokenizer_config_flags;
+
 /* Reads tokenizer_config.json / special_tokens_map.json / added_tokens.json in
- * dir: bos/eos/unk/pad (+additional) special tokens, added_tokens_decoder,
- * add_bos_token (used only when use_add_bos_token), add_prefix_space (default
- * 0) and whether tokenizer_class is GPT2Tokenizer[Fast]. */
+ * dir: bos/eos/unk/pad (+additional) special tokens, added_tokens_decoder, and
+ * the flags above (flags may be NULL). With use_add_bos_token, add_bos_token
+ * true makes encode prepend BOS (the slow-tokenizer folders). */
 rc_status rc_tokenizer_load_special_config(rc_tokenizer *tok, const char *dir,
-                                           int use_add_bos_token, int *add_prefix_space,
-                                           int *is_gpt2_class);
+                                           int use_add_bos_token,
+                                           rc_tokenizer_config_flags *flags);
 /* Compiles an HF (Oniguruma-syntax) regex into a split stage. */
 rc_status rc_split_stage_compile(rc_split_stage *stage, const char *pattern, size_t len,
                                  rc_split_behavior behavior, const char *where);
+/* Unicode word character as Rust's regex \w (alphabetic, marks, Nd, Pc,
+ * joiners): what decides an added token's single_word. */
+int rc_tokenizer_is_word_char(const rc_tokenizer *tok, uint32_t cp);
+/* Compiles tok->word_char (done when an added token is single_word). */
+rc_status rc_tokenizer_compile_word_char(rc_tokenizer *tok);
 /* The GPT-2 pre-tokenizer pattern. */
 extern const char rc_gpt2_pattern[];
 /* After loading: the byte ids, decode strings and added-token tables. */
