@@ -17,6 +17,7 @@ static const rc_command commands[] = {
     {"prepare", "turn labelled texts, rankings or preference JSONL into chosen/rejected pairs",
      cmd_prepare},
     {"score", "score responses with a reward model and accept or block them", cmd_score},
+    {"serve", "serve a reward model over HTTP, batching concurrent requests", cmd_serve},
     {"tokenize", "encode text with a Hugging Face byte-level BPE tokenizer", cmd_tokenize},
     {"train", "fine-tune a reward model on chosen/rejected pairs", cmd_train},
     {"version", "print the version, build options and compiled-in backends", cmd_version},
