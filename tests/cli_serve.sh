@@ -9,8 +9,8 @@
 # clients that hang up, reloads under load that lose and mix no request, and
 # SIGTERM answering the requests taken before exiting 0.
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
+CLIENT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/serve_client.py # before cli_setup's cd
 cli_setup cli_serve
-CLIENT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/serve_client.py
 if ! "$BIN" serve --help >/dev/null 2>&1; then
     echo "skipped: rewardc was built without serve (libmicrohttpd-dev)"
     exit 77
@@ -42,6 +42,17 @@ http() {
 }
 # json EXPR < body: evaluates a Python expression over the parsed body `b`
 json() { python3 -c "import json, sys; b = json.load(sys.stdin); print($1)"; }
+# scored_after N: waits (up to 60 s) until the server has scored N more texts
+# than it had when called, so that a load is under way whatever the machine's speed
+scored_total() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^rewardc_texts_scored_total/ {print $2}'; }
+scored_after() {
+    local target=$(($(scored_total) + $1))
+    for _ in $(seq 1 600); do
+        [ "$(scored_total)" -ge "$target" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 field() { sed -E "s/.*\"$2\": ?(\"[^\"]*\"|[^,}]*).*/\\1/; t; s/.*/-/" "$1"; }
 
 "$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out m --max-length 64 >init.log 2>&1
@@ -168,9 +179,10 @@ check "concurrent rewards equal scoring alone (1e-5)" compare_load load.jsonl
 check "clients hanging up leave the server serving" python3 "$CLIENT" disconnect "$PORT"
 
 # ---- reload under load: nothing lost, nothing mixed --------------------------------
-python3 "$CLIENT" load "$PORT" texts.txt reload_load.jsonl --threads 8 --rounds 150 --per-request 2 &
+rm -f stop
+python3 "$CLIENT" load "$PORT" texts.txt reload_load.jsonl --threads 8 --per-request 2 --until stop &
 load_pid=$!
-sleep 0.3
+check "the load is under way" scored_after 100
 status=$(curl -s -o reload.txt -w '%{http_code}' -X POST -d '{"model": "m2"}' "http://127.0.0.1:$ADMIN/admin/reload")
 check "admin reload to m2: 200" test "$status" = 200
 check "admin reload: version 2" test "$(json 'b["model_version"]' <reload.txt)" = 2
@@ -180,22 +192,24 @@ check "reload of a bad folder: says why" grep -q "no-such-folder" reload.txt
 check "m2 still serving after the failed reload" test "$(http GET /health; json 'b["model_version"]' <body.txt)" = "2002"
 # back to m (version 3), still under load
 curl -s -o /dev/null -X POST -d '{"model": "m"}' "http://127.0.0.1:$ADMIN/admin/reload"
-check "the load outlasted the reloads" kill -0 $load_pid
+check "version 3 scores" scored_after 100
+touch stop
 wait $load_pid
-check "reload under load: 2400 answers" test "$(wc -l <reload_load.jsonl)" -eq 2400
-check "reload under load: all 200" test "$(grep -c '"status": 200' reload_load.jsonl)" -eq 2400
+answers=$(wc -l <reload_load.jsonl)
+check "reload under load: answers ($answers)" test "$answers" -gt 300
+check "reload under load: all 200" test "$(grep -c '"status": 200' reload_load.jsonl)" -eq "$answers"
 check "reload under load: answers from each version" \
     test "$(python3 -c 'import json; print(sorted({json.loads(l)["model_version"] for l in open("reload_load.jsonl")}))')" = "[1, 2, 3]"
 check "reload under load: each reward from its version's model" compare_load reload_load.jsonl
 # SIGHUP reloads the current model's folder (m) as version 4
 kill -HUP $PID
-for _ in $(seq 1 50); do grep -q "as model version 4" serve.log && break; sleep 0.1; done
+for _ in $(seq 1 600); do grep -q "as model version 4" serve.log && break; sleep 0.1; done
 check "SIGHUP reloads the folder: version 4" test "$(http GET /health; json 'b["model_version"]' <body.txt)" = "2004"
 
 # ---- SIGTERM drains ------------------------------------------------------------------
-python3 "$CLIENT" load "$PORT" texts.txt drain_load.jsonl --threads 8 --rounds 40 &
+python3 "$CLIENT" load "$PORT" texts.txt drain_load.jsonl --threads 8 --until never-made &
 load_pid=$!
-sleep 0.5
+check "the load is under way" scored_after 20
 kill -TERM $PID
 wait $PID
 check "SIGTERM: exit 0" test $? -eq 0

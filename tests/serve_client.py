@@ -2,9 +2,11 @@
 """Clients for tests/cli_serve.sh (Python's standard library only).
 
   serve_client.py load PORT TEXTS OUT [--threads N] [--rounds R] [--per-request K]
+                    [--until FILE]
       N threads, each on one keep-alive connection, post R requests of K texts
       (lines of TEXTS, cycled) to /v1/score; OUT gets one JSON line per text:
-      {"text", "status", "reward", "model_version"}.
+      {"text", "status", "reward", "model_version"}. With --until, each thread
+      goes on until FILE exists or it is refused (the server stopping).
   serve_client.py check-classify PORT
       /classify's response has vLLM's shape and probs = sigmoid(/v1/score's reward).
   serve_client.py disconnect PORT
@@ -13,6 +15,7 @@
 import http.client
 import json
 import math
+import os
 import socket
 import sys
 import threading
@@ -24,13 +27,15 @@ def post(conn, path, body):
     return resp.status, json.loads(resp.read() or b"null")
 
 
-def load(port, texts_path, out_path, threads=8, rounds=10, per_request=1):
+def load(port, texts_path, out_path, threads=8, rounds=10, per_request=1, until=None):
     texts = [line.rstrip("\n") for line in open(texts_path) if line.strip()]
     results, lock = [], threading.Lock()
 
     def worker(k):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for r in range(rounds):
+        r = 0
+        while (r < rounds) if until is None else not os.path.exists(until):
+            r += 1
             batch = [texts[(k * rounds + r + j) % len(texts)] for j in range(per_request)]
             try:
                 status, body = post(conn, "/v1/score", {"input": [{"text": t} for t in batch]})
@@ -43,6 +48,8 @@ def load(port, texts_path, out_path, threads=8, rounds=10, per_request=1):
                     results.append({"text": t, "status": status,
                                     "reward": body["data"][j]["reward"] if ok else None,
                                     "model_version": body["model_version"] if ok else None})
+            if until is not None and status != 200:
+                return
 
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
     for t in pool:
@@ -104,7 +111,7 @@ if __name__ == "__main__":
     if cmd == "load":
         opts = dict(zip(sys.argv[5::2], sys.argv[6::2]))
         load(port, sys.argv[3], sys.argv[4], int(opts.get("--threads", 8)),
-             int(opts.get("--rounds", 10)), int(opts.get("--per-request", 1)))
+             int(opts.get("--rounds", 10)), int(opts.get("--per-request", 1)), opts.get("--until"))
     elif cmd == "check-classify":
         check_classify(port)
     elif cmd == "disconnect":
