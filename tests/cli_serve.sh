@@ -60,7 +60,7 @@ check "init m: exit 0" test $? -eq 0
 "$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out m2 --seed 7 --max-length 64 >init.log 2>&1
 check "init m2: exit 0" test $? -eq 0
 
-start_server serve.log --admin-port 0 --max-texts 16 --max-body-bytes 8192
+start_server serve.log --admin-port 0 --max-texts 16 --max-body-bytes 8192 --max-wait-ms 2
 check "server ready on a free port" test -n "$PORT"
 check "admin listener on a free port" test -n "$ADMIN"
 

@@ -50,7 +50,11 @@ static void usage(FILE *out) {
             "  --backend, --device, --threads, --batch-size, --share-prefix: as rewardc score\n"
             "  --max-batch-texts N  texts per model batch (128)\n"
             "  --max-batch-tokens N tokens per model batch (32768)\n"
-            "  --max-wait-ms MS     how long a batch's first request waits for others (2)\n"
+            "  --max-wait-ms MS     how long an idle model waits for more requests before\n"
+            "                       scoring the first (0: requests arriving while a batch\n"
+            "                       runs form the next one, which measured faster here on\n"
+            "                       the CPU than waiting: 974 vs 175 requests/s at 1\n"
+            "                       connection, 1080 vs 501 at 8, with 2 ms)\n"
             "  --queue-texts N      texts queued at most; beyond, 503 with Retry-After (1024)\n"
             "  --max-texts N        texts per request; beyond, 413 (128)\n"
             "  --max-body-bytes N   request body; beyond, 413 (1048576)\n"
@@ -77,7 +81,7 @@ int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *port_text = "8080", *admin_text = "-1";
     const char *backend = "cpu", *device_text = "0", *threads_text = "0", *batch_text = "16";
     const char *share_text = "true", *batch_texts_text = "128", *batch_tokens_text = "32768";
-    const char *wait_text = "2", *queue_text = "1024", *max_texts_text = "128";
+    const char *wait_text = "0", *queue_text = "1024", *max_texts_text = "128";
     const char *body_text = "1048576", *timeout_text = "30000", *http_text = "2";
     const char *connections_text = "1024";
     for (int i = 1; i < argc; i++) {
