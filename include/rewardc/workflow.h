@@ -99,6 +99,12 @@ void rc_reward_model_close(rc_reward_model *rm);
  * rounding (~1e-7 relative) from the same sequence scored among others. */
 rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs, const size_t *lens,
                                 size_t n, float *rewards);
+/* Encodes prompt + response (prompt may be NULL: "") with the folder's
+ * policy into *ids (malloc'd, *len ids) as scoring does: a text the policy
+ * would drop is truncated instead. Reads the model only, so several threads
+ * may encode at once (the tokenizer is read-only). outcome may be NULL. */
+rc_status rc_reward_model_encode(const rc_reward_model *rm, const char *prompt, const char *response,
+                                int32_t **ids, size_t *len, rc_encode_outcome *outcome);
 /* Encodes prompt + response with the folder's policy and scores it; a text
  * the policy would drop is truncated instead (scoring never drops). counts and
  * outcomes[n] (what happened to each text) may be NULL. */

@@ -179,6 +179,22 @@ rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs,
     return st;
 }
 
+rc_status rc_reward_model_encode(const rc_reward_model *rm, const char *prompt, const char *response,
+                                int32_t **ids, size_t *len, rc_encode_outcome *outcome) {
+    rc_encode_outcome got;
+    rc_status st = rc_encode_sequence(rm->tokenizer, &rm->meta.policy, prompt ? prompt : "",
+                                      response, ids, len, &got);
+    if (st == RC_OK && got == RC_ENCODED_DROPPED) {
+        /* scoring never drops: a too-long text is truncated instead */
+        rc_encode_policy truncating = rm->meta.policy;
+        truncating.overflow = RC_OVERFLOW_TRUNCATE;
+        st = rc_encode_sequence(rm->tokenizer, &truncating, prompt ? prompt : "", response, ids,
+                                len, &got);
+    }
+    if (st == RC_OK && outcome) *outcome = got;
+    return st;
+}
+
 rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *prompts,
                                       const char *const *responses, size_t n, float *rewards,
                                       rc_encode_counts *counts, rc_encode_outcome *outcomes) {
@@ -188,16 +204,9 @@ rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *pr
     if (counts) memset(counts, 0, sizeof *counts);
     for (size_t i = 0; i < n && st == RC_OK; i++) {
         rc_encode_outcome outcome;
-        st = rc_encode_sequence(rm->tokenizer, &rm->meta.policy, prompts ? prompts[i] : "",
-                                responses[i], &seqs[i], &lens[i], &outcome);
+        st = rc_reward_model_encode(rm, prompts ? prompts[i] : "", responses[i], &seqs[i], &lens[i],
+                                    &outcome);
         if (st != RC_OK) break;
-        if (outcome == RC_ENCODED_DROPPED) {
-            /* scoring never drops: a too-long text is truncated instead */
-            rc_encode_policy truncating = rm->meta.policy;
-            truncating.overflow = RC_OVERFLOW_TRUNCATE;
-            st = rc_encode_sequence(rm->tokenizer, &truncating, prompts ? prompts[i] : "",
-                                    responses[i], &seqs[i], &lens[i], &outcome);
-        }
         if (outcomes) outcomes[i] = outcome;
         if (counts) {
             counts->sequences++;
