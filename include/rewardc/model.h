@@ -177,6 +177,11 @@ double rc_model_forward_flops(const rc_model_config *cfg, int rows, int T, int n
 
 /* The pooled index (position within its row) of each score of the last forward. */
 const int32_t *rc_model_pooled_index(const rc_model *m);
+/* The hidden state each score of the last forward was read from (after the
+ * final norm and project_out: the score head's input), [n_scores, dim]
+ * with dim the head's width (word_embed_proj_dim; hidden_size but for OPT's
+ * projected models). For checking a model against a reference. */
+rc_status rc_model_pooled_hidden(rc_model *m, float *out, size_t n);
 
 /* Backward of the last forward given dLoss/dReward for each score;
  * accumulates into the gradient buffer. */

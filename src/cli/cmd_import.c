@@ -5,6 +5,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "rewardc/tokenizer.h"
+#include "rewardc/workflow.h"
 #include "rewardc/gguf.h"
 #include "rewardc/gguf_import.h"
 
@@ -23,6 +25,22 @@ static void usage(FILE *out) {
             "  --out DIR     output folder (refused if it holds files, unless --force)\n"
             "  --seed N      seed of the score head's initialisation (default 42)\n"
             "  --force       replace an existing folder\n");
+}
+
+/* The encode policy train, eval and score will share. Where the EOS is also
+ * the pad token (SmolLM2, Qwen: <|im_end|>), transformers reads the score at
+ * the last token that is not one, so an appended EOS would only be skipped:
+ * the policy appends none, and a chat-formatted text is scored at its own
+ * last token. */
+static rc_status write_policy(const char *dir) {
+    rc_tokenizer *tok = NULL;
+    rc_status st = rc_tokenizer_load(dir, &tok);
+    if (st != RC_OK) return st;
+    rc_reward_meta meta = {.policy = rc_encode_policy_default()};
+    const int eos = rc_tokenizer_eos_id(tok);
+    meta.policy.append_eos = eos >= 0 && eos != rc_tokenizer_pad_id(tok);
+    rc_tokenizer_free(tok);
+    return rc_reward_meta_save(dir, &meta);
 }
 
 static void print_summary(const rc_gguf_import_summary *s, const char *out_dir, long seed) {
@@ -75,6 +93,10 @@ int cmd_import(int argc, char **argv) {
     rc_gguf_import_summary summary;
     fprintf(stderr, "rewardc import: reading %s\n", gguf_path);
     if (rc_gguf_import(gguf_path, out_dir, &opt, &summary) != RC_OK) {
+        fprintf(stderr, "rewardc import: %s\n", rc_last_error());
+        return 1;
+    }
+    if (write_policy(out_dir) != RC_OK) {
         fprintf(stderr, "rewardc import: %s\n", rc_last_error());
         return 1;
     }

@@ -299,3 +299,17 @@ rc_status rc_model_forward_packed(rc_model *m, const rc_packed_batch *b, float *
 }
 
 const int32_t *rc_model_pooled_index(const rc_model *m) { return m->pooled_index; }
+
+/* The head's input as forward_planned left it: project_out's output, the
+ * final norm's, or the last layer's rows. */
+rc_status rc_model_pooled_hidden(rc_model *m, float *out, size_t n) {
+    if (!m->have_forward) return rc_fail(RC_ERR_INVALID_ARG, "no forward pass to read from");
+    const decoder_acts *A = &m->plan;
+    const size_t want = (size_t)A->n_out * m->cfg.word_embed_proj_dim;
+    if (n != want)
+        return rc_fail(RC_ERR_INVALID_ARG, "pooled hidden states are %zu floats, not %zu", want, n);
+    rc_view head_in = m->p.project_out != RC_NO_PARAM ? dec_act(m, A->pooled)
+                      : m->cfg.final_norm             ? dec_act(m, A->final_ln)
+                                                      : decoder_layer_input(m, m->cfg.num_hidden_layers);
+    return m->be->download(m->be, out, head_in, n);
+}
