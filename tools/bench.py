@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -156,13 +157,17 @@ def torch_environment(torch, transformers, model):
     return env
 
 
+NO_DECAY_NAMES = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
+
+
 def decay_groups(model, torch, weight_decay):
-    """Trainer's grouping: no decay for biases and LayerNorm parameters."""
+    """Trainer's grouping (get_decay_parameter_names): no decay for biases, LayerNorm
+    modules and norm-named parameters (RMSNorm weights), as rewardc's table marks them."""
     no_decay = set()
     for module_name, module in model.named_modules():
         for name, _ in module.named_parameters(recurse=False):
             full = f"{module_name}.{name}" if module_name else name
-            if isinstance(module, torch.nn.LayerNorm) or "bias" in name:
+            if isinstance(module, torch.nn.LayerNorm) or NO_DECAY_NAMES.search(full.lower()):
                 no_decay.add(full)
     decay = [p for n, p in model.named_parameters() if n not in no_decay]
     rest = [p for n, p in model.named_parameters() if n in no_decay]
@@ -196,10 +201,11 @@ def torch_peer(args):
         kwargs["attn_implementation"] = args.attn_implementation
     model = AutoModelForSequenceClassification.from_pretrained(args.model, **kwargs).to(device)
     cfg = model.config
-    if cfg.dropout or cfg.attention_dropout or cfg.layerdrop:
-        raise SystemExit(f"{args.model}: dropout must be 0 for a like-for-like step "
-                         f"(dropout {cfg.dropout}, attention {cfg.attention_dropout}, "
-                         f"layerdrop {cfg.layerdrop})")
+    dropouts = {k: getattr(cfg, k) for k in ("dropout", "attention_dropout", "layerdrop",
+                                             "hidden_dropout", "resid_pdrop", "embd_pdrop",
+                                             "attn_pdrop") if getattr(cfg, k, 0)}
+    if dropouts:
+        raise SystemExit(f"{args.model}: dropout must be 0 for a like-for-like step ({dropouts})")
     batch = safetensors.numpy.load_file(args.batch_file)
     ids = torch.from_numpy(batch["input_ids"].astype(np.int64)).to(device)
     mask = torch.from_numpy(batch["attention_mask"].astype(np.int64)).to(device)
@@ -275,11 +281,26 @@ def torch_peer(args):
 
 # ---------------------------------------------------------------- the orchestrator
 
+def tokenizer_for(args, shape):
+    """SmolLM2 shapes take SmolLM2's own tokenizer (its vocabulary and pad id), from the
+    GGUF on hand through `rewardc import`; the others the --tokenizer folder."""
+    gguf = os.path.join(args.data, "models", "smollm2-135m-instruct",
+                        "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not shape.startswith("smollm2") or not os.path.exists(gguf):
+        return args.tokenizer
+    folder = os.path.join(args.out, "smollm2-imported")
+    if not os.path.exists(os.path.join(folder, "tokenizer.json")):
+        cmd = [args.rewardc, "import", "--gguf", gguf, "--out", folder, "--force"]
+        print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
+    return folder
+
+
 def ensure_model(args, shape):
     """rewardc init once per shape and seed; later runs reuse the folder."""
     folder = os.path.join(args.out, f"{shape}-seed{args.init_seed}")
     if not os.path.exists(os.path.join(folder, "config.json")):
-        cmd = [args.rewardc, "init", "--preset", shape, "--tokenizer", args.tokenizer,
+        cmd = [args.rewardc, "init", "--preset", shape, "--tokenizer", tokenizer_for(args, shape),
                "--out", folder, "--seed", str(args.init_seed), "--force"]
         print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
         subprocess.run(cmd, check=True, stdout=sys.stderr)
@@ -495,7 +516,8 @@ def main(argv=None):
         parser.add_argument("--json")
     else:
         parser.add_argument("--shapes", default="tiny,opt-125m",
-                            help="rewardc init presets, comma-separated (tiny,opt-125m)")
+                            help="rewardc init presets, comma-separated (tiny,opt-125m; also "
+                                 "smollm2-135m, the Llama family)")
         parser.add_argument("--benchmarks", default=",".join(BENCHMARKS),
                             help="comma-separated subset of train-step,score,sgemm (all)")
         parser.add_argument("--pairs", type=int, default=4, help="train-step pairs (4)")
@@ -509,6 +531,8 @@ def main(argv=None):
             "REWARDC_BIN", os.path.join(REPO, "build", "rewardc")), help="rewardc executable")
         parser.add_argument("--tokenizer", default=os.path.join(default_data, "tokenizers", "opt"),
                             help="tokenizer folder for rewardc init")
+        parser.add_argument("--data", default=default_data,
+                            help="the shared data folder (the SmolLM2 GGUF for smollm2 shapes)")
         parser.add_argument("--out", default=os.path.join(REPO, "runs", "bench"),
                             help="models, raw results and <name>.json (runs/bench)")
         parser.add_argument("--no-torch", action="store_true", help="rewardc side only")
