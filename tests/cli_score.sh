@@ -190,4 +190,46 @@ else
     echo "python3 not found: skipped the numeric comparison with eval"
 fi
 
+# ---- a model trained on conversations scores them rendered, as it trained ----------
+# a tiny Llama with SmolLM2's ChatML template; its pairs are message lists
+chat_tok=$ROOT/golden/tokenizer/families/tiny_smollm
+"$BIN" init --preset tiny-llama --tokenizer "$chat_tok" --out chat0 --max-length 64 >chat_init.log 2>&1
+check "chat model: init exit 0" test $? -eq 0
+if have_python; then
+    python3 - "$ROOT/golden/chat_template/templates.json" chat0/tokenizer_config.json <<'PY'
+import json, sys
+templates = json.load(open(sys.argv[1]))
+config = json.load(open(sys.argv[2]))
+config["chat_template"] = templates["smollm2"]["template"]
+json.dump(config, open(sys.argv[2], "w"))
+PY
+    cat >chat_pairs.jsonl <<'JSON'
+{"prompt": [{"role": "user", "content": "Say hi"}], "chosen": [{"role": "assistant", "content": "hi there"}], "rejected": [{"role": "assistant", "content": "go away"}]}
+{"prompt": [{"role": "user", "content": "A fact?"}], "chosen": [{"role": "assistant", "content": "water is wet"}], "rejected": [{"role": "assistant", "content": "no"}]}
+JSON
+    "$BIN" train --model chat0 --train_file chat_pairs.jsonl --output_dir chatrun --num_train_epochs 1 \
+        --per_device_train_batch_size 2 --save_steps 0 --quiet >chat_train.log 2>&1
+    check "chat model: train exit 0" test $? -eq 0
+    check "chat model: the folder says its texts are conversations" grep -Eq '"chat_template":[[:space:]]*true' chatrun/config.json
+    # the same exchange three ways: prompt/response, messages, and the text the template renders
+    python3 - chatrun <<'PY' >chat_in.jsonl
+import json, sys
+print(json.dumps({"prompt": "Say hi", "response": "hello friend"}))
+print(json.dumps({"messages": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "hello friend"}]}))
+PY
+    "$BIN" score --model chatrun --input chat_in.jsonl >chat_out.jsonl 2>chat_err.txt
+    check "chat model: score exit 0" test $? -eq 0
+    check "chat model: prompt/response and messages give one reward" \
+        test "$(field chat_out.jsonl reward | sort -u | wc -l | tr -d ' ')" -eq 1
+    echo '{"messages": [{"role": "user", "content": "no reply"}]}' >chat_bad.jsonl
+    "$BIN" score --model chatrun --input chat_bad.jsonl >chat_bad_out.jsonl 2>&1
+    check "chat model: a conversation without the reply is a line error (exit 3)" test $? -eq 3
+    check "chat model: the error says why" grep -q "must end with the assistant" chat_bad_out.jsonl
+    echo '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}' >plain_msgs.jsonl
+    "$BIN" score --model m --input plain_msgs.jsonl >plain_msgs_out.jsonl 2>&1
+    check "plain model: messages are refused by line (exit 3)" test $? -eq 3
+else
+    echo "python3 not found: skipped the chat-model checks"
+fi
+
 cli_finish cli_score

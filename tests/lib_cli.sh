@@ -1,7 +1,7 @@
 # Shared set-up for the tests/cli_*.sh scripts (sourced, not run by ctest).
 #   cli_setup NAME: needs REWARDC_BIN; skips (exit 77) without the OPT tokenizer;
-#   sets BIN and TOKENIZER as absolute paths, DATA, and WORK, a fresh folder
-#   under REWARDC_TMP that becomes the working directory.
+#   sets BIN and TOKENIZER as absolute paths, DATA, ROOT (the repository), and
+#   WORK, a fresh folder under REWARDC_TMP that becomes the working directory.
 #   check "description" command...: counts a pass, or prints FAIL and counts it.
 #   cli_finish NAME: prints "NAME: N passed, N failed"; the script's exit status.
 set -u
@@ -20,6 +20,7 @@ cli_setup() {
     TOKENIZER=$(cd "$TOKENIZER" && pwd)
     DATA=$(cd "$DATA" && pwd)
     case $BIN in */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
+    ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     WORK=${REWARDC_TMP:-/tmp/rewardc-test}/$1
     rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
 }

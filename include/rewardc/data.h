@@ -229,6 +229,11 @@ typedef struct {
 
 /* max_length 512, append_eos on, overflow truncate. */
 rc_encode_policy rc_encode_policy_default(void);
+/* The default for a model with this tokenizer: where the EOS is also the pad
+ * token (SmolLM2, Qwen: <|im_end|>) transformers reads the score at the last
+ * token that is not one, so an appended EOS would only be skipped: none is
+ * appended, and a text is scored at its own last token. */
+rc_encode_policy rc_encode_policy_for(const struct rc_tokenizer *tok);
 
 /* Fails when the policy cannot work with this tokenizer: max_length leaves no
  * room for one text token beside the specials, append_eos without an EOS, or
@@ -299,6 +304,15 @@ struct rc_chat_template; /* from rewardc/tokenizer.h */
 rc_status rc_encode_pairs_chat(const struct rc_tokenizer *tok, const struct rc_chat_template *chat,
                                const rc_encode_policy *policy, const rc_pair_list *pairs,
                                rc_encoded_pairs *out, rc_encode_counts *counts);
+/* One conversation that ends with the response to be scored (n >= 1; the
+ * last message the assistant's), rendered as one side of a pair is: *prompt
+ * the conversation before it with the generation prompt ("" when the
+ * response is the only message), *response the rest of the whole
+ * rendering. Both malloc'd. */
+struct rc_chat_message;
+rc_status rc_render_conversation(const struct rc_tokenizer *tok, const struct rc_chat_template *chat,
+                                 const struct rc_chat_message *messages, size_t n, char **prompt,
+                                 char **response);
 /* rc_encode_pairs_chat with the chat template of the model folder model_dir
  * (rc_chat_template_load), read only when some pair is conversational. */
 rc_status rc_encode_pairs_for_model(const struct rc_tokenizer *tok, const char *model_dir,

@@ -134,7 +134,7 @@ void rc_token_lists_free(rc_token_lists *lists);
  *           as the template raises;
  *   mistral bos [INST] user [/INST]assistant eos (v0.1/v0.2), same refusals.
  * Roles are system, user and assistant; contents are plain strings. */
-typedef struct {
+typedef struct rc_chat_message {
     const char *role;
     const char *content;
 } rc_chat_message;

@@ -21,6 +21,8 @@ typedef struct {
     double reward_mean, reward_std;
     int has_threshold;         /* accept when the raw reward >= threshold */
     double threshold;
+    int chat;                  /* trained on conversations: a prompt and response are
+                                  rendered with the model's chat template to be scored */
 } rc_reward_meta;
 
 /* Defaults when the folder has no "rewardc" entry: rc_encode_policy_default(). */
@@ -82,6 +84,7 @@ typedef struct {
     int share_prefix; /* sequences sharing a beginning compute it once (on by default) */
     size_t tokens, shared_tokens; /* scored so far, and of them computed once for several */
     int32_t *ids, *mask, *pos, *score_at;
+    struct rc_chat_template *chat; /* meta.chat: conversations are rendered with it */
 } rc_reward_model;
 
 /* Opens a model folder (weights, tokenizer files, rewardc settings) on a
@@ -101,17 +104,23 @@ rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs,
                                 size_t n, float *rewards);
 /* Encodes prompt + response (prompt may be NULL: "") with the folder's
  * policy into *ids (malloc'd, *len ids) as scoring does: a text the policy
- * would drop is truncated instead. Reads the model only, so several threads
- * may encode at once (the tokenizer is read-only). outcome may be NULL. */
+ * would drop is truncated instead. A model trained on conversations
+ * (meta.chat) sees them as the user's message and the assistant's reply,
+ * rendered with its chat template, as training did. Reads the model only,
+ * so several threads may encode at once (the tokenizer is read-only).
+ * outcome may be NULL. */
 rc_status rc_reward_model_encode(const rc_reward_model *rm, const char *prompt, const char *response,
                                 int32_t **ids, size_t *len, rc_encode_outcome *outcome);
-/* Encodes prompt + response with the folder's policy and scores it; a text
- * the policy would drop is truncated instead (scoring never drops). counts and
- * outcomes[n] (what happened to each text) may be NULL. */
-rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *prompts,
-                                      const char *const *responses, size_t n, float *rewards,
-                                      rc_encode_counts *counts, rc_encode_outcome *outcomes);
-
+/* A text already formatted as the model expects it, tokenized as it is
+ * (never rendered with the chat template). */
+rc_status rc_reward_model_encode_text(const rc_reward_model *rm, const char *text, int32_t **ids,
+                                      size_t *len, rc_encode_outcome *outcome);
+/* The same for a conversation ending with the response (the assistant's
+ * last message); it needs the model's chat template. */
+struct rc_chat_message;
+rc_status rc_reward_model_encode_messages(const rc_reward_model *rm,
+                                         const struct rc_chat_message *messages, size_t n,
+                                         int32_t **ids, size_t *len, rc_encode_outcome *outcome);
 #ifdef __cplusplus
 }
 #endif

@@ -27,18 +27,12 @@ static void usage(FILE *out) {
             "  --force       replace an existing folder\n");
 }
 
-/* The encode policy train, eval and score will share. Where the EOS is also
- * the pad token (SmolLM2, Qwen: <|im_end|>), transformers reads the score at
- * the last token that is not one, so an appended EOS would only be skipped:
- * the policy appends none, and a chat-formatted text is scored at its own
- * last token. */
+/* The encode policy train, eval and score will share (rc_encode_policy_for). */
 static rc_status write_policy(const char *dir) {
     rc_tokenizer *tok = NULL;
     rc_status st = rc_tokenizer_load(dir, &tok);
     if (st != RC_OK) return st;
-    rc_reward_meta meta = {.policy = rc_encode_policy_default()};
-    const int eos = rc_tokenizer_eos_id(tok);
-    meta.policy.append_eos = eos >= 0 && eos != rc_tokenizer_pad_id(tok);
+    rc_reward_meta meta = {.policy = rc_encode_policy_for(tok)};
     rc_tokenizer_free(tok);
     return rc_reward_meta_save(dir, &meta);
 }

@@ -86,7 +86,7 @@ int cmd_init(int argc, char **argv) {
     rc_model_config cfg = preset->config;
     int vocab = rc_tokenizer_vocab_size(tok);
     int pad = rc_tokenizer_pad_id(tok), eos = rc_tokenizer_eos_id(tok), bos = rc_tokenizer_bos_id(tok);
-    rc_reward_meta meta = {.policy = rc_encode_policy_default()};
+    rc_reward_meta meta = {.policy = rc_encode_policy_for(tok)};
     meta.policy.max_length = (size_t)max_length;
     rc_tokenizer_free(tok);
     if (pad < 0) {

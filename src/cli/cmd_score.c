@@ -11,6 +11,7 @@
 #include "cli/signal_cleanup.h"
 #include "rewardc/io.h"
 #include "rewardc/threads.h"
+#include "rewardc/tokenizer.h"
 #include "rewardc/workflow.h"
 
 enum { SCORE_WINDOW = 256 }; /* lines held at most before scoring */
@@ -20,8 +21,10 @@ static void usage(FILE *out) {
             "usage: rewardc score --model DIR [--input FILE] [--output FILE] [--threshold T]\n"
             "                     [--batch-size N] [--backend cpu|opencl|cuda] [--device N]\n"
             "                     [--threads N] [--share-prefix true|false]\n\n"
-            "Scores each JSONL line, {\"prompt\": \"...\", \"response\": \"...\"} or {\"text\": \"...\"},\n"
-            "in order, and writes one JSON object per line:\n"
+            "Scores each JSONL line, {\"prompt\": \"...\", \"response\": \"...\"}, {\"messages\": [...]}\n"
+            "(a conversation ending with the assistant's reply) or {\"text\": \"...\"} (tokenized as\n"
+            "it is), in order; a model trained on conversations renders prompt/response and\n"
+            "messages with its chat template, as training did. Writes one JSON object per line:\n"
             "  {\"line\": 3, \"reward\": 1.23, \"normalized\": 0.41, \"decision\": \"accept\"}\n"
             "plus \"id\" when the input line has one and \"truncated\": true when the text was cut\n"
             "to the model's max_length. normalized = (reward - mean) / std over the eval set\n"
@@ -49,17 +52,75 @@ static void usage(FILE *out) {
             SCORE_WINDOW);
 }
 
+/* A line's text: prompt + response, a literal text, or a conversation
+ * (messages, with the JSON that holds their strings); then its ids. */
 typedef struct {
     long line;
-    char *prompt, *response, *id_json;
+    char *prompt, *response, *text, *id_json;
+    cJSON *messages_json;
+    rc_chat_message *messages;
+    size_t n_messages;
+    int32_t *ids;
+    size_t n_ids;
+    rc_encode_outcome outcome;
 } pending_item;
+
+static void free_texts(pending_item *item) {
+    free(item->prompt);
+    free(item->response);
+    free(item->text);
+    free(item->messages);
+    cJSON_Delete(item->messages_json);
+    item->prompt = item->response = item->text = NULL;
+    item->messages = NULL;
+    item->messages_json = NULL;
+}
 
 static void free_items(pending_item *items, int n) {
     for (int i = 0; i < n; i++) {
-        free(items[i].prompt);
-        free(items[i].response);
+        free_texts(&items[i]);
         free(items[i].id_json);
+        free(items[i].ids);
     }
+}
+
+/* The line's ids, as the model reads that kind of input; the texts go. */
+static rc_status encode_item(const rc_reward_model *rm, pending_item *it) {
+    rc_status st = it->messages ? rc_reward_model_encode_messages(rm, it->messages, it->n_messages,
+                                                                  &it->ids, &it->n_ids, &it->outcome)
+                   : it->text   ? rc_reward_model_encode_text(rm, it->text, &it->ids, &it->n_ids,
+                                                              &it->outcome)
+                                : rc_reward_model_encode(rm, it->prompt, it->response, &it->ids,
+                                                         &it->n_ids, &it->outcome);
+    free_texts(it);
+    return st;
+}
+
+/* "messages": [{"role", "content"}, ...] ending with the assistant's reply. */
+static int parse_messages(const cJSON *list, pending_item *item, char *error, size_t size) {
+    const int n = cJSON_GetArraySize(list);
+    if (!cJSON_IsArray(list) || n == 0) {
+        snprintf(error, size, "\"messages\" must be a non-empty list");
+        return 0;
+    }
+    item->messages_json = cJSON_Duplicate(list, 1);
+    item->messages = calloc((size_t)n, sizeof *item->messages);
+    if (!item->messages_json || !item->messages) {
+        snprintf(error, size, "out of memory");
+        return 0;
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, item->messages_json) {
+        const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "role"));
+        const char *content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "content"));
+        if (!role || !content) {
+            snprintf(error, size, "messages[%zu] needs string \"role\" and \"content\"",
+                     item->n_messages);
+            return 0;
+        }
+        item->messages[item->n_messages++] = (rc_chat_message){role, content};
+    }
+    return 1;
 }
 
 /* Parses one input line; on error writes the message to `error`. */
@@ -81,9 +142,12 @@ static int parse_line(const char *text, size_t len, pending_item *item, char *er
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(json, "prompt");
     const cJSON *response = cJSON_GetObjectItemCaseSensitive(json, "response");
     const cJSON *whole = cJSON_GetObjectItemCaseSensitive(json, "text");
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "id");
     int ok = 1;
-    if (response) {
+    if (messages) {
+        ok = parse_messages(messages, item, error, size);
+    } else if (response) {
         if (!cJSON_IsString(response) || (prompt && !cJSON_IsString(prompt))) {
             snprintf(error, size, "\"prompt\" and \"response\" must be strings");
             ok = 0;
@@ -99,11 +163,10 @@ static int parse_line(const char *text, size_t len, pending_item *item, char *er
             snprintf(error, size, "\"text\" must be a non-empty string");
             ok = 0;
         } else {
-            item->prompt = strdup("");
-            item->response = strdup(whole->valuestring);
+            item->text = strdup(whole->valuestring);
         }
     } else {
-        snprintf(error, size, "needs \"response\" (with optional \"prompt\") or \"text\"");
+        snprintf(error, size, "needs \"response\" (with optional \"prompt\"), \"messages\" or \"text\"");
         ok = 0;
     }
     if (ok && id) item->id_json = cJSON_PrintUnformatted(id);
@@ -125,17 +188,16 @@ static void write_error(FILE *out, long line, const char *message) {
 static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, int has_threshold,
                              double threshold, FILE *out, size_t *truncated_total) {
     if (n == 0) return RC_OK;
-    const char *prompts[SCORE_WINDOW] = {0}, *responses[SCORE_WINDOW] = {0};
+    const int32_t *seqs[SCORE_WINDOW] = {0};
+    size_t lens[SCORE_WINDOW] = {0};
     float rewards[SCORE_WINDOW];
-    rc_encode_outcome outcomes[SCORE_WINDOW];
     for (int i = 0; i < n; i++) {
-        prompts[i] = items[i].prompt;
-        responses[i] = items[i].response;
+        seqs[i] = items[i].ids;
+        lens[i] = items[i].n_ids;
+        *truncated_total += items[i].outcome != RC_ENCODED_WHOLE;
     }
-    rc_encode_counts counts;
-    rc_status st = rc_reward_model_score_texts(rm, prompts, responses, (size_t)n, rewards, &counts, outcomes);
+    rc_status st = rc_reward_model_score(rm, seqs, lens, (size_t)n, rewards);
     if (st != RC_OK) return rc_fail_context(st, "scoring lines %ld to %ld", items[0].line, items[n - 1].line);
-    *truncated_total += counts.prompt_truncated + counts.response_truncated;
     for (int i = 0; i < n; i++) {
         fprintf(out, "{\"line\": %ld, ", items[i].line);
         if (items[i].id_json) fprintf(out, "\"id\": %s, ", items[i].id_json);
@@ -147,7 +209,7 @@ static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, i
             fprintf(out, "\"normalized\": null");
         if (has_threshold)
             fprintf(out, ", \"decision\": \"%s\"", rewards[i] >= threshold ? "accept" : "block");
-        if (outcomes[i] != RC_ENCODED_WHOLE) fprintf(out, ", \"truncated\": true");
+        if (items[i].outcome != RC_ENCODED_WHOLE) fprintf(out, ", \"truncated\": true");
         fprintf(out, "}\n");
     }
     /* a full disk stops the run here, not after scoring the whole input */
@@ -244,7 +306,12 @@ int cmd_score(int argc, char **argv) {
         if (len == 0) continue; /* blank lines carry nothing */
         pending_item item = {.line = line_number};
         char error[256];
-        if (!parse_line(line, (size_t)len, &item, error, sizeof error)) {
+        int ok = parse_line(line, (size_t)len, &item, error, sizeof error);
+        if (ok && encode_item(&rm, &item) != RC_OK) {
+            snprintf(error, sizeof error, "%s", rc_last_error());
+            ok = 0;
+        }
+        if (!ok) {
             /* earlier lines first, so the output stays in input order */
             st = flush_window(&rm, items, n_pending, has_threshold, threshold, out, &truncated);
             scored += n_pending;

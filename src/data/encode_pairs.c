@@ -13,6 +13,13 @@ rc_encode_policy rc_encode_policy_default(void) {
     return policy;
 }
 
+rc_encode_policy rc_encode_policy_for(const rc_tokenizer *tok) {
+    rc_encode_policy policy = rc_encode_policy_default();
+    const int eos = rc_tokenizer_eos_id(tok);
+    policy.append_eos = eos >= 0 && eos != rc_tokenizer_pad_id(tok);
+    return policy;
+}
+
 /* Ids the policy adds around the text: BOS before (as the tokenizer says), EOS after. */
 static size_t n_special(const rc_encode_policy *policy, const rc_tokenizer *tok) {
     return (rc_tokenizer_adds_bos(tok) ? 1u : 0u) + (policy->append_eos ? 1u : 0u);
@@ -270,6 +277,31 @@ static rc_status render_pair(const rc_tokenizer *tok, const rc_chat_template *ch
         memset(r, 0, sizeof *r);
     }
     return st;
+}
+
+rc_status rc_render_conversation(const rc_tokenizer *tok, const rc_chat_template *chat,
+                                 const rc_chat_message *messages, size_t n, char **prompt,
+                                 char **response) {
+    *prompt = *response = NULL;
+    if (n == 0 || !messages[n - 1].role || strcmp(messages[n - 1].role, "assistant") != 0)
+        return rc_fail(RC_ERR_INVALID_ARG, "a conversation to score must end with the assistant's "
+                       "message (the response)");
+    char *head = NULL, *whole = NULL;
+    rc_status st = n > 1 ? render_joined(chat, messages, n - 1, NULL, 0, 1, &head) : RC_OK;
+    if (st == RC_OK && n == 1 && !(head = calloc(1, 1))) st = rc_fail(RC_ERR_OOM, "cannot copy a prompt");
+    if (st == RC_OK) st = render_joined(chat, messages, n, NULL, 0, 0, &whole);
+    if (st != RC_OK) {
+        free(head);
+        free(whole);
+        return st;
+    }
+    const size_t cut = common_prefix(head, whole);
+    head[cut] = '\0';
+    memmove(whole, whole + cut, strlen(whole + cut) + 1);
+    skip_added_bos(tok, cut ? head : whole);
+    *prompt = head;
+    *response = whole;
+    return RC_OK;
 }
 
 rc_status rc_encode_pairs_chat(const rc_tokenizer *tok, const rc_chat_template *chat,

@@ -32,6 +32,7 @@ rc_status rc_reward_meta_load(const char *model_dir, rc_reward_meta *meta) {
         meta->has_reward_stats = read_number(entry, "reward_mean", &meta->reward_mean) &&
                                  read_number(entry, "reward_std", &meta->reward_std);
         meta->has_threshold = read_number(entry, "threshold", &meta->threshold);
+        meta->chat = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(entry, "chat_template"));
     }
     cJSON_Delete(config);
     return st;
@@ -53,6 +54,7 @@ rc_status rc_reward_meta_save(const char *model_dir, const rc_reward_meta *meta)
             cJSON_AddNumberToObject(entry, "reward_std", meta->reward_std);
         }
         if (meta->has_threshold) cJSON_AddNumberToObject(entry, "threshold", meta->threshold);
+        if (meta->chat) cJSON_AddBoolToObject(entry, "chat_template", 1);
         cJSON_DeleteItemFromObjectCaseSensitive(config, META_KEY);
         cJSON_AddItemToObject(config, META_KEY, entry);
         entry = NULL;

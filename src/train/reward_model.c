@@ -16,6 +16,7 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
     rc_status st = rc_reward_meta_load(dir, &rm->meta);
     if (st == RC_OK) st = rc_tokenizer_load(dir, &rm->tokenizer);
     if (st == RC_OK) st = rc_encode_policy_check(&rm->meta.policy, rm->tokenizer);
+    if (st == RC_OK && rm->meta.chat) st = rc_chat_template_load(dir, &rm->chat);
     if (st == RC_OK) st = rc_backend_create(backend, device, &rm->backend);
     rc_load_report report;
     if (st == RC_OK) st = rc_model_load(dir, rm->backend, 0, &rm->model, &report);
@@ -41,6 +42,7 @@ rc_status rc_reward_model_open(const char *dir, const char *backend, int device,
 }
 
 void rc_reward_model_close(rc_reward_model *rm) {
+    rc_chat_template_free(rm->chat);
     rc_model_free(rm->model);
     rc_tokenizer_free(rm->tokenizer);
     rc_backend_destroy(rm->backend);
@@ -179,8 +181,41 @@ rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs,
     return st;
 }
 
+/* Texts as rendered for the model: the prompt/response pair itself, or the
+ * chat template's rendering of the conversation. */
+static rc_status encode_text(const rc_reward_model *rm, const char *prompt, const char *response,
+                             int32_t **ids, size_t *len, rc_encode_outcome *outcome);
+
+rc_status rc_reward_model_encode_messages(const rc_reward_model *rm,
+                                         const rc_chat_message *messages, size_t n,
+                                         int32_t **ids, size_t *len, rc_encode_outcome *outcome) {
+    if (!rm->chat)
+        return rc_fail(RC_ERR_INVALID_ARG, "messages need a chat model: this one was not trained "
+                       "on conversations (no chat template in use)");
+    char *prompt = NULL, *response = NULL;
+    rc_status st = rc_render_conversation(rm->tokenizer, rm->chat, messages, n, &prompt, &response);
+    if (st == RC_OK) st = encode_text(rm, prompt, response, ids, len, outcome);
+    free(prompt);
+    free(response);
+    return st;
+}
+
+rc_status rc_reward_model_encode_text(const rc_reward_model *rm, const char *text, int32_t **ids,
+                                      size_t *len, rc_encode_outcome *outcome) {
+    return encode_text(rm, "", text, ids, len, outcome);
+}
+
 rc_status rc_reward_model_encode(const rc_reward_model *rm, const char *prompt, const char *response,
                                 int32_t **ids, size_t *len, rc_encode_outcome *outcome) {
+    if (!rm->chat) return encode_text(rm, prompt, response, ids, len, outcome);
+    const rc_chat_message conversation[2] = {{"user", prompt}, {"assistant", response}};
+    const int has_prompt = prompt && prompt[0];
+    return rc_reward_model_encode_messages(rm, conversation + !has_prompt, has_prompt ? 2 : 1, ids,
+                                           len, outcome);
+}
+
+static rc_status encode_text(const rc_reward_model *rm, const char *prompt, const char *response,
+                             int32_t **ids, size_t *len, rc_encode_outcome *outcome) {
     rc_encode_outcome got;
     rc_status st = rc_encode_sequence(rm->tokenizer, &rm->meta.policy, prompt ? prompt : "",
                                       response, ids, len, &got);
@@ -195,28 +230,3 @@ rc_status rc_reward_model_encode(const rc_reward_model *rm, const char *prompt, 
     return st;
 }
 
-rc_status rc_reward_model_score_texts(rc_reward_model *rm, const char *const *prompts,
-                                      const char *const *responses, size_t n, float *rewards,
-                                      rc_encode_counts *counts, rc_encode_outcome *outcomes) {
-    int32_t **seqs = calloc(n ? n : 1, sizeof *seqs);
-    size_t *lens = calloc(n ? n : 1, sizeof *lens);
-    rc_status st = seqs && lens ? RC_OK : rc_fail(RC_ERR_OOM, "cannot allocate %zu sequences", n);
-    if (counts) memset(counts, 0, sizeof *counts);
-    for (size_t i = 0; i < n && st == RC_OK; i++) {
-        rc_encode_outcome outcome;
-        st = rc_reward_model_encode(rm, prompts ? prompts[i] : "", responses[i], &seqs[i], &lens[i],
-                                    &outcome);
-        if (st != RC_OK) break;
-        if (outcomes) outcomes[i] = outcome;
-        if (counts) {
-            counts->sequences++;
-            counts->prompt_truncated += outcome == RC_ENCODED_PROMPT_TRUNCATED;
-            counts->response_truncated += outcome == RC_ENCODED_RESPONSE_TRUNCATED;
-        }
-    }
-    if (st == RC_OK) st = rc_reward_model_score(rm, (const int32_t *const *)seqs, lens, n, rewards);
-    for (size_t i = 0; seqs && i < n; i++) free(seqs[i]);
-    free(seqs);
-    free(lens);
-    return st;
-}

@@ -315,6 +315,9 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
 
     st = rc_reward_meta_load(load_from, &meta);
     if (st == RC_OK && a->policy) meta.policy = *a->policy;
+    /* a model trained on conversations scores them as it saw them: rendered */
+    for (size_t i = 0; i < train->source->n && !meta.chat; i++)
+        meta.chat = rc_pair_is_conversational(&train->source->items[i]);
     if (st == RC_OK) st = rc_backend_create(a->backend, a->device, &be);
     if (st == RC_OK) st = rc_model_load(load_from, be, a->seed, &m, NULL);
     int max_pairs = a->per_device_train_batch_size;
