@@ -222,10 +222,30 @@ usage_error() { # usage_error "what" ARGS...: exit 2
     "$BIN" eval "$@" >/dev/null 2>&1
     check "usage: $what exits 2" test $? -eq 2
 }
+# ---- a threshold chosen on pairs: chosen responses acceptable, rejected not --------
+cp -r t t_pairs_threshold
+"$BIN" eval --model t_pairs_threshold --pairs dev.jsonl --target-precision 0.6 --summary spt.json >spt.txt 2>&1
+check "pairs + --target-precision: exit 0" test $? -eq 0
+check "pairs + --target-precision: threshold saved" grep -q "threshold saved" spt.txt
+if command -v python3 >/dev/null 2>&1; then
+    python3 - t_pairs_threshold/config.json spt.json <<'PY'
+import json, sys
+saved = json.load(open(sys.argv[1]))["rewardc"]["threshold"]
+t = json.load(open(sys.argv[2]))["threshold"]
+n = json.load(open(sys.argv[2]))["pairs"]
+chosen, rejected = t["chosen_accepted_rate"] * n, t["rejected_accepted_rate"] * n
+ok = abs(saved - t["value"]) < 1e-9 and t["source"] == "--target-precision"
+ok = ok and (chosen + rejected == 0 or chosen / (chosen + rejected) >= 0.6 - 1e-9)
+print("saved %g, summary %g, precision %s" % (saved, t["value"],
+      "n/a" if chosen + rejected == 0 else "%.3f" % (chosen / (chosen + rejected))))
+sys.exit(0 if ok else 1)
+PY
+    check "pairs + --target-precision: the saved threshold reaches the precision on the pairs" test $? -eq 0
+fi
+
 usage_error "no --model" --pairs dev.jsonl
 usage_error "no data" --model t
 usage_error "--pairs and --labeled" --model t --pairs dev.jsonl --labeled dev.jsonl
-usage_error "--target-precision with --pairs" --model t --pairs dev.jsonl --target-precision 0.9
 usage_error "--target-precision 1.5" --model t --labeled dev.jsonl --target-precision 1.5
 usage_error "decreasing buckets" --model t --pairs dev.jsonl --length-buckets 16,8
 usage_error "--text-field with --pairs" --model t --pairs dev.jsonl --text-field body

@@ -35,9 +35,10 @@ static void usage(FILE *out) {
             "                    average precision, the precision-recall curve\n"
             "  --text-field F    field holding the text with --labeled (text)\n"
             "  --label-field F   field holding the label with --labeled (label)\n"
-            "  --target-precision P  with --labeled: choose the lowest threshold whose precision is\n"
-            "                    >= P and store it in the model folder (config.json \"rewardc\")\n"
-            "  --target-recall R with --labeled: the highest threshold whose recall is >= R, stored\n"
+            "  --target-precision P  choose the lowest threshold whose precision is >= P and store\n"
+            "                    it in the model folder (config.json \"rewardc\"); on --pairs the\n"
+            "                    chosen responses count as acceptable and the rejected as not\n"
+            "  --target-recall R the highest threshold whose recall is >= R, stored likewise\n"
             "  --threshold T     report acceptance at T and draw it (default: the folder's threshold)\n"
             "  --summary FILE    JSON summary\n"
             "  --figure FILE     SVG: the two reward distributions, with the threshold\n"
@@ -154,8 +155,6 @@ static int parse_options(int argc, char **argv, eval_options *o) {
     if (!o->model) problem = "--model is required";
     else if (!o->pairs == !o->labeled) problem = "give exactly one of --pairs and --labeled";
     else if (precision && recall) problem = "give --target-precision or --target-recall, not both";
-    else if ((precision || recall) && !o->labeled)
-        problem = "--target-precision and --target-recall need --labeled (a threshold gates single responses)";
     else if ((precision || recall) && threshold)
         problem = "--threshold and a target both set the threshold: give one";
     else if (text_field_given && !o->labeled) problem = "--text-field and --label-field go with --labeled";
@@ -311,6 +310,16 @@ static int pick_threshold(const eval_options *o, const rc_reward_meta *meta, dou
     return 0;
 }
 
+/* Reloads rather than reuses the open model's settings, so only the threshold changes. */
+static rc_status save_threshold(const char *model_dir, double threshold) {
+    rc_reward_meta meta;
+    rc_status st = rc_reward_meta_load(model_dir, &meta);
+    if (st != RC_OK) return st;
+    meta.has_threshold = 1;
+    meta.threshold = threshold;
+    return rc_reward_meta_save(model_dir, &meta);
+}
+
 /* ---- pairs ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -421,6 +430,22 @@ static rc_status evaluate_pairs(const eval_options *o, rc_reward_model *rm, rc_p
         r->has_margin_length_r = rc_reward_length_correlation(reward_difference, token_difference, n,
                                                               &r->margin_length_r) == RC_OK;
         rc_clear_error();
+    }
+    if (st == RC_OK && (o->has_target_precision || o->has_target_recall)) {
+        /* the gate's threshold from the pairs: chosen acceptable, rejected not */
+        int *labels = malloc(2 * n * sizeof *labels);
+        if (!labels) st = rc_fail(RC_ERR_OOM, "cannot label %zu responses", 2 * n);
+        for (size_t i = 0; labels && i < 2 * n; i++) labels[i] = i % 2 == 0; /* chosen at 2i */
+        rc_threshold_choice at;
+        if (st == RC_OK)
+            st = o->has_target_precision
+                     ? rc_threshold_for_precision(rewards, labels, 2 * n, o->target, &at)
+                     : rc_threshold_for_recall(rewards, labels, 2 * n, o->target, &at);
+        if (st == RC_OK) {
+            r->has_threshold = 1;
+            r->threshold = at.threshold;
+        }
+        free(labels);
     }
     if (st == RC_OK && r->has_threshold)
         for (size_t i = 0; i < n; i++) {
@@ -567,7 +592,9 @@ static int run_pairs(eval_options *o, rc_reward_model *rm) {
     pair_results r;
     memset(&r, 0, sizeof r);
     const char *threshold_source = NULL;
-    r.has_threshold = pick_threshold(o, &rm->meta, &r.threshold, &threshold_source);
+    const int save = o->has_target_precision || o->has_target_recall;
+    if (save) threshold_source = o->has_target_precision ? "--target-precision" : "--target-recall";
+    else r.has_threshold = pick_threshold(o, &rm->meta, &r.threshold, &threshold_source);
     rc_pair_list pairs = {0};
     rc_encoded_pairs enc = {0};
     staged_outputs out = {0};
@@ -590,10 +617,12 @@ static int run_pairs(eval_options *o, rc_reward_model *rm) {
         st = stage_figure(&out, o->figure, &fig);
     }
     if (st == RC_OK && o->rewards) st = stage_pair_rewards(&out, o->rewards, &enc, &r);
+    if (st == RC_OK && save) st = save_threshold(o->model, r.threshold);
     if (st == RC_OK) st = commit_outputs(&out);
     else abort_outputs(&out);
     if (st == RC_OK) {
         print_pairs(rm, &r);
+        if (save) printf("threshold saved to %s/config.json\n", o->model);
         hint_extract_prompt(o, &pairs, &r.counts);
     } else {
         fprintf(stderr, "rewardc eval: %s\n", rc_last_error());
@@ -638,12 +667,7 @@ static void labeled_results_free(labeled_results *r) {
 static rc_status encode_single(const rc_reward_model *rm, const char *text, int32_t **ids,
                                size_t *n_ids, rc_encode_counts *counts) {
     rc_encode_outcome outcome;
-    rc_status st = rc_encode_sequence(rm->tokenizer, &rm->meta.policy, "", text, ids, n_ids, &outcome);
-    if (st == RC_OK && outcome == RC_ENCODED_DROPPED) {
-        rc_encode_policy truncating = rm->meta.policy;
-        truncating.overflow = RC_OVERFLOW_TRUNCATE;
-        st = rc_encode_sequence(rm->tokenizer, &truncating, "", text, ids, n_ids, &outcome);
-    }
+    rc_status st = rc_reward_model_encode_text(rm, text, ids, n_ids, &outcome);
     if (st != RC_OK) return st;
     counts->sequences++;
     counts->prompt_truncated += outcome == RC_ENCODED_PROMPT_TRUNCATED;
@@ -858,16 +882,7 @@ static int run_labeled(const eval_options *o, rc_reward_model *rm) {
         free(split);
     }
     if (st == RC_OK && o->rewards) st = stage_labeled_rewards(&out, o->rewards, &r);
-    if (st == RC_OK && save) {
-        /* reload rather than reuse rm->meta, so only the threshold changes */
-        rc_reward_meta meta;
-        st = rc_reward_meta_load(o->model, &meta);
-        if (st == RC_OK) {
-            meta.has_threshold = 1;
-            meta.threshold = r.threshold;
-            st = rc_reward_meta_save(o->model, &meta);
-        }
-    }
+    if (st == RC_OK && save) st = save_threshold(o->model, r.threshold);
     if (st == RC_OK) st = commit_outputs(&out);
     else abort_outputs(&out);
     if (st == RC_OK) print_labeled(rm, &r, save, o->model);
