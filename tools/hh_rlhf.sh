@@ -19,13 +19,7 @@ mkdir -p "$out"
 "$bin" prepare --from preferences --input "$data/hh-rlhf/harmless_base_holdout.jsonl.gz" \
     --extract-prompt --output "$out/holdout_pairs.jsonl"
 # a fixed 85/15 split of the dev pairs (line order from prepare is the file's order)
-total=$(wc -l < "$out/dev_pairs.jsonl")
-eval_n=$(( total * 15 / 100 ))
-awk -v n="$eval_n" -v total="$total" 'BEGIN { srand(7) }
-     { line[NR] = $0 } END { for (i = 1; i <= total; i++) idx[i] = i
-       for (i = total; i > 1; i--) { j = int(rand() * i) + 1; t = idx[i]; idx[i] = idx[j]; idx[j] = t }
-       for (i = 1; i <= total; i++) print line[idx[i]] > (i <= n ? "'"$out"'/eval_pairs.jsonl" : "'"$out"'/train_pairs.jsonl") }' \
-    "$out/dev_pairs.jsonl"
+tools/split_pairs.sh "$out/dev_pairs.jsonl" 15 "$out/train_pairs.jsonl" "$out/eval_pairs.jsonl"
 echo "hh-rlhf: $(wc -l < "$out/train_pairs.jsonl") train pairs, $(wc -l < "$out/eval_pairs.jsonl") eval pairs"
 
 "$bin" init --preset "${HH_PRESET:-tiny}" --tokenizer "$data/tokenizers/opt" --out "$out/init" \
