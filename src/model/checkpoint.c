@@ -38,7 +38,7 @@ static rc_status load_weights(rc_model *m, const rc_safetensors *st, const char 
     float *buffer = NULL;
     size_t capacity = 0;
     rc_status status = RC_OK;
-    for (int i = 0; i < m->n_params && status == RC_OK; i++) {
+    for (int i = 0; i < m->n_base_params && status == RC_OK; i++) {
         const rc_param_info *p = &m->table[i];
         const rc_tensor_view *t = find_tensor(m, st, p->name);
         if (!t) {
@@ -123,7 +123,7 @@ rc_status rc_model_save(rc_model *m, const char *dir) {
                               m->n_elements * sizeof *host);
     st = m->be->download(m->be, host, (rc_view){m->params, 0}, m->n_elements);
     if (st == RC_OK) st = rc_st_writer_new(&writer);
-    for (int i = 0; i < m->n_params && st == RC_OK; i++) {
+    for (int i = 0; i < m->n_base_params && st == RC_OK; i++) {
         const rc_param_info *p = &m->table[i];
         int64_t shape[2] = {p->shape[0], p->shape[1]};
         st = rc_st_writer_add(writer, p->name, RC_DTYPE_F32, p->ndim, shape, host + p->offset);
