@@ -171,6 +171,11 @@ rc_view dec_act(const rc_model *m, size_t offset);
  * (res2 for pre-norm, ln2 for post-norm); l == n_layers gives the stack's output. */
 rc_view decoder_layer_input(const rc_model *m, int l);
 
+/* PEFT adapter folders (adapter.c): rc_model_save / rc_model_load of a model with adapters. */
+rc_status decoder_save_adapter(rc_model *m, const char *dir);
+rc_status decoder_load_adapter(const char *dir, rc_backend *be, uint64_t seed, rc_model **out,
+                               rc_load_report *report);
+
 /* Layer l's forward pass (backward reruns it under activation checkpointing). */
 void decoder_layer_forward(rc_model *m, int l);
 
