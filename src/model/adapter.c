@@ -109,6 +109,14 @@ rc_status decoder_save_adapter(rc_model *m, const char *dir) {
     st = rc_path_join(path, sizeof path, dir, "adapter_config.json");
     if (st == RC_OK) st = rc_json_save_file(path, config);
     cJSON_Delete(config);
+    /* the base's config.json too, so the folder carries rewardc's settings
+     * (its "rewardc" entry) as every model folder does; loaders look for
+     * adapter_config.json first */
+    config = st == RC_OK ? rc_model_config_to_json(&m->cfg) : NULL;
+    if (st == RC_OK && !config) st = rc_fail(RC_ERR_OOM, "cannot build config.json");
+    if (st == RC_OK) st = rc_path_join(path, sizeof path, dir, "config.json");
+    if (st == RC_OK) st = rc_json_save_file(path, config);
+    cJSON_Delete(config);
     return st;
 }
 
