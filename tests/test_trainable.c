@@ -285,6 +285,22 @@ static void score(rc_model *m, const batch *b, float *rewards) {
           "%s", rc_last_error());
 }
 
+/* The batch and rewardc's rewards next to a saved folder, for
+ * tools/check_peft_roundtrip.py (PEFT / transformers must score the same). */
+static void write_rewards(const char *dir, const batch *b, const float *rewards) {
+    rc_st_writer *w = NULL;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/rewardc_rewards.safetensors", dir);
+    int64_t shape[2] = {b->rows, b->T}, rows[1] = {b->rows};
+    rc_status st = rc_st_writer_new(&w);
+    if (st == RC_OK) st = rc_st_writer_add(w, "input_ids", RC_DTYPE_I32, 2, shape, b->ids);
+    if (st == RC_OK) st = rc_st_writer_add(w, "attention_mask", RC_DTYPE_I32, 2, shape, b->mask);
+    if (st == RC_OK) st = rc_st_writer_add(w, "rewards", RC_DTYPE_F32, 1, rows, rewards);
+    if (st == RC_OK) st = rc_st_writer_write(w, path);
+    rc_st_writer_free(w);
+    CHECK(st == RC_OK, "%s: %s", path, rc_last_error());
+}
+
 /* Train adapters (B becomes non-zero), save, load, merge. */
 static void check_adapter_files(const char *model, const batch *b, const char *targets) {
     rc_model *m = load_golden(model);
@@ -313,6 +329,7 @@ static void check_adapter_files(const char *model, const batch *b, const char *t
     score(m, b, loaded);
     CHECK(!memcmp(trained, loaded, (size_t)b->rows * sizeof *loaded),
           "%s: the reloaded adapter scores differently", model);
+    write_rewards(dir, b, loaded);
     double moved = 0.0;
     for (int i = 0; i < b->rows; i++) moved = fmax(moved, fabs(trained[i] - loaded[i]));
     rc_model *fresh = load_model(dir);
@@ -331,6 +348,7 @@ static void check_adapter_files(const char *model, const batch *b, const char *t
             score(plain, b, reloaded);
             CHECK(!memcmp(merged, reloaded, (size_t)b->rows * sizeof *merged),
                   "%s: the merged folder scores differently", model);
+            write_rewards(merged_dir, b, reloaded);
             rc_model_free(plain);
         }
         rc_model_free(fresh);
