@@ -217,6 +217,7 @@ static void check_gradients(rc_model *m, const golden_batch *g, const cJSON *cfg
     CHECK(rc_model_param_count(m) <= MAX_PARAMS, "too many parameters for the test");
     for (int i = 0; i < rc_model_param_count(m) && i < MAX_PARAMS; i++) {
         const rc_param_info *p = rc_model_param(m, i);
+        if (!p->trainable) continue; /* a frozen parameter has no gradient (test_trainable) */
         float *grad = malloc(p->size * sizeof *grad), *want = malloc(p->size * sizeof *want);
         char key[RC_PARAM_NAME_MAX + 8];
         snprintf(key, sizeof key, "grad.%s", p->name);
@@ -290,6 +291,7 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
     size_t n_noise = 0;
     for (int i = 0; i < rc_model_param_count(m) && i < MAX_PARAMS; i++) {
         const rc_param_info *p = rc_model_param(m, i);
+        if (!p->trainable) continue;
         float *grad = malloc(p->size * sizeof *grad);
         char key[RC_PARAM_NAME_MAX + 8];
         snprintf(key, sizeof key, "grad.%s", p->name);
@@ -336,6 +338,7 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
     }
     for (int i = 0; i < rc_model_param_count(m); i++) {
         const rc_param_info *p = rc_model_param(m, i);
+        if (!p->trainable) continue; /* the goldens hold the trainable ones */
         float *value = malloc(p->size * sizeof *value);
         char key[RC_PARAM_NAME_MAX + 8];
         snprintf(key, sizeof key, "final.%s", p->name);
@@ -371,6 +374,41 @@ static void check_training(rc_model *m, const golden_batch *g, const cJSON *cfg,
  * backward), or composed from products in blocks of `block` queries. */
 typedef enum { FUSED, FUSED_RECOMPUTED, COMPOSED } attention_path;
 
+/* The LoRA and top-N goldens (golden/lora/, tools/gen_golden_lora.py): an
+ * adapter folder loads as PEFT's adapters + score head, trainable; a
+ * train_layers golden freezes all but the top layers; either way the set
+ * must be exactly the golden's trainable_params. */
+static void check_trainable_set(rc_model *m, const cJSON *cfg, const char *name) {
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(cfg, "train_layers");
+    if (cJSON_IsNumber(layers)) {
+        rc_trainable_config t = {.scope = RC_TRAIN_TOP_LAYERS, .top_layers = layers->valueint};
+        CHECK(rc_model_set_trainable(m, &t, 0) == RC_OK, "%s: %s", name, rc_last_error());
+    }
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(cfg, "trainable_params");
+    if (!cJSON_IsArray(want)) return;
+    int n_trainable = 0;
+    for (int i = 0; i < rc_model_param_count(m); i++) {
+        const rc_param_info *p = rc_model_param(m, i);
+        int listed = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, want) listed |= cJSON_IsString(item) && !strcmp(item->valuestring, p->name);
+        CHECK(listed == p->trainable, "%s: %s is %s in rewardc but %s in the golden", name, p->name,
+              p->trainable ? "trainable" : "frozen", listed ? "trainable" : "frozen");
+        n_trainable += p->trainable;
+    }
+    CHECK(n_trainable == cJSON_GetArraySize(want), "%s: %d trainable tensors, the golden has %d",
+          name, n_trainable, cJSON_GetArraySize(want));
+    const cJSON *lora = cJSON_GetObjectItemCaseSensitive(cfg, "lora");
+    if (lora) {
+        const double r = cJSON_GetObjectItemCaseSensitive(lora, "r")->valuedouble;
+        const double alpha = cJSON_GetObjectItemCaseSensitive(lora, "lora_alpha")->valuedouble;
+        const int rs = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(lora, "use_rslora"));
+        const double want_scale = rs ? alpha / sqrt(r) : alpha / r;
+        CHECK(fabs(rc_model_lora_scale(m) - want_scale) < 1e-12 * want_scale,
+              "%s: LoRA scale %g, PEFT's %g", name, rc_model_lora_scale(m), want_scale);
+    }
+}
+
 /* A full golden: forward, gradients and (when recorded) training. Composed
  * runs use blocks of `block` queries (the goldens' T of 11 to 13 is one
  * block by default). */
@@ -392,13 +430,14 @@ static void check_config(const char *name, int full, attention_path path, int bl
         rc_model_free(m);
         return;
     }
-    CHECK(rc_model_reserve(m, g.rows, g.T, 1) == RC_OK, "reserve: %s", rc_last_error());
     cJSON *cfg = NULL;
     const char *cfg_text = rc_st_metadata(g.st, "train_config");
     if (full) {
         cfg = cfg_text ? cJSON_Parse(cfg_text) : NULL;
         CHECK(cfg != NULL, "%s: train_config metadata missing", name);
     }
+    check_trainable_set(m, cfg, name);
+    CHECK(rc_model_reserve(m, g.rows, g.T, 1) == RC_OK, "reserve: %s", rc_last_error());
     double centering = cfg ? metadata_number(cfg, "centering_coef") : 0.0;
     float *d_rewards = malloc((size_t)g.rows * sizeof *d_rewards);
     rc_model_zero_grad(m);
@@ -504,6 +543,13 @@ int main(void) {
     check_other_layouts("llama/gqa3_untied", llama_layouts, 2);
     const char *tied_layouts[] = {"llama/mqa_llama3_tied_causallm", "llama/mqa_llama3_tied_llama_model"};
     check_other_layouts("llama/mqa_llama3_tied", tied_layouts, 2);
+    /* PEFT's LoRA (adapters saved by PEFT, loaded on their base) and top-N training */
+    const char *trainable_sets[] = {"lora/opt_r4_qv",         "lora/opt_r8_all_rslora",
+                                    "lora/llama_r8_all",      "lora/llama_r4_rslora",
+                                    "lora/gpt2_fused_r4",     "lora/falcon_fused_r4",
+                                    "lora/opt_top1",          "lora/llama_top1"};
+    for (size_t i = 0; i < sizeof trainable_sets / sizeof trainable_sets[0]; i++)
+        check_all_paths(trainable_sets[i], 5);
     rc_backend_destroy(backend);
     return test_finish("test_model_golden");
 }

@@ -96,6 +96,9 @@ typedef struct {
     size_t offset;                /* elements into the parameter buffer */
     size_t size;
     int no_weight_decay;          /* biases and LayerNorm weights, as transformers' Trainer */
+    int trainable;                /* has a gradient and AdamW moments (rc_model_set_trainable) */
+    size_t grad_offset;           /* elements into the gradient buffer, when trainable */
+    int adapter;                  /* a LoRA matrix (in the adapter buffer, not the base's) */
 } rc_param_info;
 
 typedef struct rc_model rc_model;
@@ -117,6 +120,54 @@ int rc_model_param_count(const rc_model *m);
 const rc_param_info *rc_model_param(const rc_model *m, int index);
 int rc_model_find_param(const rc_model *m, const char *hf_name); /* RC_NO_PARAM if absent */
 size_t rc_model_num_parameters(const rc_model *m);
+
+/* ---- Trainable-parameter sets (src/model/trainable.c) ----
+ * By default every parameter trains. The other sets freeze the rest: a frozen
+ * parameter has no gradient buffer, no AdamW moments and no weight-gradient
+ * product in backward, and backward stops below the lowest parameter that
+ * trains. LoRA follows PEFT: on each targeted linear module W (a fused one,
+ * GPT-2's c_attn or Falcon's query_key_value, as one module) y = x W^T + b +
+ * s (x A^T) B^T with A [r, in] kaiming-uniform(a = sqrt(5)), B [out, r] zero
+ * and s = alpha / r (rsLoRA: alpha / sqrt(r)); the score head trains fully
+ * (PEFT's modules_to_save for SEQ_CLS). */
+typedef enum {
+    RC_TRAIN_ALL = 0,
+    RC_TRAIN_HEAD,       /* the score head only */
+    RC_TRAIN_TOP_LAYERS, /* the top N layers, the final norm, project_out and the head */
+    RC_TRAIN_LORA        /* LoRA adapters and the head */
+} rc_train_scope;
+
+typedef struct {
+    rc_train_scope scope;
+    int top_layers;      /* RC_TRAIN_TOP_LAYERS: N >= 1 */
+    int lora_r;          /* rank >= 1 */
+    double lora_alpha;   /* scaling alpha / r */
+    double lora_dropout; /* only 0 (no dropout stream is defined to match) */
+    int use_rslora;      /* scaling alpha / sqrt(r) */
+    /* comma-separated module names as PEFT matches them (the last component,
+     * or a dotted suffix: "q_proj,v_proj", "self_attn.o_proj"), or
+     * "all-linear" (every linear module but the head); NULL or "": the
+     * family's PEFT default (q_proj,v_proj; c_attn; query_key_value) */
+    const char *lora_target_modules;
+} rc_trainable_config;
+
+/* Sets what trains; before rc_model_reserve. LoRA adds the adapters (A from
+ * `seed`). An error names a target module that matches nothing. */
+rc_status rc_model_set_trainable(rc_model *m, const rc_trainable_config *t, uint64_t seed);
+/* The set in force, with lora_target_modules as the matched names (owned by
+ * the model). */
+const rc_trainable_config *rc_model_trainable(const rc_model *m);
+size_t rc_model_num_trainable(const rc_model *m);
+/* The LoRA scaling s (0 without adapters). */
+double rc_model_lora_scale(const rc_model *m);
+/* W += s B A into every adapted weight, then drops the adapters: a plain
+ * model that scores as the adapted one did (up to float rounding). */
+rc_status rc_model_merge_lora(rc_model *m);
+
+/* Activation checkpointing (TrainingArguments' gradient_checkpointing):
+ * training keeps only each layer's input and recomputes the layer in
+ * backward; the results are bit-identical. Before rc_model_reserve. */
+void rc_model_set_gradient_checkpointing(rc_model *m, int enabled);
 
 /* Host copies of one parameter / its gradient (n must equal the size). */
 rc_status rc_model_get_param(rc_model *m, int index, float *dst, size_t n);
@@ -146,6 +197,7 @@ void rc_model_set_fused_attention(rc_model *m, int enabled);
 /* Bytes of each region, for reporting the memory plan. */
 typedef struct {
     size_t params, grads, optimizer, activations;
+    size_t trainable_params, total_params; /* element counts */
 } rc_memory_plan;
 rc_memory_plan rc_model_memory_plan(const rc_model *m);
 /* Whether a batch of rows x T slots with n_scores rewards fits the reservation. */
@@ -188,9 +240,11 @@ rc_status rc_model_pooled_hidden(rc_model *m, float *out, size_t n);
 rc_status rc_model_backward(rc_model *m, const float *d_rewards);
 void rc_model_zero_grad(rc_model *m);
 
-/* Views of the regions, for the optimizer. */
-rc_view rc_model_params_view(const rc_model *m);
-rc_view rc_model_grads_view(const rc_model *m);
+/* Views of one parameter and its gradient (none when frozen), for the optimizer. */
+rc_view rc_model_param_view(const rc_model *m, int index);
+rc_view rc_model_grad_view(const rc_model *m, int index);
+/* Elements of the gradient buffer (the trainable parameters'). */
+size_t rc_model_grad_elements(const rc_model *m);
 
 
 /* ---- Hugging Face checkpoints (src/model/checkpoint.c) ---- */
@@ -212,6 +266,12 @@ rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model
  * *ForSequenceClassification folder, which transformers loads as it is; each
  * file atomically. The folder is created if needed. */
 rc_status rc_model_save(rc_model *m, const char *dir);
+/* A folder with LoRA adapters (adapter_config.json + adapter_model.safetensors,
+ * PEFT's format) holds no base weights: rc_model_load reads the base from
+ * its base_model_name_or_path (relative paths from the adapter folder) and
+ * attaches the adapters and the saved head, trainable as PEFT's were.
+ * rc_model_save of a model with adapters writes that folder. */
+int rc_model_is_adapter_dir(const char *dir);
 
 #ifdef __cplusplus
 }

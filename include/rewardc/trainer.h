@@ -40,6 +40,8 @@ typedef struct {
     int quiet;                       /* no progress display */
     long stop_after_steps;           /* testing aid: exit cleanly after this many steps (0: off) */
     const rc_encode_policy *policy;  /* stored with the model (NULL: keep the model folder's) */
+    rc_trainable_config trainable;   /* what trains (default: every parameter) */
+    int gradient_checkpointing;      /* recompute each layer in backward (same results) */
 } rc_train_args;
 
 void rc_train_args_default(rc_train_args *args);

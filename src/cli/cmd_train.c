@@ -28,6 +28,10 @@ typedef struct {
     const char *model, *train_file, *eval_file, *config_file, *prompt_marker;
     long max_length, threads, seed;
     int resume, extract_prompt;
+    /* what trains (rc_trainable_config) */
+    int train_layers, train_head_only, lora_r, use_rslora;
+    double lora_alpha, lora_dropout;
+    const char *lora_target_modules;
 } train_settings;
 
 static int option_table(train_settings *s, train_option *t) {
@@ -69,6 +73,14 @@ static int option_table(train_settings *s, train_option *t) {
         {"device", OPT_INT, &a->device, "device index for opencl/cuda (0)"},
         {"quiet", OPT_BOOL, &a->quiet, "no progress display"},
         {"stop_after_steps", OPT_LONG, &a->stop_after_steps, "stop (as if killed) after N steps of this run: for tests"},
+        {"train_layers", OPT_INT, &s->train_layers, "train only the top N layers, the final norm and the head (0: all)"},
+        {"train_head_only", OPT_BOOL, &s->train_head_only, "train only the score head"},
+        {"lora_r", OPT_INT, &s->lora_r, "LoRA rank: train adapters and the head on a frozen base (0: off)"},
+        {"lora_alpha", OPT_DOUBLE, &s->lora_alpha, "LoRA scaling alpha / r (8, PEFT's default)"},
+        {"lora_dropout", OPT_DOUBLE, &s->lora_dropout, "LoRA dropout (only 0 is supported)"},
+        {"lora_target_modules", OPT_STRING, &s->lora_target_modules, "PEFT module names, comma-separated, or all-linear (the family's PEFT default)"},
+        {"use_rslora", OPT_BOOL, &s->use_rslora, "rank-stabilised scaling alpha / sqrt(r)"},
+        {"gradient_checkpointing", OPT_BOOL, &a->gradient_checkpointing, "keep only each layer's input, recompute the layer in backward (same results)"},
     };
     int n = (int)(sizeof options / sizeof options[0]);
     if (t) memcpy(t, options, sizeof options);
@@ -161,6 +173,35 @@ static int apply_config(const cJSON *json, const char *path, const train_option 
     return 1;
 }
 
+/* --train_layers, --train_head_only and --lora_r pick one trainable set. */
+static int trainable_from_settings(train_settings *s) {
+    rc_trainable_config *t = &s->args.trainable;
+    const int chosen = (s->train_layers > 0) + (s->train_head_only != 0) + (s->lora_r > 0);
+    if (chosen > 1) {
+        fprintf(stderr, "rewardc train: --train_layers, --train_head_only and --lora_r exclude "
+                "each other\n");
+        return 0;
+    }
+    const int lora_only = s->lora_target_modules || s->use_rslora || s->lora_dropout != 0.0 ||
+                          s->lora_alpha != 8.0;
+    if (lora_only && s->lora_r <= 0) {
+        fprintf(stderr, "rewardc train: the LoRA options need --lora_r\n");
+        return 0;
+    }
+    *t = (rc_trainable_config){.scope = RC_TRAIN_ALL};
+    if (s->train_head_only) t->scope = RC_TRAIN_HEAD;
+    if (s->train_layers > 0) {
+        t->scope = RC_TRAIN_TOP_LAYERS;
+        t->top_layers = s->train_layers;
+    }
+    if (s->lora_r > 0)
+        *t = (rc_trainable_config){.scope = RC_TRAIN_LORA, .lora_r = s->lora_r,
+                                   .lora_alpha = s->lora_alpha, .lora_dropout = s->lora_dropout,
+                                   .use_rslora = s->use_rslora,
+                                   .lora_target_modules = s->lora_target_modules};
+    return 1;
+}
+
 static int load_pairs(const char *path, const train_settings *s, rc_pair_list *pairs) {
     rc_read_options read = {0};
     rc_preference_options pref = {.extract_prompt = s->extract_prompt, .prompt_marker = s->prompt_marker};
@@ -194,6 +235,7 @@ int cmd_train(int argc, char **argv) {
     rc_train_args_default(&s.args);
     s.seed = (long)s.args.seed;
     s.max_length = -1;
+    s.lora_alpha = 8.0; /* PEFT's LoraConfig default */
     train_option table[64];
     int n = option_table(&s, table);
 
@@ -250,6 +292,7 @@ int cmd_train(int argc, char **argv) {
     }
     s.args.seed = (uint64_t)s.seed;
     rc_set_num_threads((int)s.threads);
+    if (!trainable_from_settings(&s)) goto usage_error;
 
     int status = 1;
     rc_tokenizer *tok = NULL;

@@ -13,6 +13,7 @@
 static const rc_command commands[] = {
     {"bench", "measure training-step, scoring and GEMM throughput", cmd_bench},
     {"eval", "evaluate a reward model on pairs or labelled responses", cmd_eval},
+    {"export", "merge a LoRA run's adapters into a plain Hugging Face folder", cmd_export},
     {"import", "turn a GGUF model (llama.cpp) into a Hugging Face reward-model folder", cmd_import},
     {"init", "create a randomly initialised reward model (any family) from a named shape", cmd_init},
     {"prepare", "turn labelled texts, rankings or preference JSONL into chosen/rejected pairs",

@@ -1,6 +1,8 @@
 /* Hugging Face checkpoints in and out, any family: config.json +
  * safetensors, tensors under the table's HF names. */
+#define _XOPEN_SOURCE 700 /* realpath, strdup */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,7 @@ static rc_status load_weights(rc_model *m, const rc_safetensors *st, const char 
     float *buffer = NULL;
     size_t capacity = 0;
     rc_status status = RC_OK;
-    for (int i = 0; i < m->n_params && status == RC_OK; i++) {
+    for (int i = 0; i < m->n_base_params && status == RC_OK; i++) {
         const rc_param_info *p = &m->table[i];
         const rc_tensor_view *t = find_tensor(m, st, p->name);
         if (!t) {
@@ -90,6 +92,7 @@ rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model
     memset(report, 0, sizeof *report);
     if (!rc_path_is_dir(dir))
         return rc_fail(RC_ERR_IO, "model folder %s does not exist or is not a folder", dir);
+    if (rc_model_is_adapter_dir(dir)) return decoder_load_adapter(dir, be, seed, out, report);
     char path[4096];
     rc_status st = rc_path_join(path, sizeof path, dir, "config.json");
     if (st != RC_OK) return st;
@@ -106,6 +109,11 @@ rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model
     st = decoder_model_new(&cfg, be, seed, 0, &m); /* every weight comes from the file */
     if (st == RC_OK) st = load_weights(m, weights, dir, seed, report);
     rc_st_close(weights);
+    if (st == RC_OK) { /* an adapter saved from it names it as its base */
+        char resolved[PATH_MAX];
+        m->source_dir = strdup(realpath(dir, resolved) ? resolved : dir);
+        if (!m->source_dir) st = rc_fail(RC_ERR_OOM, "cannot record the model folder");
+    }
     if (st != RC_OK) {
         rc_model_free(m);
         return st;
@@ -115,6 +123,7 @@ rc_status rc_model_load(const char *dir, rc_backend *be, uint64_t seed, rc_model
 }
 
 rc_status rc_model_save(rc_model *m, const char *dir) {
+    if (m->lora_r) return decoder_save_adapter(m, dir);
     rc_status st = rc_mkdir_p(dir);
     if (st != RC_OK) return st;
     float *host = malloc(m->n_elements * sizeof *host);
@@ -123,7 +132,7 @@ rc_status rc_model_save(rc_model *m, const char *dir) {
                               m->n_elements * sizeof *host);
     st = m->be->download(m->be, host, (rc_view){m->params, 0}, m->n_elements);
     if (st == RC_OK) st = rc_st_writer_new(&writer);
-    for (int i = 0; i < m->n_params && st == RC_OK; i++) {
+    for (int i = 0; i < m->n_base_params && st == RC_OK; i++) {
         const rc_param_info *p = &m->table[i];
         int64_t shape[2] = {p->shape[0], p->shape[1]};
         st = rc_st_writer_add(writer, p->name, RC_DTYPE_F32, p->ndim, shape, host + p->offset);

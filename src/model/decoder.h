@@ -17,6 +17,10 @@ typedef struct {
     int in_out;         /* stored [in, out] */
     int bias;           /* RC_NO_PARAM: no bias */
     size_t bias_offset;
+    /* LoRA (RC_NO_PARAM: none): A [r, in] of the whole module, B [out, r]
+     * of which this block's rows start at lora_b_offset */
+    int lora_a, lora_b;
+    size_t lora_b_offset;
 } linear_ref;
 
 typedef struct {
@@ -29,6 +33,7 @@ typedef struct {
 
 typedef struct {
     int embed_tokens, embed_positions, project_in, project_out;
+    linear_ref project_in_linear, project_out_linear; /* as linear layers (LoRA targets) */
     int final_norm_w, final_norm_b;
     int score;
     layer_params *layers;
@@ -83,6 +88,10 @@ typedef struct {
     size_t g_probs;                          /* as probs */
     size_t g_tok;                            /* [N, P] */
     size_t g_gathered, g_final, g_pooled, g_rewards, g_rows;
+    size_t g_frozen, g_frozen_width;         /* [2, width]: where frozen norms' weight
+                                                gradients go (width: the widest norm) */
+    size_t lora_t, lora_u;                   /* [N, r]: x A^T and dy B of one LoRA product */
+    int checkpointing;                       /* layers share one set of buffers but their outputs */
     size_t total;
 } decoder_acts;
 
@@ -96,6 +105,18 @@ struct rc_model {
     size_t n_elements;
     model_params p;
     rc_buffer *params, *grads;
+    /* trainable sets (trainable.c) */
+    rc_trainable_config trainable;
+    char *lora_targets;    /* the matched module names, comma-separated */
+    int n_base_params;     /* table entries before the adapters */
+    size_t n_grad_elements;
+    size_t n_adapter_elements;
+    rc_buffer *adapters;   /* LoRA A and B matrices */
+    int lora_r;
+    double lora_scale;
+    int grad_floor;        /* the lowest backward stage with a trainable parameter */
+    int gradient_checkpointing;
+    char *source_dir;      /* the folder it was loaded from (an adapter's base), or NULL */
     /* activations */
     rc_buffer *acts;
     size_t acts_capacity;
@@ -119,8 +140,14 @@ static inline int dec_kv_width(const rc_model_config *c) { return c->num_key_val
 
 /* Lays out the activations for a batch; returns the total element count.
  * layers may be NULL when only the total is wanted. */
+typedef struct {
+    int training;       /* keep what backward needs */
+    int keep_attention; /* see decoder_acts.keeps_attention */
+    int lora_rank;      /* scratch for the LoRA products (0: none) */
+    int checkpointing;  /* training keeps only each layer's input */
+} decoder_plan_options;
 size_t decoder_plan_activations(const rc_model_config *cfg, int rows, int T, int n_out,
-                                int training, int keep_attention, decoder_acts *plan,
+                                const decoder_plan_options *options, decoder_acts *plan,
                                 layer_acts *layers);
 
 /* rc_model_create, optionally leaving the weights unset (for a checkpoint
@@ -143,6 +170,14 @@ rc_view dec_act(const rc_model *m, size_t offset);
 /* The input of layer l: the embeddings, or the previous layer's output
  * (res2 for pre-norm, ln2 for post-norm); l == n_layers gives the stack's output. */
 rc_view decoder_layer_input(const rc_model *m, int l);
+
+/* PEFT adapter folders (adapter.c): rc_model_save / rc_model_load of a model with adapters. */
+rc_status decoder_save_adapter(rc_model *m, const char *dir);
+rc_status decoder_load_adapter(const char *dir, rc_backend *be, uint64_t seed, rc_model **out,
+                               rc_load_report *report);
+
+/* Layer l's forward pass (backward reruns it under activation checkpointing). */
+void decoder_layer_forward(rc_model *m, int l);
 
 /* The model's norm (LayerNorm or RMSNorm, its eps) of rows x [rows, C] into
  * the activation at out, with its statistics (mean unused by RMSNorm);
@@ -185,13 +220,33 @@ int decoder_causal_block(const rc_model *m);
 int decoder_fused_attention(const rc_model *m);
 float decoder_attention_scale(const rc_model *m);
 
+/* Backward stages, bottom up: the embeddings (and project_in), layer l at
+ * 1 + l, the final norm, project_out, the score head. Backward runs a stage
+ * only at or above m->grad_floor, and forms its input gradient only above it. */
+enum { STAGE_EMBEDDINGS = 0 };
+static inline int stage_of_layer(int l) { return 1 + l; }
+static inline int stage_final_norm(const rc_model_config *c) { return 1 + c->num_hidden_layers; }
+static inline int stage_project_out(const rc_model_config *c) { return 2 + c->num_hidden_layers; }
+static inline int stage_score(const rc_model_config *c) { return 3 + c->num_hidden_layers; }
+int decoder_param_trainable(const rc_model *m, int index);
+/* The gradient of a norm weight, or the scratch frozen norms write to. */
+rc_view decoder_norm_grad(const rc_model *m, int index, int second);
+/* Sets the default trainable set (every parameter) after the table is built. */
+void decoder_trainable_defaults(rc_model *m);
+void decoder_trainable_free(rc_model *m);
+/* Adapters of rank r on the modules `targets` names (comma-separated, PEFT's
+ * suffix rule) or on every linear module; A from seed, B zero. */
+rc_status decoder_attach_lora(rc_model *m, const char *targets, int all_linear, int r,
+                              double alpha, int use_rslora, uint64_t seed);
+
 /* y[N,out] = x[N,in] W^T (+ b) */
 void decoder_linear_forward(rc_model *m, const linear_ref *l, rc_view y, rc_view x, int N,
                             int in, int out);
 /* dx (+)= dy W (accumulate_dx) */
 void decoder_linear_backward_input(rc_model *m, const linear_ref *l, rc_view dx,
                                    int accumulate_dx, rc_view dy, int N, int in, int out);
-/* dW += dy^T x (LINEAR_DW) and db += colsum(dy) (LINEAR_DB), of those present */
+/* dW += dy^T x (LINEAR_DW) and db += colsum(dy) (LINEAR_DB), of those
+ * present and trainable; LINEAR_DW includes the LoRA matrices' gradients */
 enum { LINEAR_DW = 1, LINEAR_DB = 2 };
 void decoder_linear_backward_weights(rc_model *m, const linear_ref *l, int which, rc_view dy,
                                      rc_view x, int N, int in, int out);

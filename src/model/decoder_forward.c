@@ -10,7 +10,7 @@
  * layer, then the final norm and project_out, run only on those rows. */
 #include <stdlib.h>
 
-#include "model/decoder.h"
+#include "model/family.h"
 
 void decoder_norm(rc_model *m, size_t out, size_t mean, size_t rstd, rc_view x, int w, int b,
                   int rows) {
@@ -63,7 +63,7 @@ static void mlp_forward(rc_model *m, const layer_params *W, const layer_acts *L,
 
 /* Layer l. Past its keys and values the last layer runs only at the n_out
  * score rows (gathered into last_x / last_in): nothing else reaches a score. */
-static void layer_forward(rc_model *m, int l) {
+void decoder_layer_forward(rc_model *m, int l) {
     rc_backend *be = m->be;
     const rc_model_config *c = &m->cfg;
     const layer_params *W = &m->p.layers[l];
@@ -204,14 +204,12 @@ static rc_status forward_planned(rc_model *m, float *rewards_out) {
     const decoder_acts *A = &m->plan;
     const int N = A->rows * A->T, C = c->hidden_size, P = c->word_embed_proj_dim;
     const int n_out = A->n_out;
-    const linear_ref project_in = {.weight = m->p.project_in, .bias = RC_NO_PARAM};
-    const linear_ref project_out = {.weight = m->p.project_out, .bias = RC_NO_PARAM};
-    const linear_ref score = {.weight = m->p.score, .bias = RC_NO_PARAM};
+    const linear_ref score = family_linear(m->p.score, RC_NO_PARAM);
     rc_view x0 = dec_act(m, A->x0);
     if (m->p.project_in != RC_NO_PARAM) {
         be->embedding_forward(be, dec_act(m, A->tok_embed), dec_act(m, A->ids),
                               dec_param(m, m->p.embed_tokens), N, P, 0);
-        decoder_linear_forward(m, &project_in, x0, dec_act(m, A->tok_embed), N, P, C);
+        decoder_linear_forward(m, &m->p.project_in_linear, x0, dec_act(m, A->tok_embed), N, P, C);
     } else {
         be->embedding_forward(be, x0, dec_act(m, A->ids), dec_param(m, m->p.embed_tokens), N, C,
                               0);
@@ -220,7 +218,7 @@ static rc_status forward_planned(rc_model *m, float *rewards_out) {
         be->embedding_forward(be, x0, dec_act(m, A->pos_ids), dec_param(m, m->p.embed_positions),
                               N, C, 1);
 
-    for (int l = 0; l < c->num_hidden_layers; l++) layer_forward(m, l);
+    for (int l = 0; l < c->num_hidden_layers; l++) decoder_layer_forward(m, l);
 
     /* the last layer's output holds just the n_out score rows */
     rc_view gathered = decoder_layer_input(m, c->num_hidden_layers);
@@ -233,7 +231,7 @@ static rc_status forward_planned(rc_model *m, float *rewards_out) {
     rc_view pooled = head_in;
     if (m->p.project_out != RC_NO_PARAM) {
         pooled = dec_act(m, A->pooled);
-        decoder_linear_forward(m, &project_out, pooled, head_in, n_out, C, P);
+        decoder_linear_forward(m, &m->p.project_out_linear, pooled, head_in, n_out, C, P);
     }
     decoder_linear_forward(m, &score, dec_act(m, A->rewards), pooled, n_out, P, 1);
     rc_status st = be->download(be, rewards_out, dec_act(m, A->rewards), (size_t)n_out);

@@ -19,8 +19,10 @@ static size_t take(planner *pl, size_t n) {
 }
 
 size_t decoder_plan_activations(const rc_model_config *c, int rows, int T, int n_out,
-                                int training, int keep_attention, decoder_acts *plan,
+                                const decoder_plan_options *o, decoder_acts *plan,
                                 layer_acts *layers) {
+    const int training = o->training, keep_attention = o->keep_attention;
+    const int checkpointing = training && o->checkpointing;
     const size_t N = (size_t)rows * T, C = (size_t)c->hidden_size, F = (size_t)c->ffn_dim;
     const size_t P = (size_t)c->word_embed_proj_dim, H = (size_t)c->num_attention_heads;
     const size_t QW = (size_t)dec_q_width(c), KW = (size_t)dec_kv_width(c);
@@ -28,7 +30,7 @@ size_t decoder_plan_activations(const rc_model_config *c, int rows, int T, int n
     const size_t O = (size_t)n_out;
     planner pl = {0};
     decoder_acts a = {.rows = rows, .T = T, .training = training, .n_out = n_out, .layer = layers,
-                  .keeps_attention = training && keep_attention};
+                  .keeps_attention = training && keep_attention, .checkpointing = checkpointing};
     a.ids = take(&pl, N);
     a.mask = take(&pl, N);
     a.pos_ids = take(&pl, N);
@@ -50,7 +52,9 @@ size_t decoder_plan_activations(const rc_model_config *c, int rows, int T, int n
      * and a small model's attn fits ATTENTION_KEPT_MAX, each layer keeps its
      * attn and stats instead (keeps_attention). */
     const int n_layers = c->num_hidden_layers, pre = c->do_layer_norm_before;
-    const int distinct_layers = training ? n_layers : 1;
+    /* activation checkpointing: one layer's worth, shared, as in inference,
+     * but each layer's output (the next one's input) kept */
+    const int distinct_layers = training && !checkpointing ? n_layers : 1;
     const size_t shared_ln = training ? take(&pl, N * C) : 0;
     const size_t shared_attn = training && !a.keeps_attention ? take(&pl, N * QW) : 0;
     const size_t shared_stats = a.keeps_attention ? 0 : take(&pl, N * H * 2);
@@ -97,6 +101,12 @@ size_t decoder_plan_activations(const rc_model_config *c, int rows, int T, int n
         L->res2 = take(&pl, R * C);
     }
     for (int l = distinct_layers; l < n_layers && layers; l++) layers[l] = layers[0];
+    for (int l = 1; l < n_layers && checkpointing; l++) {
+        const size_t rows_out = l == n_layers - 1 ? O : N;
+        const size_t out = take(&pl, rows_out * C);
+        if (layers && pre) layers[l].res2 = out;
+        else if (layers) layers[l].ln2 = out;
+    }
     a.score_mask = take(&pl, O * T);
     a.last_x = take(&pl, O * C);
     a.last_in = take(&pl, O * C);
@@ -129,6 +139,12 @@ size_t decoder_plan_activations(const rc_model_config *c, int rows, int T, int n
         a.g_pooled = take(&pl, O * P);
         a.g_rewards = take(&pl, O);
         a.g_rows = take(&pl, O * C);
+        a.g_frozen_width = C > (size_t)c->head_dim ? C : (size_t)c->head_dim;
+        a.g_frozen = take(&pl, 2 * a.g_frozen_width);
+    }
+    if (o->lora_rank > 0) {
+        a.lora_t = take(&pl, N * (size_t)o->lora_rank);
+        a.lora_u = training ? take(&pl, N * (size_t)o->lora_rank) : a.lora_t;
     }
     a.total = pl.next;
     *plan = a;
@@ -146,9 +162,10 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
     rc_status rope = decoder_rope_tables(m, max_seq_len);
     if (rope != RC_OK) return rope;
     if (training && !m->grads) {
-        rc_status st = m->be->alloc(m->be, m->n_elements, &m->grads);
+        rc_status st = m->be->alloc(m->be, m->n_grad_elements ? m->n_grad_elements : 1, &m->grads);
         if (st != RC_OK)
-            return rc_fail_context(st, "allocating gradients (%.1f MB)", m->n_elements * 4.0 / 1e6);
+            return rc_fail_context(st, "allocating gradients (%.1f MB)",
+                                   m->n_grad_elements * 4.0 / 1e6);
         rc_model_zero_grad(m);
     }
     layer_acts *layers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *layers);
@@ -167,8 +184,10 @@ rc_status rc_model_reserve(rc_model *m, int max_rows, int max_seq_len, int train
     m->keep_attention = training && decoder_fused_attention(m) && !m->recompute_attention &&
                         kept <= ATTENTION_KEPT_MAX;
     decoder_acts plan;
-    size_t need = decoder_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, training,
-                                       m->keep_attention, &plan, layers);
+    const decoder_plan_options options = {training, m->keep_attention, m->lora_r,
+                                          m->gradient_checkpointing};
+    size_t need = decoder_plan_activations(&m->cfg, max_rows, max_seq_len, max_rows, &options,
+                                           &plan, layers);
     if (m->acts) m->be->free(m->be, m->acts);
     m->acts = NULL;
     rc_status st = m->be->alloc(m->be, need, &m->acts);
@@ -204,8 +223,9 @@ int rc_model_batch_fits(const rc_model *m, int rows, int T, int n_scores) {
 
 size_t decoder_plan_batch(const rc_model *m, int rows, int T, int n_out, decoder_acts *plan,
                           layer_acts *layers) {
-    return decoder_plan_activations(&m->cfg, rows, T, n_out, decoder_keeps_activations(m),
-                                m->keep_attention, plan, layers);
+    const decoder_plan_options options = {decoder_keeps_activations(m), m->keep_attention,
+                                          m->lora_r, m->gradient_checkpointing};
+    return decoder_plan_activations(&m->cfg, rows, T, n_out, &options, plan, layers);
 }
 
 void rc_model_set_grad_enabled(rc_model *m, int enabled) { m->grad_enabled = enabled != 0; }
@@ -226,10 +246,12 @@ int decoder_keeps_activations(const rc_model *m) { return m->training && m->grad
 
 rc_memory_plan rc_model_memory_plan(const rc_model *m) {
     rc_memory_plan plan = {
-        .params = m->n_elements * 4,
-        .grads = m->grads ? m->n_elements * 4 : 0,
-        .optimizer = 2 * m->n_elements * 4,
+        .params = (m->n_elements + m->n_adapter_elements) * 4,
+        .grads = m->grads ? m->n_grad_elements * 4 : 0,
+        .optimizer = 2 * m->n_grad_elements * 4,
         .activations = m->acts_capacity * 4,
+        .trainable_params = rc_model_num_trainable(m),
+        .total_params = rc_model_num_parameters(m),
     };
     return plan;
 }

@@ -39,7 +39,7 @@ int family_add_param(param_table_builder *tb, int rows, int cols, int no_decay, 
 }
 
 linear_ref family_linear(int weight, int bias) {
-    linear_ref l = {.weight = weight, .bias = bias};
+    linear_ref l = {.weight = weight, .bias = bias, .lora_a = RC_NO_PARAM, .lora_b = RC_NO_PARAM};
     return l;
 }
 
@@ -67,6 +67,7 @@ static rc_status build_table(rc_model *m) {
     m->table = tb.table;
     m->n_params = tb.count;
     m->n_elements = tb.offset;
+    decoder_trainable_defaults(m);
     return RC_OK;
 }
 
@@ -166,6 +167,8 @@ void rc_model_free(rc_model *m) {
     if (m->grads) m->be->free(m->be, m->grads);
     if (m->acts) m->be->free(m->be, m->acts);
     if (m->rope) m->be->free(m->be, m->rope);
+    decoder_trainable_free(m);
+    free(m->source_dir);
     free(m->plan.layer);
     free(m->pooled_index);
     free(m->score_slots);
@@ -181,8 +184,9 @@ int rc_model_max_length(const rc_model *m) { return m->cfg.max_position_embeddin
 rc_backend *rc_model_backend(const rc_model *m) { return m->be; }
 int rc_model_param_count(const rc_model *m) { return m->n_params; }
 const rc_param_info *rc_model_param(const rc_model *m, int index) { return &m->table[index]; }
-rc_view rc_model_params_view(const rc_model *m) { return (rc_view){m->params, 0}; }
-rc_view rc_model_grads_view(const rc_model *m) { return (rc_view){m->grads, 0}; }
+rc_view rc_model_param_view(const rc_model *m, int index) { return dec_param(m, index); }
+rc_view rc_model_grad_view(const rc_model *m, int index) { return dec_grad(m, index); }
+size_t rc_model_grad_elements(const rc_model *m) { return m->n_grad_elements; }
 
 size_t rc_model_num_parameters(const rc_model *m) {
     size_t n = 0;
@@ -198,12 +202,13 @@ int rc_model_find_param(const rc_model *m, const char *hf_name) {
 
 rc_view dec_param(const rc_model *m, int index) {
     if (index == RC_NO_PARAM) return (rc_view){NULL, 0};
-    return (rc_view){m->params, m->table[index].offset};
+    const rc_param_info *p = &m->table[index];
+    return (rc_view){p->adapter ? m->adapters : m->params, p->offset};
 }
 
 rc_view dec_grad(const rc_model *m, int index) {
-    if (index == RC_NO_PARAM) return (rc_view){NULL, 0};
-    return (rc_view){m->grads, m->table[index].offset};
+    if (index == RC_NO_PARAM || !m->table[index].trainable) return (rc_view){NULL, 0};
+    return (rc_view){m->grads, m->table[index].grad_offset};
 }
 
 static rc_status check_size(const rc_model *m, int index, size_t n) {
@@ -229,6 +234,8 @@ rc_status rc_model_get_grad(rc_model *m, int index, float *dst, size_t n) {
     rc_status st = check_size(m, index, n);
     if (st == RC_OK && !m->grads)
         st = rc_fail(RC_ERR_INVALID_ARG, "no gradients: the model is not reserved for training");
+    if (st == RC_OK && !m->table[index].trainable)
+        st = rc_fail(RC_ERR_INVALID_ARG, "%s is frozen: it has no gradient", m->table[index].name);
     return st != RC_OK ? st : m->be->download(m->be, dst, dec_grad(m, index), n);
 }
 
@@ -244,13 +251,13 @@ void rc_model_zero_grad(rc_model *m) {
     rc_view grads = {m->grads, 0};
     const size_t min_sparse_row = 256; /* floats: 1 KiB */
     size_t dense_from = 0;
-    for (int i = 0; i < m->n_params; i++) {
+    for (int i = 0; i < m->n_params; i++) { /* gradient offsets ascend in table order */
         const rc_param_info *p = &m->table[i];
         const int table = i == m->p.embed_tokens || i == m->p.embed_positions;
-        if (!table || (size_t)p->shape[p->ndim - 1] < min_sparse_row) continue;
-        m->be->fill(m->be, rc_view_at(grads, dense_from), 0.0f, p->offset - dense_from);
-        m->be->fill_zero_sparse(m->be, rc_view_at(grads, p->offset), p->size);
-        dense_from = p->offset + p->size;
+        if (!p->trainable || !table || (size_t)p->shape[p->ndim - 1] < min_sparse_row) continue;
+        m->be->fill(m->be, rc_view_at(grads, dense_from), 0.0f, p->grad_offset - dense_from);
+        m->be->fill_zero_sparse(m->be, rc_view_at(grads, p->grad_offset), p->size);
+        dense_from = p->grad_offset + p->size;
     }
-    m->be->fill(m->be, rc_view_at(grads, dense_from), 0.0f, m->n_elements - dense_from);
+    m->be->fill(m->be, rc_view_at(grads, dense_from), 0.0f, m->n_grad_elements - dense_from);
 }

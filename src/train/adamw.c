@@ -8,7 +8,8 @@
 struct rc_adamw {
     rc_model *model;
     rc_adamw_config cfg;
-    rc_buffer *moments; /* [2, n]: first moments, then second moments */
+    rc_buffer *moments; /* [2, n]: first moments, then second moments, laid out as the
+                           gradients (of the trainable parameters only) */
     size_t n;
     long step;
 };
@@ -19,10 +20,9 @@ rc_status rc_adamw_create(rc_model *m, const rc_adamw_config *cfg, rc_adamw **ou
     if (!opt) return rc_fail(RC_ERR_OOM, "cannot allocate the optimizer");
     opt->model = m;
     opt->cfg = *cfg;
-    const rc_param_info *last = rc_model_param(m, rc_model_param_count(m) - 1);
-    opt->n = last->offset + last->size;
+    opt->n = rc_model_grad_elements(m);
     rc_backend *be = rc_model_backend(m);
-    rc_status st = be->alloc(be, 2 * opt->n, &opt->moments);
+    rc_status st = be->alloc(be, opt->n ? 2 * opt->n : 1, &opt->moments);
     if (st != RC_OK) {
         double megabytes = 2.0 * opt->n * 4 / 1e6;
         free(opt);
@@ -47,15 +47,15 @@ rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale) {
     /* torch computes these in Python doubles */
     double bias_correction1 = 1.0 - pow(opt->cfg.beta1, (double)opt->step);
     double bias_correction2 = 1.0 - pow(opt->cfg.beta2, (double)opt->step);
-    rc_view params = rc_model_params_view(m), grads = rc_model_grads_view(m);
     rc_view first = {opt->moments, 0}, second = {opt->moments, opt->n};
     for (int i = 0; i < rc_model_param_count(m); i++) {
         const rc_param_info *p = rc_model_param(m, i);
+        if (!p->trainable) continue; /* frozen: no gradient, no moments */
         double decay = p->no_weight_decay ? 0.0 : opt->cfg.weight_decay;
         /* the scalars stay doubles, as torch's are: 1 - beta2 from a beta2
          * already rounded to float is 1.3e-5 off, which moved every step */
-        be->adamw(be, rc_view_at(params, p->offset), rc_view_at(grads, p->offset),
-                  (float)grad_scale, rc_view_at(first, p->offset), rc_view_at(second, p->offset),
+        be->adamw(be, rc_model_param_view(m, i), rc_model_grad_view(m, i), (float)grad_scale,
+                  rc_view_at(first, p->grad_offset), rc_view_at(second, p->grad_offset),
                   p->size, lr, opt->cfg.beta1, opt->cfg.beta2, opt->cfg.epsilon, decay,
                   bias_correction1, bias_correction2);
     }
@@ -88,11 +88,10 @@ rc_status rc_adamw_set_state(rc_adamw *opt, const float *m, const float *v, size
 
 double rc_grad_norm(rc_model *m) {
     rc_backend *be = rc_model_backend(m);
-    rc_view grads = rc_model_grads_view(m);
     double sum = 0.0;
     for (int i = 0; i < rc_model_param_count(m); i++) {
         const rc_param_info *p = rc_model_param(m, i);
-        sum += be->sum_squares(be, rc_view_at(grads, p->offset), p->size);
+        if (p->trainable) sum += be->sum_squares(be, rc_model_grad_view(m, i), p->size);
     }
     return sqrt(sum);
 }

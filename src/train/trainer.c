@@ -220,6 +220,48 @@ rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs,
     return st;
 }
 
+/* ---- what trains ---- */
+
+/* A model loaded from an adapter folder (a LoRA run being resumed or
+ * continued) trains its adapters as they are; otherwise the set asked for. */
+static rc_status choose_trainable(rc_model *m, const rc_train_args *a) {
+    if (rc_model_lora_scale(m) != 0.0) {
+        if (a->trainable.scope != RC_TRAIN_LORA && a->trainable.scope != RC_TRAIN_ALL)
+            return rc_fail(RC_ERR_INVALID_ARG,
+                           "the model folder holds LoRA adapters: they are what trains (merge "
+                           "them first with rewardc export --merge to train otherwise)");
+        const rc_trainable_config *have = rc_model_trainable(m);
+        if (a->trainable.scope == RC_TRAIN_LORA &&
+            (a->trainable.lora_r != have->lora_r || a->trainable.lora_alpha != have->lora_alpha ||
+             a->trainable.use_rslora != have->use_rslora))
+            return rc_fail(RC_ERR_INVALID_ARG,
+                           "the model folder's adapters have r %d, alpha %g%s; the run asks for "
+                           "r %d, alpha %g%s", have->lora_r, have->lora_alpha,
+                           have->use_rslora ? " (rsLoRA)" : "", a->trainable.lora_r,
+                           a->trainable.lora_alpha, a->trainable.use_rslora ? " (rsLoRA)" : "");
+        return RC_OK;
+    }
+    if (a->trainable.scope == RC_TRAIN_ALL) return RC_OK;
+    return rc_model_set_trainable(m, &a->trainable, a->seed);
+}
+
+static const char *trainable_description(const rc_model *m) {
+    static char text[160];
+    const rc_trainable_config *t = rc_model_trainable(m);
+    switch (t->scope) {
+    case RC_TRAIN_HEAD: return "the score head";
+    case RC_TRAIN_TOP_LAYERS:
+        snprintf(text, sizeof text, "the top %d layers and the head", t->top_layers);
+        return text;
+    case RC_TRAIN_LORA:
+        snprintf(text, sizeof text, "LoRA r %d, alpha %g%s on %s, and the head", t->lora_r,
+                 t->lora_alpha, t->use_rslora ? " (rsLoRA)" : "",
+                 t->lora_target_modules ? t->lora_target_modules : "?");
+        return text;
+    default: return "all";
+    }
+}
+
 /* ---- progress ---- */
 
 static void format_duration(double seconds, char *out, size_t size) {
@@ -320,6 +362,8 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
         meta.chat = rc_pair_is_conversational(&train->source->items[i]);
     if (st == RC_OK) st = rc_backend_create(a->backend, a->device, &be);
     if (st == RC_OK) st = rc_model_load(load_from, be, a->seed, &m, NULL);
+    if (st == RC_OK) st = choose_trainable(m, a);
+    if (st == RC_OK) rc_model_set_gradient_checkpointing(m, a->gradient_checkpointing);
     int max_pairs = a->per_device_train_batch_size;
     size_t max_len = max_encoded_length(train->pairs);
     if (eval && eval->pairs->n) { /* evaluation batches must fit too */
@@ -330,10 +374,13 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     if (st == RC_OK) {
         rc_memory_plan plan = rc_model_memory_plan(m);
         fprintf(stderr,
-                "rewardc train: %.2fM parameters on %s (%s); memory: weights %.1f MB, gradients "
-                "%.1f MB, AdamW %.1f MB, activations %.1f MB (%d sequences x %zu tokens)\n",
-                rc_model_num_parameters(m) / 1e6, be->name, be->device, plan.params / 1e6,
-                plan.grads / 1e6, plan.optimizer / 1e6, plan.activations / 1e6, 2 * max_pairs, max_len);
+                "rewardc train: %.2fM parameters (%.3fM trainable: %s) on %s (%s); memory: "
+                "weights %.1f MB, gradients %.1f MB, AdamW %.1f MB, activations %.1f MB (%d "
+                "sequences x %zu tokens%s)\n",
+                plan.total_params / 1e6, plan.trainable_params / 1e6, trainable_description(m),
+                be->name, be->device, plan.params / 1e6, plan.grads / 1e6, plan.optimizer / 1e6,
+                plan.activations / 1e6, 2 * max_pairs, max_len,
+                a->gradient_checkpointing ? ", gradient checkpointing" : "");
     }
     rc_adamw_config opt_cfg = {a->learning_rate, a->adam_beta1, a->adam_beta2, a->adam_epsilon,
                                a->weight_decay};
