@@ -40,6 +40,10 @@ typedef struct {
     int quiet;                       /* no progress display */
     long stop_after_steps;           /* testing aid: exit cleanly after this many steps (0: off) */
     const rc_encode_policy *policy;  /* stored with the model (NULL: keep the model folder's) */
+    /* data-parallel jobs (mpirun -np N): each rank takes every N-th
+     * micro-batch of each optimizer step's N x gradient_accumulation_steps */
+    int zero_stage;                  /* 1: optimizer state sharded over ranks (ZeRO-1) */
+    long allreduce_bucket_elements;  /* floats per gradient collective (0: default) */
 } rc_train_args;
 
 void rc_train_args_default(rc_train_args *args);

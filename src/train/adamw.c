@@ -3,17 +3,20 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "dist/dist.h"
 #include "rewardc/train.h"
 
 struct rc_adamw {
     rc_model *model;
     rc_adamw_config cfg;
-    rc_buffer *moments; /* [2, n]: first moments, then second moments */
-    size_t n;
+    rc_buffer *moments; /* [2, hi - lo]: first moments, then second moments */
+    size_t n;           /* elements of the flat parameter buffer */
+    size_t lo, hi;      /* the slice of it this optimizer updates (all but under ZeRO-1) */
+    int sharded;
     long step;
 };
 
-rc_status rc_adamw_create(rc_model *m, const rc_adamw_config *cfg, rc_adamw **out) {
+static rc_status create(rc_model *m, const rc_adamw_config *cfg, int sharded, rc_adamw **out) {
     *out = NULL;
     rc_adamw *opt = calloc(1, sizeof *opt);
     if (!opt) return rc_fail(RC_ERR_OOM, "cannot allocate the optimizer");
@@ -21,16 +24,29 @@ rc_status rc_adamw_create(rc_model *m, const rc_adamw_config *cfg, rc_adamw **ou
     opt->cfg = *cfg;
     const rc_param_info *last = rc_model_param(m, rc_model_param_count(m) - 1);
     opt->n = last->offset + last->size;
+    opt->sharded = sharded;
+    opt->hi = opt->n;
+    if (sharded) rc_dist_shard(opt->n, rc_dist_rank(), rc_dist_size(), &opt->lo, &opt->hi);
+    size_t kept = opt->hi - opt->lo;
     rc_backend *be = rc_model_backend(m);
-    rc_status st = be->alloc(be, 2 * opt->n, &opt->moments);
+    size_t elements = kept ? 2 * kept : 1; /* a rank's slice may be empty */
+    rc_status st = be->alloc(be, elements, &opt->moments);
     if (st != RC_OK) {
-        double megabytes = 2.0 * opt->n * 4 / 1e6;
+        double megabytes = 2.0 * kept * 4 / 1e6;
         free(opt);
         return rc_fail_context(st, "allocating AdamW moments (%.1f MB)", megabytes);
     }
-    be->fill(be, (rc_view){opt->moments, 0}, 0.0f, 2 * opt->n);
+    be->fill(be, (rc_view){opt->moments, 0}, 0.0f, elements);
     *out = opt;
     return RC_OK;
+}
+
+rc_status rc_adamw_create(rc_model *m, const rc_adamw_config *cfg, rc_adamw **out) {
+    return create(m, cfg, 0, out);
+}
+
+rc_status rc_adamw_create_sharded(rc_model *m, const rc_adamw_config *cfg, rc_adamw **out) {
+    return create(m, cfg, 1, out);
 }
 
 void rc_adamw_free(rc_adamw *opt) {
@@ -48,16 +64,20 @@ rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale) {
     double bias_correction1 = 1.0 - pow(opt->cfg.beta1, (double)opt->step);
     double bias_correction2 = 1.0 - pow(opt->cfg.beta2, (double)opt->step);
     rc_view params = rc_model_params_view(m), grads = rc_model_grads_view(m);
-    rc_view first = {opt->moments, 0}, second = {opt->moments, opt->n};
+    rc_view first = {opt->moments, 0}, second = {opt->moments, opt->hi - opt->lo};
     for (int i = 0; i < rc_model_param_count(m); i++) {
         const rc_param_info *p = rc_model_param(m, i);
+        /* the part of this parameter inside the optimizer's slice */
+        size_t a = p->offset > opt->lo ? p->offset : opt->lo;
+        size_t b = p->offset + p->size < opt->hi ? p->offset + p->size : opt->hi;
+        if (a >= b) continue;
         double decay = p->no_weight_decay ? 0.0 : opt->cfg.weight_decay;
         /* the scalars stay doubles, as torch's are: 1 - beta2 from a beta2
          * already rounded to float is 1.3e-5 off, which moved every step */
-        be->adamw(be, rc_view_at(params, p->offset), rc_view_at(grads, p->offset),
-                  (float)grad_scale, rc_view_at(first, p->offset), rc_view_at(second, p->offset),
-                  p->size, lr, opt->cfg.beta1, opt->cfg.beta2, opt->cfg.epsilon, decay,
-                  bias_correction1, bias_correction2);
+        be->adamw(be, rc_view_at(params, a), rc_view_at(grads, a), (float)grad_scale,
+                  rc_view_at(first, a - opt->lo), rc_view_at(second, a - opt->lo), b - a, lr,
+                  opt->cfg.beta1, opt->cfg.beta2, opt->cfg.epsilon, decay, bias_correction1,
+                  bias_correction2);
     }
     rc_status st = be->sync(be);
     return st == RC_OK ? RC_OK : rc_fail_context(st, "AdamW step %ld", opt->step);
@@ -66,13 +86,42 @@ rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale) {
 long rc_adamw_steps_taken(const rc_adamw *opt) { return opt->step; }
 size_t rc_adamw_state_size(const rc_adamw *opt) { return opt->n; }
 
+/* A sharded optimizer's moments, every rank's slice, into rank 0's whole
+ * arrays (each in turn, through one slice of host memory here). */
+static rc_status gather_shards(rc_adamw *opt, float *whole, size_t moment) {
+    int size = rc_dist_size(), rank = rc_dist_rank();
+    size_t *offsets = malloc((size_t)size * sizeof *offsets);
+    size_t *counts = malloc((size_t)size * sizeof *counts);
+    size_t kept = opt->hi - opt->lo;
+    float *mine = rank == 0 ? whole + opt->lo : malloc((kept + 1) * sizeof *mine);
+    rc_status st = offsets && counts && mine ? RC_OK
+                                             : rc_fail(RC_ERR_OOM, "cannot allocate the optimizer slice");
+    for (int r = 0; r < size && st == RC_OK; r++) {
+        size_t lo, hi;
+        rc_dist_shard(opt->n, r, size, &lo, &hi);
+        offsets[r] = lo;
+        counts[r] = hi - lo;
+    }
+    rc_backend *be = rc_model_backend(opt->model);
+    if (st == RC_OK) st = be->download(be, mine, (rc_view){opt->moments, moment * kept}, kept);
+    if (st == RC_OK) st = rc_dist_gather_f32(mine, kept, whole, offsets, counts, 0);
+    if (rank != 0) free(mine);
+    free(offsets);
+    free(counts);
+    return st;
+}
+
 rc_status rc_adamw_get_state(rc_adamw *opt, float *m, float *v, size_t n, long *step) {
     if (n != opt->n)
         return rc_fail(RC_ERR_INVALID_ARG, "optimizer state has %zu elements, not %zu", opt->n, n);
+    *step = opt->step;
+    if (opt->sharded) {
+        rc_status st = gather_shards(opt, m, 0);
+        return st == RC_OK ? gather_shards(opt, v, 1) : st;
+    }
     rc_backend *be = rc_model_backend(opt->model);
     rc_status st = be->download(be, m, (rc_view){opt->moments, 0}, n);
     if (st == RC_OK) st = be->download(be, v, (rc_view){opt->moments, n}, n);
-    *step = opt->step;
     return st;
 }
 
@@ -80,8 +129,9 @@ rc_status rc_adamw_set_state(rc_adamw *opt, const float *m, const float *v, size
     if (n != opt->n)
         return rc_fail(RC_ERR_INVALID_ARG, "optimizer state has %zu elements, not %zu", opt->n, n);
     rc_backend *be = rc_model_backend(opt->model);
-    rc_status st = be->upload(be, (rc_view){opt->moments, 0}, m, n);
-    if (st == RC_OK) st = be->upload(be, (rc_view){opt->moments, n}, v, n);
+    size_t kept = opt->hi - opt->lo;
+    rc_status st = be->upload(be, (rc_view){opt->moments, 0}, m + opt->lo, kept);
+    if (st == RC_OK) st = be->upload(be, (rc_view){opt->moments, kept}, v + opt->lo, kept);
     opt->step = step;
     return st;
 }
