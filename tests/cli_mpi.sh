@@ -115,8 +115,19 @@ for ((poll = 0; poll < 600; poll++)); do
     [ -e killed/checkpoint-3/trainer_state.json ] && break
     sleep 0.1
 done
-victim=$(pgrep -P "$job" | head -n 1)         # timeout's child: mpirun
-victim=$(pgrep -P "${victim:-0}" | tail -n 1) # one of mpirun's ranks
+rank_pid() { # rank_pid ROOT RANK: the process of that rank under ROOT (subshell, timeout, mpirun)
+    local pid queue=("$1")
+    while ((${#queue[@]})); do
+        pid=${queue[0]}
+        queue=("${queue[@]:1}")
+        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+            echo "$pid"
+            return
+        fi
+        queue+=($(pgrep -P "$pid"))
+    done
+}
+victim=$(rank_pid "$job" 1)
 check "a rank to kill was found" test -n "$victim"
 start=$(date +%s.%N)
 [ -n "$victim" ] && kill -9 "$victim"
