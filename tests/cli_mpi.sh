@@ -80,6 +80,28 @@ mpi 3 "${COMMON[@]}" --gradient_accumulation_steps 2 --output_dir np3again >np3a
 check "np 3 twice: identical models (bitwise)" cmp -s np3/model.safetensors np3again/model.safetensors
 check "np 3 twice: identical logs (less timings)" cmp -s <(numbers np3) <(numbers np3again)
 
+# eval and score: each rank takes a block, rank 0 writes them in input order
+rewards_close() { # rewards_close A B: the same lines, numbers within 1e-5
+    paste -d'\n' "$1" "$2" | awk 'BEGIN { lines = 0; bad = 0 }
+        { split($0, v, /[,:{}] */); if (NR % 2) { for (k in v) a[k] = v[k]; next }
+          lines++; for (k in v) { d = a[k] - v[k]; if (v[k] ~ /^-?[0-9.]+(e-?[0-9]+)?$/ && (d > 1e-5 || -d > 1e-5)) bad++
+                                  if (v[k] !~ /^-?[0-9.]+(e-?[0-9]+)?$/ && a[k] != v[k]) bad++ } }
+        END { exit !(lines > 0 && bad == 0) }' &&
+        test "$(wc -l <"$1")" -eq "$(wc -l <"$2")"
+}
+"$BIN" eval --model one --pairs train.jsonl --rewards eval1.jsonl >eval1.out 2>eval1.err
+mpi 3 eval --model one --pairs train.jsonl --rewards eval3.jsonl >eval3.out 2>eval3.err
+check "eval np 3: exit 0" test $? -eq 0
+check "eval np 3: the rewards of one process, in order" rewards_close eval1.jsonl eval3.jsonl
+check "eval np 3: rank 0 alone printed the report" test "$(grep -c '^pairs:' eval3.out)" -eq 1
+{ sed -e 's/"chosen"/"response"/' train.jsonl | head -n 20; echo 'not json'; sed -e 's/"chosen"/"response"/' train.jsonl | tail -n 10; } >texts.jsonl
+"$BIN" score --model one --input texts.jsonl --batch-size 2 >score1.jsonl 2>score1.err
+mpi 3 score --model one --input texts.jsonl --batch-size 2 --output score3.jsonl >score3.out 2>score3.err
+check "score np 3: exit 3 (one bad line), as one process" test $? -eq 3
+check "score np 3: the scores of one process, in order" rewards_close score1.jsonl score3.jsonl
+check "score np 3: reading standard input is refused" sh -c \
+    "! timeout 60 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \"$BIN\" score --model one <texts.jsonl >/dev/null 2>stdin.err"
+
 # ZeRO-1, in buckets of 100k floats (the tiny model: 35 buckets)
 mpi 3 "${COMMON[@]}" --gradient_accumulation_steps 2 --zero 1 --allreduce_bucket_elements 100000 \
     --output_dir zero1 >zero1.out 2>zero1.err
