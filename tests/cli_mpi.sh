@@ -18,6 +18,8 @@ fi
 # CI runs as root; one thread per rank on a small machine
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
+# an AddressSanitizer build: Open MPI's own allocations live until exit
+export LSAN_OPTIONS="suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lsan_mpi.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 mpi() { # mpi N args...: rewardc on N ranks of this host
     local n=$1
     shift
