@@ -18,12 +18,15 @@ fi
 # CI runs as root; one thread per rank on a small machine
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
-# an AddressSanitizer build: Open MPI's own allocations live until exit
-export LSAN_OPTIONS="suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lsan_mpi.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# In an AddressSanitizer build the ranks run without the leak check: Open
+# MPI's plugins keep allocations until exit and are unloaded by then, so
+# LeakSanitizer reports them with no module to suppress them by. rewardc's own
+# code keeps its leak check in the one-process runs (here and every other test).
+MPI_ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 mpi() { # mpi N args...: rewardc on N ranks of this host
     local n=$1
     shift
-    timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$n" "$BIN" "$@"
+    ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$n" "$BIN" "$@"
 }
 
 "$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 48 >init.out 2>&1
@@ -102,7 +105,7 @@ mpi 3 score --model one --input texts.jsonl --batch-size 2 --output score3.jsonl
 check "score np 3: exit 3 (one bad line), as one process" test $? -eq 3
 check "score np 3: the scores of one process, in order" rewards_close score1.jsonl score3.jsonl
 check "score np 3: reading standard input is refused" sh -c \
-    "! timeout 60 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \"$BIN\" score --model one <texts.jsonl >/dev/null 2>stdin.err"
+    "! ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 60 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \"$BIN\" score --model one <texts.jsonl >/dev/null 2>stdin.err"
 
 # ZeRO-1, in buckets of 100k floats (the tiny model: 35 buckets)
 mpi 3 "${COMMON[@]}" --gradient_accumulation_steps 2 --zero 1 --allreduce_bucket_elements 100000 \
@@ -172,7 +175,7 @@ check "killed rank: one process resumes from the last checkpoint" test $? -eq 0
 
 # a rank that cannot read its data stops every rank, naming itself
 start=$(date +%s.%N)
-timeout 60 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 3 sh -c \
+ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 60 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 3 sh -c \
     'f=train.jsonl; [ "$OMPI_COMM_WORLD_RANK" = 2 ] && f=missing.jsonl;
      exec "$0" train --model model --train_file "$f" --max_steps 2 --output_dir unread --quiet' \
     "$BIN" >unread.out 2>unread.err
