@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libcjson-dev libpcre2-dev libopenblas-dev
-          libopenblas-openmp-dev libmicrohttpd-dev curl)
+          libopenblas-openmp-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin curl)
 if [[ " $* " == *"RC_OPENCL=ON"* ]]; then
     packages+=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev)
 fi

@@ -245,6 +245,13 @@ rc_view rc_model_param_view(const rc_model *m, int index);
 rc_view rc_model_grad_view(const rc_model *m, int index);
 /* Elements of the gradient buffer (the trainable parameters'). */
 size_t rc_model_grad_elements(const rc_model *m);
+/* The whole parameter buffer (*n elements) and the whole gradient buffer
+ * (rc_model_grad_elements), for collectives over ranks. When every parameter
+ * trains, both have one layout: parameter i at rc_model_param(m, i)->offset. */
+rc_view rc_model_params_all(const rc_model *m, size_t *n);
+rc_view rc_model_grads_all(const rc_model *m);
+/* Whether every parameter trains (no frozen part, no adapters). */
+int rc_model_trains_everything(const rc_model *m);
 
 
 /* ---- Hugging Face checkpoints (src/model/checkpoint.c) ---- */

@@ -54,6 +54,12 @@ typedef struct {
 typedef struct rc_adamw rc_adamw;
 
 rc_status rc_adamw_create(rc_model *m, const rc_adamw_config *cfg, rc_adamw **out);
+/* ZeRO-1 in a data-parallel job: keeps the moments of this rank's slice of
+ * the flat parameter buffer only (rc_dist_shard) and steps only that slice.
+ * Its get_state is collective: every rank calls it at once, and rank 0
+ * receives the whole state (the others may pass NULL arrays); set_state
+ * takes this rank's slice of the whole state. */
+rc_status rc_adamw_create_sharded(rc_model *m, const rc_adamw_config *cfg, rc_adamw **out);
 void rc_adamw_free(rc_adamw *opt);
 /* One step over every parameter at learning rate `lr`, on the gradients times
  * grad_scale (rc_clip_factor's clipping factor, 1 for none: the gradients are
@@ -61,7 +67,8 @@ void rc_adamw_free(rc_adamw *opt);
  * LayerNorm weights, as transformers' Trainer groups them. */
 rc_status rc_adamw_step(rc_adamw *opt, double lr, double grad_scale);
 long rc_adamw_steps_taken(const rc_adamw *opt);
-/* Optimizer state for checkpoints: the two moments, host copies. */
+/* Optimizer state for checkpoints: the two moments, host copies of the
+ * whole flat buffer (n elements). */
 rc_status rc_adamw_get_state(rc_adamw *opt, float *m, float *v, size_t n, long *step);
 rc_status rc_adamw_set_state(rc_adamw *opt, const float *m, const float *v, size_t n, long step);
 size_t rc_adamw_state_size(const rc_adamw *opt);

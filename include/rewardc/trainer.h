@@ -42,6 +42,10 @@ typedef struct {
     const rc_encode_policy *policy;  /* stored with the model (NULL: keep the model folder's) */
     rc_trainable_config trainable;   /* what trains (default: every parameter) */
     int gradient_checkpointing;      /* recompute each layer in backward (same results) */
+    /* data-parallel jobs (mpirun -np N): each rank takes every N-th
+     * micro-batch of each optimizer step's N x gradient_accumulation_steps */
+    int zero_stage;                  /* 1: optimizer state sharded over ranks (ZeRO-1) */
+    long allreduce_bucket_elements;  /* floats per gradient collective (0: default) */
 } rc_train_args;
 
 void rc_train_args_default(rc_train_args *args);

@@ -16,6 +16,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "rewardc/eval.h"
 #include "rewardc/io.h"
 #include "rewardc/threads.h"
@@ -182,20 +183,46 @@ static int parse_options(int argc, char **argv, eval_options *o) {
 
 /* ---- scoring ------------------------------------------------------------------- */
 
-/* Scores n sequences, in slices so that a long run shows progress on a terminal. */
+/* The sequences [*lo, *hi) of n that `rank` scores in a data-parallel job:
+ * whole neighbour pairs (a pair's chosen and rejected can share a row). */
+static void rank_block(size_t n, int rank, size_t *lo, size_t *hi) {
+    size_t units_lo, units_hi;
+    rc_dist_shard((n + 1) / 2, rank, rc_dist_size(), &units_lo, &units_hi);
+    *lo = 2 * units_lo < n ? 2 * units_lo : n;
+    *hi = 2 * units_hi < n ? 2 * units_hi : n;
+}
+
+/* Every rank's rewards to every rank, in input order. */
+static rc_status gather_rewards(size_t n, float *rewards) {
+    if (rc_dist_size() == 1) return RC_OK;
+    int *counts = malloc((size_t)rc_dist_size() * sizeof *counts);
+    if (!counts) return rc_fail(RC_ERR_OOM, "cannot allocate gather counts");
+    for (int r = 0; r < rc_dist_size(); r++) {
+        size_t lo, hi;
+        rank_block(n, r, &lo, &hi);
+        counts[r] = (int)(hi - lo);
+    }
+    rc_status st = rc_dist_allgather_f32(rewards, counts);
+    free(counts);
+    return st;
+}
+
+/* Scores n sequences, in slices so that a long run shows progress on a
+ * terminal; under mpirun each rank scores its block and all gather them. */
 static rc_status score_sequences(rc_reward_model *rm, int32_t *const *seqs, const size_t *lens,
                                  size_t n, float *rewards) {
-    int show = isatty(STDERR_FILENO);
-    size_t slice = (size_t)rm->batch_rows * 8;
-    for (size_t start = 0; start < n; start += slice) {
-        size_t count = n - start < slice ? n - start : slice;
+    int show = isatty(STDERR_FILENO) && rc_dist_rank() == 0;
+    size_t slice = (size_t)rm->batch_rows * 8, first, end;
+    rank_block(n, rc_dist_rank(), &first, &end);
+    for (size_t start = first; start < end; start += slice) {
+        size_t count = end - start < slice ? end - start : slice;
         rc_status st = rc_reward_model_score(rm, (const int32_t *const *)(seqs + start),
                                              lens + start, count, rewards + start);
         if (st != RC_OK) return st;
-        if (show) fprintf(stderr, "\rrewardc eval: scored %zu/%zu sequences", start + count, n);
+        if (show) fprintf(stderr, "\rrewardc eval: scored %zu/%zu sequences", start + count, end);
     }
     if (show && n) fprintf(stderr, "\n");
-    return RC_OK;
+    return gather_rewards(n, rewards);
 }
 
 static cJSON *number_or_null(int defined, double value) {
@@ -312,6 +339,7 @@ static int pick_threshold(const eval_options *o, const rc_reward_meta *meta, dou
 
 /* Reloads rather than reuses the open model's settings, so only the threshold changes. */
 static rc_status save_threshold(const char *model_dir, double threshold) {
+    if (rc_dist_rank() != 0) return RC_OK; /* one writer under mpirun */
     rc_reward_meta meta;
     rc_status st = rc_reward_meta_load(model_dir, &meta);
     if (st != RC_OK) return st;
@@ -892,10 +920,14 @@ static int run_labeled(const eval_options *o, rc_reward_model *rm) {
     return st == RC_OK ? 0 : 1;
 }
 
-int cmd_eval(int argc, char **argv) {
+static int eval_main(int argc, char **argv) {
     eval_options o;
     int parsed = parse_options(argc, argv, &o);
     if (parsed <= 0) return parsed == 0 ? 0 : 2;
+    if (rc_dist_rank() != 0) { /* under mpirun rank 0 writes and reports for all */
+        o.summary = o.figure = o.rewards = NULL;
+        if (!freopen("/dev/null", "w", stdout)) return 1;
+    }
     if (!rc_path_is_dir(o.model)) {
         fprintf(stderr, "rewardc eval: model folder '%s' does not exist\n", o.model);
         return 1;
@@ -912,10 +944,30 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     int status = o.pairs ? run_pairs(&o, &rm) : run_labeled(&o, &rm);
-    if (status == 0 && rm.shared_tokens)
+    double tokens[2] = {(double)rm.shared_tokens, (double)rm.tokens};
+    if (status == 0 && rc_dist_allreduce_sum_f64(tokens, 2) != RC_OK) status = 1;
+    rm.shared_tokens = (size_t)tokens[0], rm.tokens = (size_t)tokens[1];
+    if (status == 0 && rm.shared_tokens && rc_dist_rank() == 0)
         fprintf(stderr, "rewardc eval: %zu of %zu tokens were a beginning shared with another "
                 "sequence (a pair's prompt), computed once (%.1f%%)\n", rm.shared_tokens,
                 rm.tokens, 100.0 * rm.shared_tokens / rm.tokens);
     rc_reward_model_close(&rm);
+    return status;
+}
+
+/* Under mpirun every rank runs this; a rank that fails ends the whole job. */
+int cmd_eval(int argc, char **argv) {
+    if (rc_dist_init() != RC_OK) {
+        fprintf(stderr, "rewardc eval: %s\n", rc_last_error());
+        return 1;
+    }
+    rc_clear_error();
+    int status = eval_main(argc, argv);
+    if (status != 0 && rc_dist_size() > 1) {
+        char message[1200];
+        snprintf(message, sizeof message, "rewardc eval failed, stopping every rank: %s", rc_last_error());
+        rc_dist_abort(message);
+    }
+    rc_dist_finalize();
     return status;
 }

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "cli/signal_cleanup.h"
 #include "rewardc/io.h"
 #include "rewardc/threads.h"
@@ -184,6 +185,24 @@ static void write_error(FILE *out, long line, const char *message) {
     cJSON_Delete(obj);
 }
 
+/* Every rank's block of the window to every rank, in input order; the
+ * outcome codes travel as floats (small integers, exact in a float). */
+/* Every rank encoded the whole window (each reads the input); the rewards
+ * of the others' blocks are gathered. */
+static rc_status gather_window(int n, float *rewards) {
+    int size = rc_dist_size();
+    int *per_rank = malloc((size_t)size * sizeof *per_rank);
+    if (!per_rank) return rc_fail(RC_ERR_OOM, "cannot allocate gather counts");
+    for (int r = 0; r < size; r++) {
+        size_t lo, hi;
+        rc_dist_shard((size_t)n, r, size, &lo, &hi);
+        per_rank[r] = (int)(hi - lo);
+    }
+    rc_status st = rc_dist_allgather_f32(rewards, per_rank);
+    free(per_rank);
+    return st;
+}
+
 /* Scores the pending items (a window of lines) and writes their lines. */
 static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, int has_threshold,
                              double threshold, FILE *out, size_t *truncated_total) {
@@ -196,8 +215,14 @@ static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, i
         lens[i] = items[i].n_ids;
         *truncated_total += items[i].outcome != RC_ENCODED_WHOLE;
     }
-    rc_status st = rc_reward_model_score(rm, seqs, lens, (size_t)n, rewards);
-    if (st != RC_OK) return rc_fail_context(st, "scoring lines %ld to %ld", items[0].line, items[n - 1].line);
+    /* under mpirun each rank scores its block of the window */
+    size_t lo, hi;
+    rc_dist_shard((size_t)n, rc_dist_rank(), rc_dist_size(), &lo, &hi);
+    rc_status st = hi > lo ? rc_reward_model_score(rm, seqs + lo, lens + lo, hi - lo, rewards + lo)
+                           : RC_OK;
+    if (st != RC_OK)
+        return rc_fail_context(st, "scoring lines %ld to %ld", items[lo].line, items[hi - 1].line);
+    if (rc_dist_size() > 1 && (st = gather_window(n, rewards)) != RC_OK) return st;
     for (int i = 0; i < n; i++) {
         fprintf(out, "{\"line\": %ld, ", items[i].line);
         if (items[i].id_json) fprintf(out, "\"id\": %s, ", items[i].id_json);
@@ -219,7 +244,7 @@ static rc_status flush_window(rc_reward_model *rm, pending_item *items, int n, i
     return RC_OK;
 }
 
-int cmd_score(int argc, char **argv) {
+static int score_main(int argc, char **argv) {
     const char *model = NULL, *input = "-", *output = NULL, *threshold_text = NULL;
     const char *batch_text = "16", *backend = "cpu", *device_text = "0", *threads_text = "0";
     const char *share_text = "true";
@@ -263,6 +288,12 @@ int cmd_score(int argc, char **argv) {
     }
     rc_set_num_threads((int)threads);
 
+    if (rc_dist_size() > 1 && !strcmp(input, "-")) {
+        fprintf(stderr, "rewardc score: under mpirun every rank reads the input: give --input FILE "
+                "(standard input reaches rank 0 only)\n");
+        return 2;
+    }
+    if (rc_dist_rank() != 0) output = NULL; /* rank 0 writes for all */
     FILE *in = strcmp(input, "-") ? fopen(input, "r") : stdin;
     if (!in) {
         fprintf(stderr, "rewardc score: cannot open %s\n", input);
@@ -279,8 +310,8 @@ int cmd_score(int argc, char **argv) {
     if (!threshold_text) threshold = rm.meta.threshold;
 
     rc_atomic_file *atomic = NULL;
-    FILE *out = stdout;
-    rc_status st = RC_OK;
+    FILE *out = rc_dist_rank() == 0 ? stdout : fopen("/dev/null", "w");
+    rc_status st = out ? RC_OK : rc_fail(RC_ERR_IO, "cannot open /dev/null");
     if (output) {
         int stale;
         if (rc_path_is_dir(output))
@@ -317,7 +348,8 @@ int cmd_score(int argc, char **argv) {
             scored += n_pending;
             free_items(items, n_pending);
             n_pending = 0;
-            fprintf(stderr, "rewardc score: %s line %ld: %s\n", input, line_number, error);
+            if (rc_dist_rank() == 0)
+                fprintf(stderr, "rewardc score: %s line %ld: %s\n", input, line_number, error);
             write_error(out, line_number, error);
             bad++;
             free_items(&item, 1);
@@ -343,16 +375,38 @@ int cmd_score(int argc, char **argv) {
         else rc_atomic_abort(atomic);
         cli_remove_on_signal_clear();
     }
-    const size_t tokens = rm.tokens, shared = rm.shared_tokens;
+    double token_counts[2] = {(double)rm.tokens, (double)rm.shared_tokens};
+    if (st == RC_OK) st = rc_dist_allreduce_sum_f64(token_counts, 2);
+    const size_t tokens = (size_t)token_counts[0], shared = (size_t)token_counts[1];
     rc_reward_model_close(&rm);
+    if (out && out != stdout && !atomic) fclose(out);
     if (st != RC_OK) {
         fprintf(stderr, "rewardc score: %s\n", rc_last_error());
         return 1;
     }
+    if (rc_dist_rank() != 0) return bad ? 3 : 0;
     fprintf(stderr, "rewardc score: %ld lines scored, %ld bad, %zu truncated to max_length%s\n",
             scored, bad, truncated, has_threshold ? "" : " (no threshold: no decisions)");
     if (shared)
         fprintf(stderr, "rewardc score: %zu of %zu tokens were a beginning shared with another "
                 "text, computed once (%.1f%%)\n", shared, tokens, 100.0 * shared / tokens);
     return bad ? 3 : 0;
+}
+
+/* Under mpirun every rank runs this; a rank that fails ends the whole job
+ * (a bad input line is not a failure: every rank sees the same lines). */
+int cmd_score(int argc, char **argv) {
+    if (rc_dist_init() != RC_OK) {
+        fprintf(stderr, "rewardc score: %s\n", rc_last_error());
+        return 1;
+    }
+    rc_clear_error();
+    int status = score_main(argc, argv);
+    if ((status == 1 || status == 2) && rc_dist_size() > 1) {
+        char message[1200];
+        snprintf(message, sizeof message, "rewardc score failed, stopping every rank: %s", rc_last_error());
+        rc_dist_abort(message);
+    }
+    rc_dist_finalize();
+    return status;
 }

@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "rewardc/io.h"
 #include "rewardc/threads.h"
 #include "rewardc/tokenizer.h"
@@ -81,6 +82,8 @@ static int option_table(train_settings *s, train_option *t) {
         {"lora_target_modules", OPT_STRING, &s->lora_target_modules, "PEFT module names, comma-separated, or all-linear (the family's PEFT default)"},
         {"use_rslora", OPT_BOOL, &s->use_rslora, "rank-stabilised scaling alpha / sqrt(r)"},
         {"gradient_checkpointing", OPT_BOOL, &a->gradient_checkpointing, "keep only each layer's input, recompute the layer in backward (same results)"},
+        {"zero", OPT_INT, &a->zero_stage, "under mpirun: 1 shards the AdamW state over the ranks (ZeRO-1) (0)"},
+        {"allreduce_bucket_elements", OPT_LONG, &a->allreduce_bucket_elements, "under mpirun: floats per gradient collective (0: 4Mi)"},
     };
     int n = (int)(sizeof options / sizeof options[0]);
     if (t) memcpy(t, options, sizeof options);
@@ -229,7 +232,7 @@ static int encode(const char *what, rc_tokenizer *tok, const char *model_dir,
     return 1;
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_main(int argc, char **argv) {
     train_settings s;
     memset(&s, 0, sizeof s);
     rc_train_args_default(&s.args);
@@ -321,6 +324,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "rewardc train: %s\n", rc_last_error());
         goto done;
     }
+    if (rc_dist_rank() != 0) { /* rank 0 reports for the job */
+        status = 0;
+        goto done;
+    }
     if (summary.steps == 0) {
         fprintf(stderr, "rewardc train: stopped early as asked (--stop_after_steps); resume with --resume\n");
         status = 0;
@@ -349,4 +356,22 @@ done:
 usage_error:
     cJSON_Delete(config);
     return 2;
+}
+
+/* Under mpirun every rank runs this; a rank that fails ends the whole job,
+ * since its peers would otherwise wait for it in their next collective. */
+int cmd_train(int argc, char **argv) {
+    if (rc_dist_init() != RC_OK) {
+        fprintf(stderr, "rewardc train: %s\n", rc_last_error());
+        return 1;
+    }
+    rc_clear_error();
+    int status = train_main(argc, argv);
+    if (status != 0 && rc_dist_size() > 1) {
+        char message[1200];
+        snprintf(message, sizeof message, "rewardc train failed, stopping every rank: %s", rc_last_error());
+        rc_dist_abort(message);
+    }
+    rc_dist_finalize();
+    return status;
 }

@@ -4,6 +4,7 @@
 
 #include "backend.h"
 #include "cli/commands.h"
+#include "dist/dist.h"
 
 #ifdef RC_HAVE_BLAS
 #include <cblas.h>
@@ -20,7 +21,7 @@ int cmd_version(int argc, char **argv) {
                "compiled in, with the devices each one sees.\n");
         return 0;
     }
-    int openmp = 0, blas = 0, opencl = 0, cuda = 0, native = 0;
+    int openmp = 0, blas = 0, opencl = 0, cuda = 0, native = 0, mpi = 0;
 #ifdef RC_HAVE_OPENMP
     openmp = 1;
 #endif
@@ -36,9 +37,13 @@ int cmd_version(int argc, char **argv) {
 #ifdef RC_NATIVE_BUILD
     native = 1;
 #endif
+#ifdef RC_HAVE_MPI
+    mpi = 1;
+#endif
     printf("rewardc %s\n", RC_VERSION);
-    printf("build: RC_OPENMP=%s RC_BLAS=%s RC_OPENCL=%s RC_CUDA=%s RC_NATIVE=%s\n",
-           on_off(openmp), on_off(blas), on_off(opencl), on_off(cuda), on_off(native));
+    printf("build: RC_OPENMP=%s RC_BLAS=%s RC_OPENCL=%s RC_CUDA=%s RC_NATIVE=%s RC_MPI=%s\n",
+           on_off(openmp), on_off(blas), on_off(opencl), on_off(cuda), on_off(native), on_off(mpi));
+    if (mpi) printf("data parallel: %s (mpirun -np N rewardc train|eval|score)\n", rc_dist_library());
 #ifdef RC_HAVE_OPENMP
     printf("openmp: %d threads available\n", omp_get_max_threads());
 #endif

@@ -187,6 +187,16 @@ const rc_param_info *rc_model_param(const rc_model *m, int index) { return &m->t
 rc_view rc_model_param_view(const rc_model *m, int index) { return dec_param(m, index); }
 rc_view rc_model_grad_view(const rc_model *m, int index) { return dec_grad(m, index); }
 size_t rc_model_grad_elements(const rc_model *m) { return m->n_grad_elements; }
+rc_view rc_model_params_all(const rc_model *m, size_t *n) {
+    *n = m->n_elements;
+    return (rc_view){m->params, 0};
+}
+rc_view rc_model_grads_all(const rc_model *m) { return (rc_view){m->grads, 0}; }
+int rc_model_trains_everything(const rc_model *m) {
+    for (int i = 0; i < m->n_params; i++)
+        if (!m->table[i].trainable || m->table[i].grad_offset != m->table[i].offset) return 0;
+    return 1;
+}
 
 size_t rc_model_num_parameters(const rc_model *m) {
     size_t n = 0;

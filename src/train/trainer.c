@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist/dist.h"
+#include "dist/grad_sync.h"
 #include "rewardc/io.h"
 #include "train/checkpoint.h"
 
@@ -180,11 +182,29 @@ static size_t max_encoded_length(const rc_encoded_pairs *pairs) {
     return longest;
 }
 
+/* The pairs this rank of a data-parallel job evaluates: a contiguous block,
+ * so that gathering the blocks in rank order keeps the input order. */
+static rc_status eval_gather(const rc_train_data *data, double sums[4], float *rewards) {
+    rc_status st = rc_dist_allreduce_sum_f64(sums, 4);
+    if (st != RC_OK || !rewards || rc_dist_size() == 1) return st;
+    int *counts = malloc((size_t)rc_dist_size() * sizeof *counts);
+    if (!counts) return rc_fail(RC_ERR_OOM, "cannot allocate eval gather counts");
+    for (int r = 0; r < rc_dist_size(); r++) {
+        size_t lo, hi;
+        rc_dist_shard(data->pairs->n, r, rc_dist_size(), &lo, &hi);
+        counts[r] = (int)(2 * (hi - lo));
+    }
+    st = rc_dist_allgather_f32(rewards, counts);
+    free(counts);
+    return st;
+}
+
 rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs, double centering,
                         int share_prefix, rc_pair_stats *stats, float *rewards) {
     memset(stats, 0, sizeof *stats);
-    size_t n = data->pairs->n;
+    size_t n = data->pairs->n, first, end;
     if (n == 0) return RC_OK;
+    rc_dist_shard(n, rc_dist_rank(), rc_dist_size(), &first, &end);
     batch_buffers bb = {0};
     size_t *indices = malloc(n * sizeof *indices);
     rc_status st = indices ? alloc_batch(&bb, batch_pairs, max_encoded_length(data->pairs))
@@ -192,8 +212,8 @@ rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs,
     double loss_sum = 0.0, acc_sum = 0.0, tie_sum = 0.0, margin_sum = 0.0;
     for (size_t i = 0; i < n && indices; i++) indices[i] = i;
     rc_model_set_grad_enabled(m, 0); /* nothing kept for a backward */
-    for (size_t start = 0; start < n && st == RC_OK; start += (size_t)batch_pairs) {
-        int count = (int)(n - start < (size_t)batch_pairs ? n - start : (size_t)batch_pairs);
+    for (size_t start = first; start < end && st == RC_OK; start += (size_t)batch_pairs) {
+        int count = (int)(end - start < (size_t)batch_pairs ? end - start : (size_t)batch_pairs);
         batch_info info;
         st = forward_pairs(m, &bb, data, indices + start, count, share_prefix, &info);
         if (st != RC_OK) break;
@@ -210,10 +230,12 @@ rc_status rc_eval_pairs(rc_model *m, const rc_train_data *data, int batch_pairs,
             }
     }
     rc_model_set_grad_enabled(m, 1);
-    stats->loss = loss_sum / n;
-    stats->accuracy = acc_sum / n;
-    stats->ties = tie_sum / n;
-    stats->mean_margin = margin_sum / n;
+    double sums[4] = {loss_sum, acc_sum, tie_sum, margin_sum};
+    if (st == RC_OK) st = eval_gather(data, sums, rewards);
+    stats->loss = sums[0] / n;
+    stats->accuracy = sums[1] / n;
+    stats->ties = sums[2] / n;
+    stats->mean_margin = sums[3] / n;
     stats->n_pairs = (int)n;
     free(indices);
     free_batch(&bb);
@@ -272,6 +294,7 @@ static void format_duration(double seconds, char *out, size_t size) {
 
 typedef struct {
     FILE *log;         /* train_log.jsonl */
+    int lead;          /* rank 0 of a data-parallel job (or the only process): it reports */
     int tty;
     double start, window_start;
     double loss_sum, acc_sum;
@@ -289,10 +312,15 @@ static void log_line(progress *pr, const char *json) {
 
 /* ---- the loop ---- */
 
+/* Micro-batches per optimizer step: gradient_accumulation_steps on each rank. */
+static long micro_batches_per_step(const rc_train_args *a) {
+    return (long)a->gradient_accumulation_steps * rc_dist_size();
+}
+
 static long total_steps_for(const rc_train_args *a, size_t n_pairs, long *steps_per_epoch) {
     long batches = (long)((n_pairs + (size_t)a->per_device_train_batch_size - 1) /
                           (size_t)a->per_device_train_batch_size);
-    *steps_per_epoch = (batches + a->gradient_accumulation_steps - 1) / a->gradient_accumulation_steps;
+    *steps_per_epoch = (batches + micro_batches_per_step(a) - 1) / micro_batches_per_step(a);
     if (a->max_steps > 0) return a->max_steps;
     return (long)ceil(a->num_train_epochs * (double)*steps_per_epoch);
 }
@@ -308,10 +336,18 @@ static rc_status evaluate(rc_model *m, const rc_train_args *a, const rc_train_da
              "\"eval_ties\": %.6f, \"eval_mean_margin\": %.6f, \"eval_pairs\": %d}",
              step, epoch, stats->loss, stats->accuracy, stats->ties, stats->mean_margin, stats->n_pairs);
     log_line(pr, line);
-    fprintf(stderr, "%seval  step %ld | epoch %.2f | loss %.4f | accuracy %.4f (ties %.4f) | %d pairs\n",
+    if (pr->lead)
+        fprintf(stderr, "%seval  step %ld | epoch %.2f | loss %.4f | accuracy %.4f (ties %.4f) | %d pairs\n",
             pr->tty ? "\r\033[K" : "", step, epoch, stats->loss, stats->accuracy, stats->ties,
             stats->n_pairs);
     return RC_OK;
+}
+
+/* A rank other than 0 at a checkpoint of a ZeRO-1 run: rank 0 saves the
+ * whole optimizer state, and this rank sends its slice of it. */
+static rc_status take_part_in_save(rc_adamw *opt) {
+    long step;
+    return rc_adamw_get_state(opt, NULL, NULL, rc_adamw_state_size(opt), &step);
 }
 
 rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train_data *train,
@@ -326,29 +362,37 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
     const long total_steps = total_steps_for(a, train->pairs->n, &steps_per_epoch);
     const long warmup = a->warmup_steps > 0 ? a->warmup_steps
                                             : (long)ceil(a->warmup_ratio * (double)total_steps);
+    /* in a data-parallel job rank 0 alone owns output_dir: it locks it,
+     * writes the log, checkpoints and the final model; the others read */
+    const int lead = rc_dist_rank() == 0;
     /* held for the whole run, taken before anything in output_dir is
      * touched: a second run on the same folder must not delete this one's
      * half-written checkpoint or mix its log with ours */
     rc_dir_lock *lock = NULL;
-    rc_status st = rc_dir_lock_acquire(a->output_dir, &lock);
-    if (st != RC_OK) return rc_fail_context(st, "output_dir");
-    st = rc_checkpoint_prepare_output(a->output_dir, a->overwrite_output_dir, resume);
-
-    /* resume from the newest complete checkpoint, else start from model_dir */
+    rc_status st = RC_OK;
     char resume_dir[4096] = "";
-    if (st == RC_OK && resume) st = rc_checkpoint_latest(a->output_dir, resume_dir, sizeof resume_dir);
-    if (st != RC_OK) {
-        rc_dir_lock_release(lock);
-        return st;
+    if (lead) {
+        st = rc_dir_lock_acquire(a->output_dir, &lock);
+        if (st != RC_OK) return rc_fail_context(st, "output_dir");
+        st = rc_checkpoint_prepare_output(a->output_dir, a->overwrite_output_dir, resume);
+        /* resume from the newest complete checkpoint, else start from model_dir */
+        if (st == RC_OK && resume) st = rc_checkpoint_latest(a->output_dir, resume_dir, sizeof resume_dir);
+        if (st != RC_OK) {
+            rc_dir_lock_release(lock);
+            return st;
+        }
     }
+    st = rc_dist_broadcast(resume_dir, sizeof resume_dir, 0); /* every rank resumes from it */
+    if (st != RC_OK) return st;
     const char *load_from = resume_dir[0] ? resume_dir : model_dir;
     rc_reward_meta meta;
     rc_backend *be = NULL;
     rc_model *m = NULL;
     rc_adamw *opt = NULL;
+    rc_grad_sync *sync = NULL;
     batch_buffers bb = {0};
     data_order order = {.pairs = train->pairs, .order = malloc(train->pairs->n * sizeof(size_t))};
-    progress pr = {.tty = !a->quiet && isatty(STDERR_FILENO)};
+    progress pr = {.lead = lead, .tty = lead && !a->quiet && isatty(STDERR_FILENO)};
     rc_train_state state = {0};
     if (!order.order) {
         rc_dir_lock_release(lock);
@@ -371,20 +415,27 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
         if (max_encoded_length(eval->pairs) > max_len) max_len = max_encoded_length(eval->pairs);
     }
     if (st == RC_OK) st = rc_model_reserve(m, 2 * max_pairs, (int)max_len, 1);
-    if (st == RC_OK) {
+    if (st == RC_OK) st = rc_grad_sync_create(m, a->zero_stage, (size_t)a->allreduce_bucket_elements, &sync);
+    if (st == RC_OK) st = rc_grad_sync_broadcast_params(sync);
+    if (st == RC_OK && lead) {
         rc_memory_plan plan = rc_model_memory_plan(m);
         fprintf(stderr,
                 "rewardc train: %.2fM parameters (%.3fM trainable: %s) on %s (%s); memory: "
                 "weights %.1f MB, gradients %.1f MB, AdamW %.1f MB, activations %.1f MB (%d "
                 "sequences x %zu tokens%s)\n",
                 plan.total_params / 1e6, plan.trainable_params / 1e6, trainable_description(m),
-                be->name, be->device, plan.params / 1e6, plan.grads / 1e6, plan.optimizer / 1e6,
+                be->name, be->device, plan.params / 1e6, plan.grads / 1e6,
+                plan.optimizer / 1e6 / (a->zero_stage ? rc_dist_size() : 1),
                 plan.activations / 1e6, 2 * max_pairs, max_len,
                 a->gradient_checkpointing ? ", gradient checkpointing" : "");
+        if (rc_dist_size() > 1)
+            fprintf(stderr, "rewardc train: data parallel over %d ranks (%s), ZeRO-%d\n",
+                    rc_dist_size(), rc_dist_library(), a->zero_stage);
     }
     rc_adamw_config opt_cfg = {a->learning_rate, a->adam_beta1, a->adam_beta2, a->adam_epsilon,
                                a->weight_decay};
-    if (st == RC_OK) st = rc_adamw_create(m, &opt_cfg, &opt);
+    if (st == RC_OK)
+        st = a->zero_stage ? rc_adamw_create_sharded(m, &opt_cfg, &opt) : rc_adamw_create(m, &opt_cfg, &opt);
     if (st == RC_OK) st = alloc_batch(&bb, max_pairs, max_len);
     if (st == RC_OK && resume_dir[0]) {
         const long batches = (long)((train->pairs->n + (size_t)a->per_device_train_batch_size - 1) /
@@ -393,14 +444,15 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
                                        .epoch = (total_steps + steps_per_epoch - 1) / steps_per_epoch,
                                        .batch_in_epoch = batches};
         st = rc_checkpoint_load_state(resume_dir, &limits, opt, &state);
-        if (st == RC_OK)
+        if (st == RC_OK && lead)
             fprintf(stderr, "rewardc train: resumed from %s at step %ld (epoch %ld, batch %ld)\n",
                     resume_dir, state.global_step, state.epoch, state.batch_in_epoch);
     }
-    if (st == RC_OK) st = rc_checkpoint_open_log(a->output_dir, resume_dir, &pr.log);
+    if (st == RC_OK && lead) st = rc_checkpoint_open_log(a->output_dir, resume_dir, &pr.log);
     if (st != RC_OK) goto done;
 
-    fprintf(stderr,
+    if (lead)
+        fprintf(stderr,
             "rewardc train: %zu pairs, %ld steps (%ld per epoch, batch %d pairs x %d accumulation), "
             "warmup %ld, %s schedule, lr %g\n",
             train->pairs->n, total_steps, steps_per_epoch, a->per_device_train_batch_size,
@@ -423,12 +475,14 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             state.batch_in_epoch = 0;
             make_order(&order, a, state.epoch);
         }
-        /* one optimizer step: the next accumulation group of this epoch */
+        /* one optimizer step: the next accumulation group of this epoch;
+         * rank r of a data-parallel job takes its micro-batches r, r + N, ... */
         long group = batches_per_epoch - state.batch_in_epoch;
-        if (group > a->gradient_accumulation_steps) group = a->gradient_accumulation_steps;
+        if (group > micro_batches_per_step(a)) group = micro_batches_per_step(a);
         rc_model_zero_grad(m);
         double step_loss = 0.0, step_acc = 0.0;
-        for (long g = 0; g < group && st == RC_OK; g++) {
+        size_t step_tokens = 0, step_shared = 0;
+        for (long g = rc_dist_rank(); g < group && st == RC_OK; g += rc_dist_size()) {
             size_t first = (size_t)(state.batch_in_epoch + g) * bs;
             int count = (int)(n_pairs - first < bs ? n_pairs - first : bs);
             batch_info info;
@@ -441,15 +495,26 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             st = rc_model_backward(m, bb.d_rewards);
             step_loss += s.loss / (double)group;
             step_acc += s.accuracy / (double)group;
-            pr.window_tokens += info.tokens;
-            pr.total_tokens += info.tokens;
-            pr.shared_tokens += info.shared;
+            step_tokens += info.tokens;
+            step_shared += info.shared;
         }
         if (st != RC_OK) break;
-        double grad_norm = rc_grad_norm(m);
+        if (rc_dist_size() > 1) { /* the step's numbers over all ranks */
+            double sums[4] = {step_loss, step_acc, (double)step_tokens, (double)step_shared};
+            if ((st = rc_dist_allreduce_sum_f64(sums, 4)) != RC_OK) break;
+            step_loss = sums[0], step_acc = sums[1];
+            step_tokens = (size_t)sums[2], step_shared = (size_t)sums[3];
+        }
+        pr.window_tokens += step_tokens;
+        pr.total_tokens += step_tokens;
+        pr.shared_tokens += step_shared;
+        double grad_norm;
+        if ((st = rc_grad_sync_reduce(sync)) != RC_OK) break;
+        if ((st = rc_grad_sync_norm(sync, &grad_norm)) != RC_OK) break;
         double lr = a->learning_rate *
                     rc_schedule_factor(a->lr_scheduler_type, state.global_step, warmup, total_steps);
         st = rc_adamw_step(opt, lr, rc_clip_factor(grad_norm, a->max_grad_norm));
+        if (st == RC_OK) st = rc_grad_sync_gather_params(sync);
         if (st != RC_OK) break;
         if (!isfinite(step_loss)) {
             st = rc_fail(RC_ERR_BACKEND, "the loss became %g at step %ld (lower the learning rate)",
@@ -478,13 +543,13 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             char line[512];
             last_loss = pr.loss_sum / pr.window_steps;
             snprintf(line, sizeof line,
-                     "{\"step\": %ld, \"epoch\": %.4f, \"loss\": %.6f, \"accuracy\": %.6f, "
+                     "{\"step\": %ld, \"epoch\": %.4f, \"loss\": %.9f, \"accuracy\": %.6f, "
                      "\"learning_rate\": %.6e, \"grad_norm\": %.6f, \"tokens_per_second\": %.1f, "
                      "\"elapsed_seconds\": %.2f}",
                      state.global_step, epoch_f, last_loss, pr.acc_sum / pr.window_steps, lr,
                      grad_norm, tok_s, t - pr.start);
             log_line(&pr, line);
-            if (!pr.tty && !a->quiet)
+            if (lead && !pr.tty && !a->quiet)
                 fprintf(stderr, "step %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s\n",
                         state.global_step, total_steps, epoch_f, last_loss,
                         pr.acc_sum / pr.window_steps, lr, tok_s, eta_text);
@@ -501,7 +566,10 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
             state.window_loss_sum = pr.loss_sum;
             state.window_acc_sum = pr.acc_sum;
             state.window_steps = pr.window_steps;
-            st = rc_checkpoint_save(a->output_dir, model_dir, m, &meta, opt, &state, a->save_total_limit);
+            if (lead)
+                st = rc_checkpoint_save(a->output_dir, model_dir, m, &meta, opt, &state, a->save_total_limit);
+            else if (a->zero_stage) /* rank 0 gathers every rank's optimizer slice */
+                st = take_part_in_save(opt);
             if (st != RC_OK) break;
         }
         if (a->stop_after_steps > 0 && steps_this_run >= a->stop_after_steps) break;
@@ -550,12 +618,13 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
         free(rewards);
         if (st != RC_OK) goto done;
     }
-    st = rc_checkpoint_save_final(a->output_dir, model_dir, m, &meta, summary);
+    if (lead) st = rc_checkpoint_save_final(a->output_dir, model_dir, m, &meta, summary);
 
 done:
     if (pr.log) fclose(pr.log);
     free(order.order);
     free_batch(&bb);
+    rc_grad_sync_free(sync);
     rc_adamw_free(opt);
     rc_model_free(m);
     rc_backend_destroy(be);
