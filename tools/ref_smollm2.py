@@ -343,7 +343,7 @@ def main():
     with open(os.path.join(args.out, "texts.json"), "w", encoding="utf-8") as f:
         json.dump(texts, f, ensure_ascii=False, indent=0)
         f.write("\n")
-    write_manifest(args.out)
+    write_manifest(args.out, gguf, args.threads)
 
     rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
     print(f"{len(texts)} texts, {len(flat)} tokens in {len(batches)} batches; float32 vs float64: "
@@ -354,7 +354,15 @@ def main():
         print(f"  {name}: float32 NMSE vs float64 {float(((g32 - g64) ** 2).sum() / (g64 ** 2).sum()):.2e}")
 
 
-def write_manifest(out):
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(out, gguf, threads):
     entries = []
     for name in ("reference.safetensors", "texts.json"):
         with open(os.path.join(out, name), "rb") as f:
@@ -365,6 +373,11 @@ def write_manifest(out):
                        "for tests/test_smollm2_reference.c",
         "command": "/work/venv/bin/python tools/ref_smollm2.py --out golden/smollm2",
         "generator": "tools/ref_smollm2.py",
+        "model": {"path": "../shared/data/" + GGUF_REL, "sha256": sha256_of(gguf)},
+        "reference": "LlamaForSequenceClassification.from_pretrained(gguf_dir, gguf_file=..., float32, eager "
+                     "attention, num_labels=1, pad_token_id=2) with the score.weight of `rewardc import` "
+                     "(seed 42); float64: the same model .double() with RMSNorm, RoPE and softmax in float64",
+        "torch_threads": threads,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
                      "safetensors": safetensors.__version__, "numpy": np.__version__},
