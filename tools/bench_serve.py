@@ -173,7 +173,11 @@ def main():
             print(f"{side:8s} peak RSS {report['sides'][side]['peak_rss_mb']:.0f} MB", flush=True)
         finally:
             proc.terminate()
-            proc.wait(timeout=60)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # still working through a backlog
+                proc.kill()
+                proc.wait()
     if len(rewards) == 2:
         a, b = rewards.values()
         worst = max(abs(x - y) for x, y in zip(a, b))
@@ -182,6 +186,9 @@ def main():
         if worst > 1e-3:
             sys.exit("the two servers' rewards differ by more than 1e-3")
         for rc, peer in zip(report["sides"]["rewardc"]["runs"], report["sides"]["peer"]["runs"]):
+            if not peer["requests_per_s"] or not peer["p99_ms"]:
+                print(f"c={rc['connections']:<4d} the peer answered nothing within the run")
+                continue
             print(f"c={rc['connections']:<4d} throughput {rc['requests_per_s'] / peer['requests_per_s']:.2f}x,"
                   f" p99 {rc['p99_ms'] / peer['p99_ms']:.2f}x of the peer's")
     if args.out:
