@@ -6,9 +6,10 @@ Each request is one chatbot call: POST /v1/score with one real HH-RLHF response
 ({"prompt": dialogue up to the last "Assistant:", "response": the last turn}), taken in
 turn from --pairs dialogues of harmless_base_dev.jsonl.gz (chosen and rejected). wrk
 (Debian's package) drives each server through tools/bench_serve.lua at each of
---connections for --duration seconds after a short warm-up, and reports requests/s
-(= texts/s here), p50/p90/p99 latency, non-2xx responses and socket errors; peak RSS is
-the server process's VmHWM at the end of all levels. Before the load, the two servers'
+--connections for --duration seconds after a short warm-up, and reports requests/s,
+texts/s (--texts-per-request K puts K responses in each request), p50/p90/p99 latency,
+non-2xx responses and socket errors; peak RSS is the server process's VmHWM at the end
+of all levels. Before the load, the two servers'
 rewards for the first 16 texts must agree to 1e-3, else the run stops.
 
 Both servers get OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep rather than spin,
@@ -16,7 +17,8 @@ which on a small machine would take the HTTP threads' cores).
 
 Usage:
   python tools/bench_serve.py --model DIR [--threads 2] [--connections 1,8,64,256]
-      [--duration 10] [--sides rewardc,peer] [--rewardc-args "..."] [--out FILE.json]
+      [--duration 10] [--texts-per-request 1] [--sides rewardc,peer]
+      [--rewardc-args "..."] [--out FILE.json]
 """
 import argparse
 import gzip
@@ -39,7 +41,7 @@ def split_dialogue(text):
     return {"prompt": text[:cut + len("\n\nAssistant:")], "response": text[cut + len("\n\nAssistant:"):]}
 
 
-def make_bodies(path, pairs, seed=0):
+def make_bodies(path, pairs, per_request=1, seed=0):
     lines = gzip.open(os.path.join(DATA, "hh-rlhf", "harmless_base_dev.jsonl.gz"), "rt").read().splitlines()
     random.Random(seed).shuffle(lines)
     texts = []
@@ -50,8 +52,8 @@ def make_bodies(path, pairs, seed=0):
             if item["response"].strip():
                 texts.append(item)
     with open(path, "w") as out:
-        for item in texts:
-            out.write(json.dumps({"input": [item]}) + "\n")
+        for i in range(0, len(texts) - per_request + 1, per_request):
+            out.write(json.dumps({"input": texts[i:i + per_request]}) + "\n")
     return texts
 
 
@@ -144,6 +146,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=200)
+    ap.add_argument("--texts-per-request", type=int, default=1,
+                    help="texts in each request's input (1: the chatbot's call)")
     ap.add_argument("--sides", default="rewardc,peer")
     ap.add_argument("--rewardc-args", default="", help="extra rewardc serve options")
     ap.add_argument("--out", default=None)
@@ -152,9 +156,10 @@ def main():
         sys.exit("needs wrk (apt-get install wrk)")
     os.makedirs("/tmp/rewardc-bench-serve", exist_ok=True)
     bodies = "/tmp/rewardc-bench-serve/bodies.jsonl"
-    texts = make_bodies(bodies, args.pairs)
+    texts = make_bodies(bodies, args.pairs, args.texts_per_request)
     levels = [int(c) for c in args.connections.split(",")]
-    report = {"model": args.model, "threads": args.threads, "texts": len(texts), "sides": {}}
+    report = {"model": args.model, "threads": args.threads, "texts": len(texts),
+              "texts_per_request": args.texts_per_request, "sides": {}}
     rewards = {}
     for side in args.sides.split(","):
         port = free_port()
@@ -165,15 +170,20 @@ def main():
             for c in levels:
                 run_wrk(port, bodies, c, args.warmup)
                 r = run_wrk(port, bodies, c, args.duration)
+                r["texts_per_s"] = r["requests_per_s"] * args.texts_per_request
                 runs.append(r)
-                print(f"{side:8s} c={c:<4d} {r['requests_per_s']:9.1f} req/s  p50 {r['p50_ms']:8.2f} ms"
+                print(f"{side:8s} c={c:<4d} {r['requests_per_s']:9.1f} req/s {r['texts_per_s']:9.1f} texts/s  p50 {r['p50_ms']:8.2f} ms"
                       f"  p90 {r['p90_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  non-2xx {r['non_2xx']}"
                       f"  socket errors {r['socket_errors']}", flush=True)
             report["sides"][side] = {"command": command, "runs": runs, "peak_rss_mb": peak_rss_mb(proc.pid)}
             print(f"{side:8s} peak RSS {report['sides'][side]['peak_rss_mb']:.0f} MB", flush=True)
         finally:
             proc.terminate()
-            proc.wait(timeout=60)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # still working through a backlog
+                proc.kill()
+                proc.wait()
     if len(rewards) == 2:
         a, b = rewards.values()
         worst = max(abs(x - y) for x, y in zip(a, b))
@@ -182,6 +192,9 @@ def main():
         if worst > 1e-3:
             sys.exit("the two servers' rewards differ by more than 1e-3")
         for rc, peer in zip(report["sides"]["rewardc"]["runs"], report["sides"]["peer"]["runs"]):
+            if not peer["requests_per_s"] or not peer["p99_ms"]:
+                print(f"c={rc['connections']:<4d} the peer answered nothing within the run")
+                continue
             print(f"c={rc['connections']:<4d} throughput {rc['requests_per_s'] / peer['requests_per_s']:.2f}x,"
                   f" p99 {rc['p99_ms'] / peer['p99_ms']:.2f}x of the peer's")
     if args.out:

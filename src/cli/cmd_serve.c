@@ -187,14 +187,12 @@ int cmd_serve(int argc, char **argv) {
         const struct timespec tick = {0, 100 * 1000 * 1000};
         const int sig = sigtimedwait(&signals, NULL, &tick);
         if (!ready) {
-            pthread_mutex_lock(&batcher.lock);
-            const int done = batcher.first_load_done, failed = batcher.first_load_failed;
-            pthread_mutex_unlock(&batcher.lock);
-            if (failed) {
+            const int load = serve_batcher_first_load(&batcher);
+            if (load == 1) {
                 code = 1; /* the model thread said why */
                 break;
             }
-            if (done) {
+            if (load == 0) {
                 ready = 1;
                 fprintf(stderr, "rewardc serve: model version 1 ready\n");
             }

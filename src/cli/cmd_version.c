@@ -5,6 +5,9 @@
 #include "backend.h"
 #include "cli/commands.h"
 #include "dist/dist.h"
+#ifdef RC_HAVE_SERVE
+#include <microhttpd.h>
+#endif
 
 #ifdef RC_HAVE_BLAS
 #include <cblas.h>
@@ -49,6 +52,11 @@ int cmd_version(int argc, char **argv) {
 #endif
 #ifdef RC_HAVE_BLAS
     printf("blas: %s\n", openblas_get_config());
+#endif
+#ifdef RC_HAVE_SERVE
+    printf("serve: libmicrohttpd %s\n", MHD_get_version());
+#else
+    printf("serve: not built (no libmicrohttpd at configure time)\n");
 #endif
     printf("backends:\n");
     const char *names[] = {"cpu", "opencl", "cuda"};

@@ -136,7 +136,6 @@ static void *model_thread(void *arg) {
     pthread_mutex_lock(&b->lock);
     b->first_load_done = 1;
     b->first_load_failed = st != RC_OK;
-    pthread_cond_broadcast(&b->loaded);
     pthread_mutex_unlock(&b->lock);
     if (st != RC_OK) return NULL;
     for (;;) {
@@ -193,19 +192,17 @@ rc_status serve_batcher_start(serve_batcher *b, const serve_options *opt, serve_
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&b->wake, &attr);
     pthread_condattr_destroy(&attr);
-    pthread_cond_init(&b->loaded, NULL);
     int err = pthread_create(&b->thread, NULL, model_thread, b);
     if (err) return rc_fail(RC_ERR_IO, "cannot start the model thread: %s", strerror(err));
     b->started = 1;
     return RC_OK;
 }
 
-int serve_batcher_wait_loaded(serve_batcher *b) {
+int serve_batcher_first_load(serve_batcher *b) {
     pthread_mutex_lock(&b->lock);
-    while (!b->first_load_done) pthread_cond_wait(&b->loaded, &b->lock);
-    const int failed = b->first_load_failed;
+    const int state = !b->first_load_done ? -1 : b->first_load_failed;
     pthread_mutex_unlock(&b->lock);
-    return failed;
+    return state;
 }
 
 int serve_batcher_submit(serve_batcher *b, serve_job *job) {
@@ -246,6 +243,5 @@ void serve_batcher_stop(serve_batcher *b) {
     pthread_join(b->thread, NULL);
     b->started = 0;
     pthread_cond_destroy(&b->wake);
-    pthread_cond_destroy(&b->loaded);
     pthread_mutex_destroy(&b->lock);
 }

@@ -133,17 +133,15 @@ typedef struct {
     serve_metrics *metrics;
     pthread_t thread;
     int started;
-    int first_load_failed; /* the startup load failed: the server exits */
-    pthread_cond_t loaded;
-    int first_load_done;
+    int first_load_done, first_load_failed; /* a failed one: the server exits */
 } serve_batcher;
 
 rc_status serve_batcher_start(serve_batcher *b, const serve_options *opt, serve_registry *reg,
                               serve_metrics *metrics);
 /* 0 queued; 1 queue full (503); 2 stopping (503). Reload jobs are never refused for space. */
 int serve_batcher_submit(serve_batcher *b, serve_job *job);
-/* Waits until the model thread has tried the first load: 0 when it loaded. */
-int serve_batcher_wait_loaded(serve_batcher *b);
+/* The first load: -1 still under way, 0 loaded, 1 failed (the thread said why). */
+int serve_batcher_first_load(serve_batcher *b);
 void serve_batcher_depth(serve_batcher *b, size_t *texts, size_t *jobs);
 /* Stops taking jobs, finishes the queued ones, joins the model thread. */
 void serve_batcher_stop(serve_batcher *b);
