@@ -444,6 +444,14 @@ def train(torch, transformers, model, pairs, args, pad_id):
 
 # ---------------------------------------------------------------- the run
 
+def blas_info(torch):
+    """The BLAS torch was built with (BLAS_INFO in its build configuration)."""
+    for line in torch.__config__.show().split(","):
+        if "BLAS_INFO=" in line:
+            return line.split("=", 1)[1].strip()
+    return None
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="model folder (rewardc import output)")
@@ -508,7 +516,7 @@ def main():
 
     t0 = time.perf_counter()
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        args.model, torch_dtype=torch.float32, attn_implementation=args.attn)
+        args.model, dtype=torch.float32, attn_implementation=args.attn)  # dtype: torch_dtype's new name
     load_seconds = time.perf_counter() - t0
     pad_id = model.config.pad_token_id
     if pad_id is None:
@@ -516,7 +524,7 @@ def main():
     trainable = set_trainable(model, args.train_layers, args.train_head_only)
     total_params = sum(p.numel() for p in model.parameters())
     print(f"peer: {type(model).__name__}, {total_params / 1e6:.2f}M parameters, "
-          f"{trainable / 1e6:.2f}M trainable, {args.attn} attention, {args.threads} threads",
+          f"{trainable:,} trainable, {args.attn} attention, {args.threads} threads",
           file=sys.stderr)
 
     training = train(torch, transformers, model, train_pairs, args, pad_id)
@@ -552,7 +560,8 @@ def main():
         "threads": torch.get_num_threads(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
-                     "platform": platform.platform(), "machine": platform.machine()},
+                     "blas": blas_info(torch), "platform": platform.platform(),
+                     "machine": platform.machine()},
     }
     text = json.dumps(report, indent=2)
     print(text)
