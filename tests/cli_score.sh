@@ -225,9 +225,12 @@ PY
     "$BIN" score --model chatrun --input chat_bad.jsonl >chat_bad_out.jsonl 2>&1
     check "chat model: a conversation without the reply is a line error (exit 3)" test $? -eq 3
     check "chat model: the error says why" grep -q "must end with the assistant" chat_bad_out.jsonl
-    echo '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}' >plain_msgs.jsonl
-    "$BIN" score --model m --input plain_msgs.jsonl >plain_msgs_out.jsonl 2>&1
-    check "plain model: messages are refused by line (exit 3)" test $? -eq 3
+    # a model trained on plain text reads a conversation as the HH-RLHF transcript
+    printf '%s\n' '{"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}' \
+        '{"prompt": "\n\nHuman: Hi?\n\nAssistant:", "response": " Hello."}' >plain_msgs.jsonl
+    "$BIN" score --model m --input plain_msgs.jsonl >plain_msgs_out.jsonl 2>plain_msgs_err.txt
+    check "plain model: messages score as their HH-RLHF transcript" \
+        test "$(field plain_msgs_out.jsonl reward | sort -u | wc -l | tr -d ' ')" -eq 1
 else
     echo "python3 not found: skipped the chat-model checks"
 fi

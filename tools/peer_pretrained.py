@@ -288,13 +288,13 @@ def check_ids(rewardc, model_dir, encoder, texts, n_pairs):
 
 def set_trainable(model, train_layers, head_only):
     """requires_grad as asked; returns the number of trainable parameters."""
-    if head_only or train_layers is not None:
+    if head_only or train_layers:  # 0 or None: all, as rewardc's --train_layers 0
         for p in model.parameters():
             p.requires_grad_(False)
         keep = [model.score]
         if not head_only:
             layers = model.model.layers
-            if not 0 <= train_layers <= len(layers):
+            if not 0 < train_layers <= len(layers):
                 raise SystemExit(f"--train_layers {train_layers}: the model has {len(layers)} layers")
             keep += list(layers[len(layers) - train_layers:]) + [model.model.norm]
         for module in keep:
@@ -474,7 +474,8 @@ def parse_args():
     ap.add_argument("--max_length", type=int, default=0, help="overrides the folder's encode policy")
     ap.add_argument("--group_by_length", action="store_true")
     group = ap.add_mutually_exclusive_group()
-    group.add_argument("--train_layers", type=int, help="train only the top N decoder layers + norm + head")
+    group.add_argument("--train_layers", type=int, default=0,
+                       help="train only the top N decoder layers + norm + head (0: all, as rewardc)")
     group.add_argument("--train_head_only", action="store_true", help="train only the score head")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
@@ -546,7 +547,7 @@ def main():
         "model": os.path.abspath(args.model), "model_class": type(model).__name__,
         "parameters": total_params, "trainable_parameters": trainable,
         "trainable": ("head" if args.train_head_only else
-                      f"top {args.train_layers} layers + norm + head" if args.train_layers is not None
+                      f"top {args.train_layers} layers + norm + head" if args.train_layers
                       else "all"),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out",)},
         "encode_policy": policy, "adds_bos": encoder.adds_bos, "pad_token_id": pad_id,

@@ -116,7 +116,9 @@ rc_status rc_reward_model_encode(const rc_reward_model *rm, const char *prompt, 
 rc_status rc_reward_model_encode_text(const rc_reward_model *rm, const char *text, int32_t **ids,
                                       size_t *len, rc_encode_outcome *outcome);
 /* The same for a conversation ending with the response (the assistant's
- * last message); it needs the model's chat template. */
+ * last message): rendered with the chat template of a model trained on
+ * conversations, else as the HH-RLHF transcript rewardc prepare splits
+ * ("\n\nHuman: ..." turns, "\n\nAssistant:" before the response). */
 struct rc_chat_message;
 rc_status rc_reward_model_encode_messages(const rc_reward_model *rm,
                                          const struct rc_chat_message *messages, size_t n,

@@ -160,8 +160,15 @@ static enum MHD_Result start_scoring(request_ctx *ctx) {
         return respond_error(ctx, 500, "out of memory", NULL);
     }
     for (size_t i = 0; i < in->n; i++) {
-        if (rc_reward_model_encode(&m->rm, in->texts[i].prompt, in->texts[i].response, &job->seqs[i],
-                                   &job->lens[i], &job->outcomes[i]) != RC_OK) {
+        const serve_text *t = &in->texts[i];
+        rc_status st =
+            t->messages ? rc_reward_model_encode_messages(&m->rm, t->messages, t->n_messages,
+                                                          &job->seqs[i], &job->lens[i], &job->outcomes[i])
+            : t->text   ? rc_reward_model_encode_text(&m->rm, t->text, &job->seqs[i], &job->lens[i],
+                                                      &job->outcomes[i])
+                        : rc_reward_model_encode(&m->rm, t->prompt, t->response, &job->seqs[i],
+                                                 &job->lens[i], &job->outcomes[i]);
+        if (st != RC_OK) {
             char param[32];
             snprintf(param, sizeof param, ctx->ep == EP_GATE ? "response" : "input[%zu]", i);
             serve_job_free(job);

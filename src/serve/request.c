@@ -26,6 +26,9 @@ void serve_input_free(serve_input *in) {
     for (size_t i = 0; in->texts && i < in->n; i++) {
         free(in->texts[i].prompt);
         free(in->texts[i].response);
+        free(in->texts[i].text);
+        free(in->texts[i].messages);
+        cJSON_Delete(in->texts[i].messages_json);
     }
     free(in->texts);
     free(in->model);
@@ -42,20 +45,25 @@ static int set_text(serve_input *in, serve_text *t, const char *prompt, const ch
     return 0;
 }
 
-/* A conversation as one HH-RLHF-style transcript: the turns before the last
- * become the prompt ("\n\nHuman: ..." / "\n\nAssistant: ...", ending with
- * "\n\nAssistant:"), the last turn, which must be the assistant's, the
- * response (" " + its content): the split rewardc prepare makes of HH-RLHF. */
+static int set_literal(serve_input *in, serve_text *t, const char *text, const char *param) {
+    t->text = strdup(text);
+    return t->text ? 0 : fail(in, 500, param, "out of memory");
+}
+
+/* A conversation, checked here and rendered by the model (its chat
+ * template, or the HH-RLHF transcript: rc_reward_model_encode_messages). */
 static int parse_messages(serve_input *in, const cJSON *messages, serve_text *t, const char *at) {
     char param[96];
     snprintf(param, sizeof param, "%smessages", at);
     const int n = cJSON_GetArraySize(messages);
     if (!cJSON_IsArray(messages) || n == 0)
         return fail(in, 400, param, "must be a non-empty array of {\"role\", \"content\"}");
-    size_t size = 64;
+    t->messages_json = cJSON_Duplicate(messages, 1);
+    t->messages = calloc((size_t)n, sizeof *t->messages);
+    if (!t->messages_json || !t->messages) return fail(in, 500, param, "out of memory");
     const cJSON *m;
     int i = 0;
-    cJSON_ArrayForEach(m, messages) {
+    cJSON_ArrayForEach(m, t->messages_json) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         snprintf(param, sizeof param, "%smessages[%d].role", at, i);
@@ -69,29 +77,9 @@ static int parse_messages(serve_input *in, const cJSON *messages, serve_text *t,
             snprintf(param, sizeof param, "%smessages[%d].role", at, i);
             return fail(in, 400, param, "the last message is the response scored: it must be the assistant's");
         }
-        size += strlen(content->valuestring) + 16;
+        t->messages[t->n_messages++] = (rc_chat_message){role->valuestring, content->valuestring};
         i++;
     }
-    char *prompt = malloc(size), *response = malloc(size);
-    if (!prompt || !response) {
-        free(prompt);
-        free(response);
-        return fail(in, 500, param, "out of memory");
-    }
-    size_t len = 0;
-    i = 0;
-    cJSON_ArrayForEach(m, messages) {
-        const char *role = cJSON_GetObjectItemCaseSensitive(m, "role")->valuestring;
-        const char *content = cJSON_GetObjectItemCaseSensitive(m, "content")->valuestring;
-        if (i++ == n - 1) break;
-        const char *speaker = !strcmp(role, "user") ? "Human" : !strcmp(role, "assistant") ? "Assistant" : "System";
-        len += (size_t)sprintf(prompt + len, "\n\n%s: %s", speaker, content);
-    }
-    sprintf(prompt + len, "\n\nAssistant:");
-    const cJSON *last = cJSON_GetArrayItem(messages, n - 1);
-    sprintf(response, " %s", cJSON_GetObjectItemCaseSensitive(last, "content")->valuestring);
-    t->prompt = prompt;
-    t->response = response;
     return 0;
 }
 
@@ -103,7 +91,7 @@ static int parse_text(serve_input *in, const cJSON *item, serve_text *t, const c
     if (allow_string && cJSON_IsString(item)) {
         snprintf(param, sizeof param, "%.*s", (int)(strlen(at) ? strlen(at) - 1 : 0), at);
         if (!item->valuestring[0]) return fail(in, 400, param, "must be a non-empty string");
-        return set_text(in, t, "", item->valuestring, param);
+        return set_literal(in, t, item->valuestring, param);
     }
     if (!cJSON_IsObject(item)) {
         snprintf(param, sizeof param, "%.*s", (int)(strlen(at) ? strlen(at) - 1 : 0), at);
@@ -131,6 +119,7 @@ static int parse_text(serve_input *in, const cJSON *item, serve_text *t, const c
         snprintf(param, sizeof param, "%sprompt", at);
         return fail(in, 400, param, "must be a string");
     }
+    if (text) return set_literal(in, t, body->valuestring, param);
     return set_text(in, t, prompt ? prompt->valuestring : "", body->valuestring, param);
 }
 

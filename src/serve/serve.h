@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "rewardc/tokenizer.h"
 #include "rewardc/workflow.h"
 
 /* ---- options (cmd_serve.c fills them) ---- */
@@ -148,8 +151,13 @@ void serve_batcher_stop(serve_batcher *b);
 void serve_job_free(serve_job *job); /* frees the arrays; releases nothing */
 
 /* ---- request.c ---- */
+/* One text to score: prompt + response, a literal text, or a conversation
+ * (messages pointing into messages_json), encoded as rewardc score does. */
 typedef struct {
-    char *prompt, *response;
+    char *prompt, *response, *text;
+    cJSON *messages_json;
+    rc_chat_message *messages;
+    size_t n_messages;
 } serve_text;
 
 typedef struct {

@@ -186,14 +186,39 @@ rc_status rc_reward_model_score(rc_reward_model *rm, const int32_t *const *seqs,
 static rc_status encode_text(const rc_reward_model *rm, const char *prompt, const char *response,
                              int32_t **ids, size_t *len, rc_encode_outcome *outcome);
 
+/* Without a chat template a conversation becomes the HH-RLHF transcript that
+ * rewardc prepare splits: "\n\nHuman: ..." / "\n\nAssistant: ..." turns and
+ * "\n\nAssistant:" as the prompt, " " + the last (the assistant's) content as
+ * the response. */
+static rc_status transcript(const rc_chat_message *m, size_t n, char **prompt, char **response) {
+    *prompt = *response = NULL;
+    if (n == 0 || !m[n - 1].role || strcmp(m[n - 1].role, "assistant") != 0)
+        return rc_fail(RC_ERR_INVALID_ARG, "a conversation to score must end with the assistant's "
+                       "message (the response)");
+    size_t size = 32;
+    for (size_t i = 0; i < n; i++) size += strlen(m[i].content ? m[i].content : "") + 16;
+    *prompt = malloc(size);
+    *response = malloc(size);
+    if (!*prompt || !*response) return rc_fail(RC_ERR_OOM, "cannot render a conversation");
+    size_t len = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        const char *speaker = !strcmp(m[i].role, "user")        ? "Human"
+                              : !strcmp(m[i].role, "assistant") ? "Assistant"
+                                                                : "System";
+        len += (size_t)snprintf(*prompt + len, size - len, "\n\n%s: %s", speaker, m[i].content);
+    }
+    snprintf(*prompt + len, size - len, "\n\nAssistant:");
+    snprintf(*response, size, " %s", m[n - 1].content);
+    return RC_OK;
+}
+
 rc_status rc_reward_model_encode_messages(const rc_reward_model *rm,
                                          const rc_chat_message *messages, size_t n,
                                          int32_t **ids, size_t *len, rc_encode_outcome *outcome) {
-    if (!rm->chat)
-        return rc_fail(RC_ERR_INVALID_ARG, "messages need a chat model: this one was not trained "
-                       "on conversations (no chat template in use)");
     char *prompt = NULL, *response = NULL;
-    rc_status st = rc_render_conversation(rm->tokenizer, rm->chat, messages, n, &prompt, &response);
+    rc_status st = rm->chat ? rc_render_conversation(rm->tokenizer, rm->chat, messages, n, &prompt,
+                                                     &response)
+                            : transcript(messages, n, &prompt, &response);
     if (st == RC_OK) st = encode_text(rm, prompt, response, ids, len, outcome);
     free(prompt);
     free(response);
