@@ -112,7 +112,11 @@ def build(spec, golden_root, out_root):
         with torch.no_grad():
             for name, p in model.named_parameters():
                 if ".lora_A." in name or ".lora_B." in name:
-                    p.copy_(0.2 * torch.randn(p.shape, generator=gen))
+                    # non-zero B so every adapter gradient is tested; small enough
+                    # that scale * B A stays below the base weights (at 0.2 the
+                    # r8/alpha 32 adapter outweighed them and the rewards carried
+                    # float32 noise of 1e-5, the tolerance itself)
+                    p.copy_(0.05 * torch.randn(p.shape, generator=gen))
         model.peft_config["default"].base_model_name_or_path = os.path.relpath(base_dir, folder)
         model.save_pretrained(folder)
         readme = os.path.join(folder, "README.md")
