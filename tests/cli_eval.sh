@@ -243,6 +243,14 @@ PY
     check "pairs + --target-precision: the saved threshold reaches the precision on the pairs" test $? -eq 0
 fi
 
+# a model trained on from a gated folder does not inherit the old weights' threshold
+"$BIN" train --model t_pairs_threshold --train_file dev.jsonl --output_dir t_retrained \
+    --num_train_epochs 1 --save_steps 0 --quiet >retrain.txt 2>&1
+check "retrain from a gated folder: exit 0" test $? -eq 0
+check "retrain: says the threshold is not carried over" grep -q "not carried over" retrain.txt
+check "retrain: the new folder has no threshold" \
+    bash -c '! grep -q "\"threshold\"" t_retrained/config.json'
+
 usage_error "no --model" --pairs dev.jsonl
 usage_error "no data" --model t
 usage_error "--pairs and --labeled" --model t --pairs dev.jsonl --labeled dev.jsonl

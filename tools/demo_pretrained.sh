@@ -16,7 +16,7 @@
 #
 # The recipe (environment, defaults chosen on the dev split: docs/pretrained.md):
 #   PT_TRAIN     trainable set, as `rewardc train` flags (--train_layers 4)
-#   PT_LR        learning rate (2e-5)     PT_EPOCHS  epochs (1)
+#   PT_LR        learning rate (5e-5)     PT_EPOCHS  epochs (1)
 #   PT_MAX_LENGTH tokens per sequence (256) PT_BATCH pairs per step (8)
 #   PT_HELDOUT   IMDB held-out pairs (1000)
 # Everything goes to runs/pretrained-$DEMO_DATA/ (or $REWARDC_PT_DIR).
@@ -91,7 +91,7 @@ echo "$task: $(wc -l < "$out/train_pairs.jsonl") train pairs, $(wc -l < "$out/ev
 step "fine-tune (${recipe[*]})"
 "$bin" train --model "$out/base" --train_file "$out/train_pairs.jsonl" \
     --output_dir "$out/model" --overwrite_output_dir "${recipe[@]}" \
-    --max_length "${PT_MAX_LENGTH:-256}" --learning_rate "${PT_LR:-2e-5}" \
+    --max_length "${PT_MAX_LENGTH:-256}" --learning_rate "${PT_LR:-5e-5}" \
     --num_train_epochs "${PT_EPOCHS:-1}" --per_device_train_batch_size "${PT_BATCH:-8}" \
     --warmup_ratio 0.05 --weight_decay 0.01 --lr_scheduler_type linear --logging_steps 20 \
     --save_steps 0

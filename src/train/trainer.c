@@ -401,6 +401,16 @@ rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train
 
     st = rc_reward_meta_load(load_from, &meta);
     if (st == RC_OK && a->policy) meta.policy = *a->policy;
+    /* The folder's threshold and reward statistics belong to the weights
+     * before this run: a new run's rewards are on another scale. Resumed
+     * runs keep what their own checkpoint says. */
+    if (st == RC_OK && !resume_dir[0] && (meta.has_threshold || meta.has_reward_stats)) {
+        if (meta.has_threshold && rc_dist_rank() == 0)
+            fprintf(stderr, "rewardc train: the starting model's threshold (%g) is for its own "
+                    "rewards: not carried over; choose one again with rewardc eval "
+                    "--target-precision\n", meta.threshold);
+        meta.has_threshold = meta.has_reward_stats = 0;
+    }
     /* a model trained on conversations scores them as it saw them: rendered */
     for (size_t i = 0; i < train->source->n && !meta.chat; i++)
         meta.chat = rc_pair_is_conversational(&train->source->items[i]);
