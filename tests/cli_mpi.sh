@@ -29,7 +29,7 @@ mpi() { # mpi N args...: rewardc on N ranks of this host
     ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$n" "$BIN" "$@"
 }
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 48 >init.out 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max_length 48 >init.out 2>&1
 check "init tiny model" test $? -eq 0
 words=(the cat dog sat ran on a mat big small red blue happy sad quick slow tree house river moon)
 phrase() {
@@ -100,8 +100,8 @@ check "eval np 3: exit 0" test $? -eq 0
 check "eval np 3: the rewards of one process, in order" rewards_close eval1.jsonl eval3.jsonl
 check "eval np 3: rank 0 alone printed the report" test "$(grep -c '^pairs:' eval3.out)" -eq 1
 { sed -e 's/"chosen"/"response"/' train.jsonl | head -n 20; echo 'not json'; sed -e 's/"chosen"/"response"/' train.jsonl | tail -n 10; } >texts.jsonl
-"$BIN" score --model one --input texts.jsonl --batch-size 2 >score1.jsonl 2>score1.err
-mpi 3 score --model one --input texts.jsonl --batch-size 2 --output score3.jsonl >score3.out 2>score3.err
+"$BIN" score --model one --input texts.jsonl --batch_size 2 >score1.jsonl 2>score1.err
+mpi 3 score --model one --input texts.jsonl --batch_size 2 --output score3.jsonl >score3.out 2>score3.err
 check "score np 3: exit 3 (one bad line), as one process" test $? -eq 3
 check "score np 3: the scores of one process, in order" rewards_close score1.jsonl score3.jsonl
 check "score np 3: reading standard input is refused" sh -c \

@@ -11,7 +11,7 @@ cli_setup cli_train
 numbers() { sed -e 's/, "tokens_per_second".*}$/}/' "$1"; }
 step_lines() { grep -c '"loss"' "$1"; }
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 64 >init.out 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max_length 64 >init.out 2>&1
 check "init tiny model" test $? -eq 0
 
 # ---- data: 40 training pairs (every 4th with a margin), 8 eval pairs -----------
