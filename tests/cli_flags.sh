@@ -80,7 +80,7 @@ check "train snake_case: exit 0" test $? -eq 0
 train t_kebab --learning-rate 1e-3 --per-device-train-batch-size=2 --weight-decay 0.01
 check "train kebab-case: exit 0" test $? -eq 0
 check "train: the same model" same t_snake/model.safetensors t_kebab/model.safetensors
-numbers() { sed -e 's/, "tokens_per_second".*}$/}/' "$1"; }
+numbers() { sed -e 's/,"tokens_per_second".*}$/}/' "$1"; }
 check "train: the same logged numbers" \
     test "$(numbers t_snake/train_log.jsonl)" = "$(numbers t_kebab/train_log.jsonl)"
 train t_default

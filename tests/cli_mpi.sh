@@ -50,8 +50,8 @@ BASE=(train --model model --train_file train.jsonl --eval_file eval.jsonl
       --per_device_train_batch_size 2 --per_device_eval_batch_size 2 --logging_steps 1
       --learning_rate 2e-3 --weight_decay 0.01 --max_grad_norm 0.5 --quiet --threads 1)
 COMMON=("${BASE[@]}" --max_steps 6 --save_steps 0)
-losses() { grep '"loss"' "$1/train_log.jsonl" | sed -e 's/.*"loss": \([^,]*\),.*/\1/'; }
-numbers() { sed -e 's/, "tokens_per_second".*}$/}/' "$1/train_log.jsonl"; }
+losses() { grep '"loss"' "$1/train_log.jsonl" | sed -e 's/.*"loss":\([^,]*\),.*/\1/'; }
+numbers() { sed -e 's/,"tokens_per_second".*}$/}/' "$1/train_log.jsonl"; }
 same_losses() { # same_losses A B: every step's loss within 1e-6 relative
     paste <(losses "$1") <(losses "$2") | awk 'BEGIN { n = 0; bad = 0 }
         { n++; d = $1 - $2; if (d < 0) d = -d; a = $1 < 0 ? -$1 : $1;
@@ -59,7 +59,7 @@ same_losses() { # same_losses A B: every step's loss within 1e-6 relative
         END { exit !(n == 6 && bad == 0) }'
 }
 same_params() { "$COMPARE" "$1/model.safetensors" "$2/model.safetensors" 1e-10; }
-eval_value() { grep '"reward_mean"' "$1/train_log.jsonl" | sed -e "s/.*\"$2\": \([^,}]*\).*/\1/"; }
+eval_value() { grep '"reward_mean"' "$1/train_log.jsonl" | sed -e "s/.*\"$2\":\([^,}]*\).*/\1/"; }
 close() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(a != "" && d <= 1e-5 && -d <= 1e-5) }'; }
 
 "$BIN" "${COMMON[@]}" --gradient_accumulation_steps 6 --output_dir one >one.out 2>one.err

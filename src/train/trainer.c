@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "rewardc/trainer.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,11 +304,45 @@ typedef struct {
     size_t shared_tokens; /* prompt-prefix tokens computed once instead of twice */
 } progress;
 
-static void log_line(progress *pr, const char *json) {
-    if (pr->log) {
-        fprintf(pr->log, "%s\n", json);
+/* A number to the precision the log gives it (format: "%.6f", "%.6e"...):
+ * printed, read back, and stored as that decimal, so the log shows the digits
+ * that are meaningful and two runs compare line for line. */
+static void log_number(cJSON *line, const char *key, const char *format, double value) {
+    char text[64];
+    snprintf(text, sizeof text, format, value);
+    cJSON_AddNumberToObject(line, key, strtod(text, NULL));
+}
+
+/* A line of train_log.jsonl (rank 0 alone has the log): an object with the
+ * step and epoch, to which the caller adds its numbers. NULL without a log. */
+static cJSON *log_entry(const progress *pr, long step, double epoch) {
+    cJSON *line = pr->log ? cJSON_CreateObject() : NULL;
+    if (!line) return NULL;
+    cJSON_AddNumberToObject(line, "step", (double)step);
+    log_number(line, "epoch", "%.4f", epoch);
+    return line;
+}
+
+/* Writes the line and frees it. Like a full disk, running out of memory
+ * costs a log line, not the run. */
+static void log_write(progress *pr, cJSON *line) {
+    char *text = line ? cJSON_PrintUnformatted(line) : NULL;
+    if (text) {
+        fprintf(pr->log, "%s\n", text);
         fflush(pr->log);
     }
+    cJSON_free(text);
+    cJSON_Delete(line);
+}
+
+/* The numbers of an evaluation, for the log. */
+static void log_eval_stats(cJSON *line, const rc_pair_stats *e) {
+    if (!line) return;
+    log_number(line, "eval_loss", "%.6f", e->loss);
+    log_number(line, "eval_accuracy", "%.6f", e->accuracy);
+    log_number(line, "eval_ties", "%.6f", e->ties);
+    log_number(line, "eval_mean_margin", "%.6f", e->mean_margin);
+    cJSON_AddNumberToObject(line, "eval_pairs", e->n_pairs);
 }
 
 /* ---- the loop ---- */
@@ -330,12 +365,9 @@ static rc_status evaluate(rc_model *m, const rc_train_args *a, const rc_train_da
     rc_status st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef,
                                  a->share_prompt_prefix, stats, NULL);
     if (st != RC_OK) return st;
-    char line[512];
-    snprintf(line, sizeof line,
-             "{\"step\": %ld, \"epoch\": %.4f, \"eval_loss\": %.6f, \"eval_accuracy\": %.6f, "
-             "\"eval_ties\": %.6f, \"eval_mean_margin\": %.6f, \"eval_pairs\": %d}",
-             step, epoch, stats->loss, stats->accuracy, stats->ties, stats->mean_margin, stats->n_pairs);
-    log_line(pr, line);
+    cJSON *line = log_entry(pr, step, epoch);
+    log_eval_stats(line, stats);
+    log_write(pr, line);
     if (pr->lead)
         fprintf(stderr, "%seval  step %ld | epoch %.2f | loss %.4f | accuracy %.4f (ties %.4f) | %d pairs\n",
             pr->tty ? "\r\033[K" : "", step, epoch, stats->loss, stats->accuracy, stats->ties,
@@ -563,15 +595,18 @@ static void record_step(train_run *r, const step_result *s) {
                 step, total, epoch_f, pr->loss_sum / pr->window_steps,
                 pr->acc_sum / pr->window_steps, s->lr, tok_s, eta_text);
     if (!((a->logging_steps > 0 && step % a->logging_steps == 0) || step == total)) return;
-    char line[512];
     r->last_loss = pr->loss_sum / pr->window_steps;
-    snprintf(line, sizeof line,
-             "{\"step\": %ld, \"epoch\": %.4f, \"loss\": %.9f, \"accuracy\": %.6f, "
-             "\"learning_rate\": %.6e, \"grad_norm\": %.6f, \"tokens_per_second\": %.1f, "
-             "\"elapsed_seconds\": %.2f}",
-             step, epoch_f, r->last_loss, pr->acc_sum / pr->window_steps, s->lr,
-             s->grad_norm, tok_s, t - pr->start);
-    log_line(pr, line);
+    cJSON *line = log_entry(pr, step, epoch_f);
+    if (line) {
+        log_number(line, "loss", "%.9f", r->last_loss);
+        log_number(line, "accuracy", "%.6f", pr->acc_sum / pr->window_steps);
+        log_number(line, "learning_rate", "%.6e", s->lr);
+        log_number(line, "grad_norm", "%.6f", s->grad_norm);
+        /* the wall-clock numbers last, so that tests can cut them off */
+        log_number(line, "tokens_per_second", "%.1f", tok_s);
+        log_number(line, "elapsed_seconds", "%.2f", t - pr->start);
+    }
+    log_write(pr, line);
     if (r->lead && !pr->tty && !a->quiet)
         fprintf(stderr, "step %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s\n",
                 step, total, epoch_f, r->last_loss, pr->acc_sum / pr->window_steps, s->lr, tok_s,
@@ -661,14 +696,13 @@ static rc_status final_evaluation(train_run *r, rc_train_summary *summary) {
         summary->eval_accuracy = e->accuracy;
         summary->eval_loss = e->loss;
         summary->eval_ties = e->ties;
-        char line[512];
-        snprintf(line, sizeof line,
-                 "{\"step\": %ld, \"epoch\": %.4f, \"eval_loss\": %.6f, \"eval_accuracy\": %.6f, "
-                 "\"eval_ties\": %.6f, \"eval_mean_margin\": %.6f, \"eval_pairs\": %d, "
-                 "\"reward_mean\": %.6f, \"reward_std\": %.6f}",
-                 r->state.global_step, epoch_progress(r), e->loss, e->accuracy, e->ties,
-                 e->mean_margin, e->n_pairs, r->meta.reward_mean, r->meta.reward_std);
-        log_line(&r->pr, line);
+        cJSON *line = log_entry(&r->pr, r->state.global_step, epoch_progress(r));
+        log_eval_stats(line, e);
+        if (line) {
+            log_number(line, "reward_mean", "%.6f", r->meta.reward_mean);
+            log_number(line, "reward_std", "%.6f", r->meta.reward_std);
+        }
+        log_write(&r->pr, line);
     }
     free(rewards);
     return st;
