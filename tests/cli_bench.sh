@@ -15,8 +15,8 @@ check "init: exit 0" test $? -eq 0
 # tiny: 2 layers, d_model 64, ffn 256. 2 pairs = 4 rows of 16 tokens, N = 64:
 # per layer 4*2*N*64*64 + 2*2*N*64*256 + 2*(2*4*16*16*64) = 6553600; two layers
 # plus the score head 2*4*64 = 13107712 forward; a step is 3x that.
-"$BIN" bench train-step --model model --pairs 2 --seq-len 16 --steps 3 --warmup 1 --threads 1 \
-    --learning-rate 1e-3 --save-batch batch.safetensors --json train.json >train.out 2>train.err
+"$BIN" bench train-step --model model --pairs 2 --seq_len 16 --steps 3 --warmup 1 --threads 1 \
+    --learning_rate 1e-3 --save_batch batch.safetensors --json train.json >train.out 2>train.err
 check "train-step: exit 0" test $? -eq 0
 check "train-step: one stdout line" test "$(wc -l <train.out | tr -d ' ')" -eq 1
 check "train-step: stdout is the result" grep -q '^{"bench":"train-step"' train.out
@@ -33,7 +33,7 @@ check "train-step: loss falls ($first -> $last)" awk -v a="$first" -v b="$last" 
 check "train-step: batch saved [4,16]" \
     grep -aq '"input_ids":{"dtype":"I32","shape":\[4,16\]' batch.safetensors
 
-"$BIN" bench score --model model --batch 8 --seq-len 16 --lengths varied --steps 2 --threads 1 \
+"$BIN" bench score --model model --batch 8 --seq_len 16 --lengths varied --steps 2 --threads 1 \
     --json score.json >score.out 2>/dev/null
 check "score: exit 0" test $? -eq 0
 check "score: 8 rows" has score.json rows 8
@@ -55,7 +55,7 @@ check "sgemm --m --n --k: the shape recorded" grep -q '"m":300,"n":64,"k":40' na
 check "usage: --pairs 0 is rejected" test $? -eq 2
 "$BIN" bench train-step --model model --batch 4 >/dev/null 2>&1
 check "usage: --batch is not a train-step option" test $? -eq 2
-"$BIN" bench score --seq-len 8 >/dev/null 2>&1
+"$BIN" bench score --seq_len 8 >/dev/null 2>&1
 check "usage: --model required" test $? -eq 2
 "$BIN" bench nothing >/dev/null 2>&1
 check "usage: unknown benchmark" test $? -eq 2

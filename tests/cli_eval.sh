@@ -5,7 +5,7 @@
 # length buckets, correlation), eval scores prompt+chosen / prompt+rejected
 # exactly as `rewardc score` does, truncation is counted, the SVG is
 # well-formed. Labelled texts: ROC AUC, average precision and the PR curve
-# recomputed, --target-precision/--target-recall store the threshold in
+# recomputed, --target_precision/--target_recall store the threshold in
 # config.json keeping every other setting. Failures (missing model, a bad
 # line, a bad label, two targets, an unreachable target) exit non-zero and
 # write nothing.
@@ -84,7 +84,7 @@ cat >dev.jsonl <<JSON
 {"prompt": "Review: ", "chosen": "brilliant and moving", "rejected": "boring"}
 JSON
 
-"$BIN" init --preset tiny --tokenizer "$DATA/tokenizers/opt" --out m --max-length 64 >init.log 2>&1
+"$BIN" init --preset tiny --tokenizer "$DATA/tokenizers/opt" --out m --max_length 64 >init.log 2>&1
 check "init: exit 0" test $? -eq 0
 "$BIN" train --model m --train_file train.jsonl --eval_file dev.jsonl --output_dir t --max_steps 5 \
     --learning_rate 1e-3 --per_device_train_batch_size 4 --save_steps 0 --quiet >train.log 2>&1
@@ -93,7 +93,7 @@ check "train stored reward statistics" grep -q '"reward_mean"' t/config.json
 
 # ---- pairs -----------------------------------------------------------------------------
 "$BIN" eval --model t --pairs dev.jsonl --summary s.json --figure f.svg --rewards r.jsonl \
-    --length-buckets 8,16 --batch-size 4 >out.txt 2>err.txt
+    --length_buckets 8,16 --batch_size 4 >out.txt 2>err.txt
 check "pairs: exit 0" test $? -eq 0
 check "pairs: stdout accuracy line" grep -q '^pairwise accuracy: ' out.txt
 check "pairs: stdout reports truncation" grep -Eq '^truncation: [1-9][0-9]* of 12 sequences cut' out.txt
@@ -165,7 +165,7 @@ pairs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 for p in pairs:
     for side in ("chosen", "rejected"):
         print(json.dumps({"prompt": p.get("prompt", ""), "response": p[side]}))' dev.jsonl >as_score.jsonl
-    "$BIN" score --model t --input as_score.jsonl --batch-size 4 >scored.jsonl 2>/dev/null
+    "$BIN" score --model t --input as_score.jsonl --batch_size 4 >scored.jsonl 2>/dev/null
     check "score of the same texts: exit 0" test $? -eq 0
     py_checks scored.jsonl r.jsonl <<'PY'
 scored = [x["reward"] for x in jsonl(sys.argv[1])]
@@ -178,7 +178,7 @@ PY
 fi
 
 # rewards do not depend on the batch beyond float rounding
-"$BIN" eval --model t --pairs dev.jsonl --rewards r1.jsonl --batch-size 1 >/dev/null 2>&1
+"$BIN" eval --model t --pairs dev.jsonl --rewards r1.jsonl --batch_size 1 >/dev/null 2>&1
 check "batch size 1: exit 0" test $? -eq 0
 py_checks r.jsonl r1.jsonl <<'PY'
 a, b = jsonl(sys.argv[1]), jsonl(sys.argv[2])
@@ -186,9 +186,9 @@ worst = max(abs(x[k] - y[k]) / max(1.0, abs(x[k])) for x, y in zip(a, b) for k i
 check(len(a) == len(b) and worst <= 1e-5, "batch size 1 vs 4: rewards agree to float rounding (%g)" % worst)
 PY
 
-"$BIN" eval --model t --pairs dev.jsonl --threshold 0 --figure ft.svg --summary st.json --max-pairs 4 >/dev/null 2>&1
-check "pairs --threshold --max-pairs: exit 0" test $? -eq 0
-check "--max-pairs 4: 4 pairs" json_has st.json pairs 4
+"$BIN" eval --model t --pairs dev.jsonl --threshold 0 --figure ft.svg --summary st.json --max_pairs 4 >/dev/null 2>&1
+check "pairs --threshold --max_pairs: exit 0" test $? -eq 0
+check "--max_pairs 4: 4 pairs" json_has st.json pairs 4
 check "--threshold: line in the figure" test "$(grep -c 'class="threshold"' ft.svg)" -eq 1
 check "--threshold: figure well-formed" svg_ok ft.svg
 check "--threshold: source in the summary" grep -q '"source":[[:space:]]*"--threshold"' st.json
@@ -224,9 +224,9 @@ usage_error() { # usage_error "what" ARGS...: exit 2
 }
 # ---- a threshold chosen on pairs: chosen responses acceptable, rejected not --------
 cp -r t t_pairs_threshold
-"$BIN" eval --model t_pairs_threshold --pairs dev.jsonl --target-precision 0.6 --summary spt.json >spt.txt 2>&1
-check "pairs + --target-precision: exit 0" test $? -eq 0
-check "pairs + --target-precision: threshold saved" grep -q "threshold saved" spt.txt
+"$BIN" eval --model t_pairs_threshold --pairs dev.jsonl --target_precision 0.6 --summary spt.json >spt.txt 2>&1
+check "pairs + --target_precision: exit 0" test $? -eq 0
+check "pairs + --target_precision: threshold saved" grep -q "threshold saved" spt.txt
 if command -v python3 >/dev/null 2>&1; then
     python3 - t_pairs_threshold/config.json spt.json <<'PY'
 import json, sys
@@ -234,13 +234,13 @@ saved = json.load(open(sys.argv[1]))["rewardc"]["threshold"]
 t = json.load(open(sys.argv[2]))["threshold"]
 n = json.load(open(sys.argv[2]))["pairs"]
 chosen, rejected = t["chosen_accepted_rate"] * n, t["rejected_accepted_rate"] * n
-ok = abs(saved - t["value"]) < 1e-9 and t["source"] == "--target-precision"
+ok = abs(saved - t["value"]) < 1e-9 and t["source"] == "--target_precision"
 ok = ok and (chosen + rejected == 0 or chosen / (chosen + rejected) >= 0.6 - 1e-9)
 print("saved %g, summary %g, precision %s" % (saved, t["value"],
       "n/a" if chosen + rejected == 0 else "%.3f" % (chosen / (chosen + rejected))))
 sys.exit(0 if ok else 1)
 PY
-    check "pairs + --target-precision: the saved threshold reaches the precision on the pairs" test $? -eq 0
+    check "pairs + --target_precision: the saved threshold reaches the precision on the pairs" test $? -eq 0
 fi
 
 # a model trained on from a gated folder does not inherit the old weights' threshold
@@ -254,9 +254,9 @@ check "retrain: the new folder has no threshold" \
 usage_error "no --model" --pairs dev.jsonl
 usage_error "no data" --model t
 usage_error "--pairs and --labeled" --model t --pairs dev.jsonl --labeled dev.jsonl
-usage_error "--target-precision 1.5" --model t --labeled dev.jsonl --target-precision 1.5
-usage_error "decreasing buckets" --model t --pairs dev.jsonl --length-buckets 16,8
-usage_error "--text-field with --pairs" --model t --pairs dev.jsonl --text-field body
+usage_error "--target_precision 1.5" --model t --labeled dev.jsonl --target_precision 1.5
+usage_error "decreasing buckets" --model t --pairs dev.jsonl --length_buckets 16,8
+usage_error "--text_field with --pairs" --model t --pairs dev.jsonl --text_field body
 usage_error "unknown option" --model t --pairs dev.jsonl --bogus
 check "no temporary files left" test -z "$(ls -a | grep -E '^(keep\.json|nf\.svg|nr\.jsonl).+')"
 
@@ -277,9 +277,9 @@ cat >labeled.jsonl <<'JSON'
 JSON
 cp -r t g
 cp g/config.json config.before
-"$BIN" eval --model g --labeled labeled.jsonl --target-precision 0.75 --batch-size 4 \
+"$BIN" eval --model g --labeled labeled.jsonl --target_precision 0.75 --batch_size 4 \
     --summary ls.json --figure lf.svg --rewards lr.jsonl >lout.txt 2>lerr.txt
-check "labeled --target-precision: exit 0" test $? -eq 0
+check "labeled --target_precision: exit 0" test $? -eq 0
 check "labeled: stdout ROC AUC" grep -q '^ROC AUC: ' lout.txt
 check "labeled: stdout says the threshold was saved" grep -q 'threshold saved to g/config.json' lout.txt
 check "labeled: figure well-formed" svg_ok lf.svg
@@ -316,7 +316,7 @@ th = s["threshold"]
 t = f32(th["value"])
 qualifying = [p for p in distinct if sum(1 for x, y in zip(score, labels) if f32(x) >= p and y == 1)
               >= 0.75 * sum(1 for x in score if f32(x) >= p)]
-check(th["source"] == "--target-precision" and th["saved_to_model"] is True, "threshold source and saved flag")
+check(th["source"] == "--target_precision" and th["saved_to_model"] is True, "threshold source and saved flag")
 rewards32 = set(f32(x) for x in score)
 check(all((f32(x) >= t) == (f32(x) >= min(qualifying)) for x in score) and t not in rewards32,
       "accepts exactly the rewards >= the lowest point with precision >= 0.75, sitting on none")
@@ -333,10 +333,10 @@ PY
 
 cp g/config.json config.gated
 # the batches of the run that wrote lr.jsonl, so the rewards are the same floats
-"$BIN" eval --model g --labeled labeled.jsonl --target-recall 1 --batch-size 4 --summary lr1.json >/dev/null 2>&1
-check "--target-recall 1: exit 0" test $? -eq 0
-check "--target-recall 1: no false negatives" json_has lr1.json fn 0
-check "--target-recall 1: recall 1" json_has lr1.json recall 1
+"$BIN" eval --model g --labeled labeled.jsonl --target_recall 1 --batch_size 4 --summary lr1.json >/dev/null 2>&1
+check "--target_recall 1: exit 0" test $? -eq 0
+check "--target_recall 1: no false negatives" json_has lr1.json fn 0
+check "--target_recall 1: recall 1" json_has lr1.json recall 1
 py_checks lr1.json lr.jsonl g/config.json <<'PY'
 s = json.load(open(sys.argv[1]))
 rows = jsonl(sys.argv[2])
@@ -357,19 +357,19 @@ check "labeled --threshold: exit 0" test $? -eq 0
 check "labeled --threshold: reported" json_has lt.json value 0.25
 check "evaluating without a target leaves config.json alone" cmp -s g/config.json config.gated
 sed 's/"text"/"body"/; s/"label"/"ok"/' labeled.jsonl >fields.jsonl
-"$BIN" eval --model g --labeled fields.jsonl --text-field body --label-field ok --summary lfld.json >/dev/null 2>&1
-check "--text-field/--label-field: exit 0" test $? -eq 0
-check "--text-field/--label-field: 12 texts" json_has lfld.json texts 12
+"$BIN" eval --model g --labeled fields.jsonl --text_field body --label_field ok --summary lfld.json >/dev/null 2>&1
+check "--text_field/--label_field: exit 0" test $? -eq 0
+check "--text_field/--label_field: 12 texts" json_has lfld.json texts 12
 
 # ---- labelled texts: failures write nothing ---------------------------------------------------
 sed -n 1,3p labeled.jsonl >badlabel.jsonl
 echo '{"text": "meh", "label": 2}' >>badlabel.jsonl
-"$BIN" eval --model g --labeled badlabel.jsonl --target-precision 0.5 --summary keep.json 2>fail.txt
+"$BIN" eval --model g --labeled badlabel.jsonl --target_precision 0.5 --summary keep.json 2>fail.txt
 check "label 2: exit 1" test $? -eq 1
 check "label 2: names line 4" grep -q 'badlabel.jsonl:4: label field "label" must be 0/1' fail.txt
 check "label 2: summary untouched" test "$(cat keep.json)" = old
 check "label 2: config.json untouched" cmp -s g/config.json config.gated
-"$BIN" eval --model g --labeled labeled.jsonl --target-precision 0.9 --target-recall 0.9 2>fail.txt
+"$BIN" eval --model g --labeled labeled.jsonl --target_precision 0.9 --target_recall 0.9 2>fail.txt
 check "two targets: exit 2" test $? -eq 2
 check "two targets: message" grep -q 'not both' fail.txt
 # Every text twice, once acceptable and once not: one sequence per batch makes
@@ -377,7 +377,7 @@ check "two targets: message" grep -q 'not both' fail.txt
 sed 's/"label": 1/"label": X/; s/"label": true/"label": X/; s/"label": 0/"label": 1/;
      s/"label": false/"label": 1/; s/"label": X/"label": 0/' labeled.jsonl >flipped.jsonl
 cat labeled.jsonl flipped.jsonl >twins.jsonl
-"$BIN" eval --model g --labeled twins.jsonl --target-precision 0.9 --batch-size 1 \
+"$BIN" eval --model g --labeled twins.jsonl --target_precision 0.9 --batch_size 1 \
     --summary keep.json --figure nf.svg --rewards nr.jsonl 2>fail.txt
 check "unreachable precision: exit 1" test $? -eq 1
 check "unreachable precision: message" grep -q 'no threshold reaches precision 0.9: the best is 0.5000' fail.txt

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 cli_setup cli_hardening
 have_python() { command -v python3 >/dev/null 2>&1; }
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 64 >init.out 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max_length 64 >init.out 2>&1
 check "init tiny model" test $? -eq 0
 for i in $(seq 1 24); do
     printf '{"prompt": "Q%d: ", "chosen": " a good answer %d", "rejected": " bad %d"}\n' "$i" "$i" "$i"
@@ -123,7 +123,7 @@ mkdir -p outdir
 "$BIN" score --model model --input many.jsonl --output outdir >/dev/null 2>dir.err
 check "--output naming a folder: refused before scoring" grep -q "output outdir is a folder" dir.err
 if [ -w /dev/full ]; then
-    "$BIN" score --model model --input many.jsonl --batch-size 1 >/dev/full 2>full.err
+    "$BIN" score --model model --input many.jsonl --batch_size 1 >/dev/full 2>full.err
     check "full disk: refused with the system's reason" grep -q "No space left on device" full.err
     check "full disk: stops at the first window" grep -q "after line 8:" full.err
 fi

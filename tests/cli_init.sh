@@ -25,7 +25,7 @@ for preset in tiny small opt-125m opt-350m opt-1.3b opt-2.7b; do
 done
 
 # ---- tiny: loads, scores, reproducible ------------------------------------------------
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny --max-length 64 >tiny.out 2>tiny.err
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny --max_length 64 >tiny.out 2>tiny.err
 check "init tiny: exit 0" test $? -eq 0
 check "init tiny: reports the parameter count" grep -q "3.4M parameters" tiny.out
 for f in config.json model.safetensors vocab.json merges.txt; do
@@ -44,9 +44,9 @@ echo '{"prompt": "Is this fine?", "response": " Yes."}' >one.jsonl
 "$BIN" score --model tiny --input one.jsonl >score.out 2>score.err
 check "tiny scores a line: exit 0" test $? -eq 0
 check "tiny score output has a reward" grep -Eq '^\{"line": 1, "reward": -?[0-9]' score.out
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny_again --max-length 64 >/dev/null 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny_again --max_length 64 >/dev/null 2>&1
 check "same seed: byte-identical weights" cmp -s tiny/model.safetensors tiny_again/model.safetensors
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny_seed7 --seed 7 --max-length 64 >/dev/null 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny_seed7 --seed 7 --max_length 64 >/dev/null 2>&1
 check "another seed: other weights" test "$(cmp -s tiny/model.safetensors tiny_seed7/model.safetensors; echo $?)" -eq 1
 
 # ---- opt-125m: the published shape ------------------------------------------------------
@@ -95,11 +95,11 @@ cp tiny/model.safetensors tiny.before
 fails exists "already holds a model (use --force to overwrite)" --preset tiny --tokenizer "$TOKENIZER" \
     --out tiny --seed 7
 check "existing model untouched" cmp -s tiny.before tiny/model.safetensors
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny --seed 7 --max-length 64 --force >/dev/null 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out tiny --seed 7 --max_length 64 --force >/dev/null 2>&1
 check "--force: exit 0" test $? -eq 0
 check "--force: replaced with seed 7's weights" cmp -s tiny_seed7/model.safetensors tiny/model.safetensors
 fails too_long "exceeds the preset's 2048 positions" --preset tiny --tokenizer "$TOKENIZER" --out bad3 \
-    --max-length 4096
+    --max_length 4096
 check "too long: nothing written" test ! -e bad3
 fails bad_seed "--seed" --preset tiny --tokenizer "$TOKENIZER" --out bad4 --seed -1
 fails missing_out "--preset, --tokenizer and --out are required" --preset tiny --tokenizer "$TOKENIZER"

@@ -10,7 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 cli_setup cli_lora
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 64 >init.out 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max_length 64 >init.out 2>&1
 check "init tiny model" test $? -eq 0
 words=(the cat dog sat ran on a mat big small red blue happy sad quick slow tree house)
 phrase() { local n=$((RANDOM % $1 + 1)) out="" i

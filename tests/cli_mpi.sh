@@ -29,7 +29,7 @@ mpi() { # mpi N args...: rewardc on N ranks of this host
     ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$n" "$BIN" "$@"
 }
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 48 >init.out 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max_length 48 >init.out 2>&1
 check "init tiny model" test $? -eq 0
 words=(the cat dog sat ran on a mat big small red blue happy sad quick slow tree house river moon)
 phrase() {
@@ -50,8 +50,8 @@ BASE=(train --model model --train_file train.jsonl --eval_file eval.jsonl
       --per_device_train_batch_size 2 --per_device_eval_batch_size 2 --logging_steps 1
       --learning_rate 2e-3 --weight_decay 0.01 --max_grad_norm 0.5 --quiet --threads 1)
 COMMON=("${BASE[@]}" --max_steps 6 --save_steps 0)
-losses() { grep '"loss"' "$1/train_log.jsonl" | sed -e 's/.*"loss": \([^,]*\),.*/\1/'; }
-numbers() { sed -e 's/, "tokens_per_second".*}$/}/' "$1/train_log.jsonl"; }
+losses() { grep '"loss"' "$1/train_log.jsonl" | sed -e 's/.*"loss":\([^,]*\),.*/\1/'; }
+numbers() { sed -e 's/,"tokens_per_second".*}$/}/' "$1/train_log.jsonl"; }
 same_losses() { # same_losses A B: every step's loss within 1e-6 relative
     paste <(losses "$1") <(losses "$2") | awk 'BEGIN { n = 0; bad = 0 }
         { n++; d = $1 - $2; if (d < 0) d = -d; a = $1 < 0 ? -$1 : $1;
@@ -59,7 +59,7 @@ same_losses() { # same_losses A B: every step's loss within 1e-6 relative
         END { exit !(n == 6 && bad == 0) }'
 }
 same_params() { "$COMPARE" "$1/model.safetensors" "$2/model.safetensors" 1e-10; }
-eval_value() { grep '"reward_mean"' "$1/train_log.jsonl" | sed -e "s/.*\"$2\": \([^,}]*\).*/\1/"; }
+eval_value() { grep '"reward_mean"' "$1/train_log.jsonl" | sed -e "s/.*\"$2\":\([^,}]*\).*/\1/"; }
 close() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(a != "" && d <= 1e-5 && -d <= 1e-5) }'; }
 
 "$BIN" "${COMMON[@]}" --gradient_accumulation_steps 6 --output_dir one >one.out 2>one.err
@@ -100,8 +100,8 @@ check "eval np 3: exit 0" test $? -eq 0
 check "eval np 3: the rewards of one process, in order" rewards_close eval1.jsonl eval3.jsonl
 check "eval np 3: rank 0 alone printed the report" test "$(grep -c '^pairs:' eval3.out)" -eq 1
 { sed -e 's/"chosen"/"response"/' train.jsonl | head -n 20; echo 'not json'; sed -e 's/"chosen"/"response"/' train.jsonl | tail -n 10; } >texts.jsonl
-"$BIN" score --model one --input texts.jsonl --batch-size 2 >score1.jsonl 2>score1.err
-mpi 3 score --model one --input texts.jsonl --batch-size 2 --output score3.jsonl >score3.out 2>score3.err
+"$BIN" score --model one --input texts.jsonl --batch_size 2 >score1.jsonl 2>score1.err
+mpi 3 score --model one --input texts.jsonl --batch_size 2 --output score3.jsonl >score3.out 2>score3.err
 check "score np 3: exit 3 (one bad line), as one process" test $? -eq 3
 check "score np 3: the scores of one process, in order" rewards_close score1.jsonl score3.jsonl
 check "score np 3: reading standard input is refused" sh -c \

@@ -22,7 +22,7 @@ cat >rankings.jsonl <<'JSON'
 JSON
 # Q1 mean ranks a 1.5, b 2, c 2.5 -> 3 pairs; Q2 is a tie; Q3 has one response.
 "$BIN" prepare --from rankings --input rankings.jsonl --output r.jsonl --report r.json \
-    --margin-from-rank-gap --weight-per-prompt 2>r.err
+    --margin_from_rank_gap --weight_per_prompt 2>r.err
 check "rankings: exit 0" test $? -eq 0
 check "rankings: 3 pairs" test "$(lines r.jsonl)" -eq 3
 check "rankings: report records_read 3" json_count r.json records_read 3
@@ -53,14 +53,14 @@ bad_ranking '{"prompt": "q", "responses": ["a", "b"]}' 'missing field "rankings"
 ls out.jsonl.* >/dev/null 2>&1
 check "no temporary files left behind" test $? -ne 0
 
-# --skip-bad keeps going and counts.
+# --skip_bad keeps going and counts.
 cat >mixed.jsonl <<'JSON'
 {"prompt": "q", "responses": ["a", "b"], "rankings": [[2, 1]]}
 {"prompt": "q", "responses": ["a", "b", "c"], "rankings": [[1, 1, 3]]}
 not json
 {"prompt": "q", "responses": ["a", "b"]}
 JSON
-"$BIN" prepare --from rankings --input mixed.jsonl --output m.jsonl --skip-bad --report m.json 2>m.err
+"$BIN" prepare --from rankings --input mixed.jsonl --output m.jsonl --skip_bad --report m.json 2>m.err
 check "skip-bad: exit 0" test $? -eq 0
 check "skip-bad: 1 pair" test "$(lines m.jsonl)" -eq 1
 check "skip-bad: b chosen" grep -q '"chosen":"b","rejected":"a"' m.jsonl
@@ -80,7 +80,7 @@ check "preferences: 2 pairs" test "$(lines p.jsonl)" -eq 2
 check "preferences: identical 1" json_count p.json identical 1
 check "preferences: implicit prompt is empty" grep -q '^{"prompt":"","chosen":"\\n\\nHuman: hi' p.jsonl
 check "preferences: margin kept" grep -q '"prompt":"P","chosen":" yes","rejected":" no","margin":2}' p.jsonl
-"$BIN" prepare --from preferences --input prefs.jsonl --output pe.jsonl --extract-prompt --quiet
+"$BIN" prepare --from preferences --input prefs.jsonl --output pe.jsonl --extract_prompt --quiet
 check "extract-prompt: prompt up to the last Assistant:" \
     grep -q '^{"prompt":"\\n\\nHuman: hi\\n\\nAssistant:","chosen":" hello","rejected":" go away"}' pe.jsonl
 gzip -c prefs.jsonl >prefs.jsonl.gz
@@ -100,7 +100,7 @@ cat >labeled.jsonl <<'JSON'
 {"body": "bad one", "ok": 0}
 {"body": "good two", "ok": 1}
 JSON
-"$BIN" prepare --from labeled --input labeled.jsonl --text-field body --label-field ok \
+"$BIN" prepare --from labeled --input labeled.jsonl --text_field body --label_field ok \
     --output l.jsonl --report l.json 2>/dev/null
 check "labeled: 1 pair" test "$(lines l.jsonl)" -eq 1
 check "labeled: rejected is the negative" grep -q '"rejected":"bad one"' l.jsonl
@@ -115,7 +115,7 @@ cat >conv.jsonl <<'JSON'
 {"prompt": [{"role": "user", "content": "Hi?"}], "chosen": [{"role": "assistant", "content": "Hello."}], "rejected": [{"role": "assistant", "content": "No."}]}
 {"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A1"}], "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A2"}], "weight": 0.5}
 JSON
-"$BIN" prepare --from preferences --input conv.jsonl --output conv_out.jsonl --extract-prompt --quiet
+"$BIN" prepare --from preferences --input conv.jsonl --output conv_out.jsonl --extract_prompt --quiet
 check "conversational: exit 0" test $? -eq 0
 check "conversational: explicit prompt kept as messages" \
     grep -qF '{"prompt":[{"role":"user","content":"Hi?"}],"chosen":[{"role":"assistant","content":"Hello."}],"rejected":[{"role":"assistant","content":"No."}]}' conv_out.jsonl
@@ -128,11 +128,11 @@ printf '%s\n' '{"chosen": [{"role": "user", "content": "Q"}], "rejected": "text"
 check "conversational mixed with text: exit 1" test $? -eq 1
 check "conversational mixed with text: says which field" grep -q 'conv_bad.jsonl:1: field "rejected" must be a message list' conv_bad.err
 printf '%s\n' '{"chosen": "\n\nHuman: Q\n\nAssistant: yes", "rejected": "\n\nHuman: Q\n\nAssistant: no"}' >dialogue.jsonl
-"$BIN" prepare --from preferences --input dialogue.jsonl --output dialogue_out.jsonl --dialogue-messages --extract-prompt --quiet
-check "--dialogue-messages: HH turns become messages" \
+"$BIN" prepare --from preferences --input dialogue.jsonl --output dialogue_out.jsonl --dialogue_messages --extract_prompt --quiet
+check "--dialogue_messages: HH turns become messages" \
     grep -qF '{"prompt":[{"role":"user","content":"Q"}],"chosen":[{"role":"assistant","content":"yes"}],"rejected":[{"role":"assistant","content":"no"}]}' dialogue_out.jsonl
-"$BIN" prepare --from rankings --input rankings.jsonl --output y --dialogue-messages 2>/dev/null
-check "--dialogue-messages with rankings: exit 2" test $? -eq 2
+"$BIN" prepare --from rankings --input rankings.jsonl --output y --dialogue_messages 2>/dev/null
+check "--dialogue_messages with rankings: exit 2" test $? -eq 2
 
 # ---- usage errors ---------------------------------------------------------------
 "$BIN" prepare --from rankings --input rankings.jsonl 2>/dev/null
@@ -143,8 +143,8 @@ check "unknown source: exit 2" test $? -eq 2
 check "--dir with labeled: exit 2" test $? -eq 2
 "$BIN" prepare --from preferences --input prefs.jsonl --output y --aggregate mean 2>/dev/null
 check "ranking flag with preferences: exit 2" test $? -eq 2
-"$BIN" prepare --from rankings --input rankings.jsonl --output y --max-pairs 0 2>/dev/null
-check "--max-pairs 0: exit 2" test $? -eq 2
+"$BIN" prepare --from rankings --input rankings.jsonl --output y --max_pairs 0 2>/dev/null
+check "--max_pairs 0: exit 2" test $? -eq 2
 "$BIN" prepare --help | grep -q '"rankings": \[\[1, 3, 2\], \[2, 1, 3\]\]'
 check "--help documents the rankings format" test $? -eq 0
 "$BIN" prepare --from preferences --input missing.jsonl --output y 2>/dev/null
@@ -171,8 +171,8 @@ if [ -f "$IMDB" ]; then
     check "imdb: same seed, same file" cmp -s imdb.jsonl imdb_again.jsonl
     "$BIN" prepare --from imdb --dir "$TRAIN" --output imdb_seed7.jsonl --seed 7 --quiet
     check "imdb: another seed, another pairing" test -n "$(cmp imdb.jsonl imdb_seed7.jsonl 2>&1)"
-    "$BIN" prepare --from imdb --dir "$TRAIN" --output imdb_100.jsonl --max-pairs 100 --report imdb_100.json --quiet
-    check "imdb: --max-pairs 100" test "$(lines imdb_100.jsonl)" -eq 100
+    "$BIN" prepare --from imdb --dir "$TRAIN" --output imdb_100.jsonl --max_pairs 100 --report imdb_100.json --quiet
+    check "imdb: --max_pairs 100" test "$(lines imdb_100.jsonl)" -eq 100
     check "imdb: 2400 over max" json_count imdb_100.json over_max_pairs 2400
 else
     echo "note: $IMDB not found; IMDB checks skipped" >&2
@@ -180,7 +180,7 @@ fi
 
 HH=$DATA/hh-rlhf/harmless_base_dev.jsonl.gz
 if [ -f "$HH" ]; then
-    "$BIN" prepare --from preferences --input "$HH" --output hh.jsonl --extract-prompt --report hh.json 2>/dev/null
+    "$BIN" prepare --from preferences --input "$HH" --output hh.jsonl --extract_prompt --report hh.json 2>/dev/null
     check "hh-rlhf dev: exit 0" test $? -eq 0
     check "hh-rlhf dev: 1812 records" json_count hh.json records_read 1812
     written=$(lines hh.jsonl)
@@ -189,8 +189,8 @@ if [ -f "$HH" ]; then
     check "hh-rlhf dev: every prompt extracted" test "$(grep -c '^{"prompt":"",' hh.jsonl)" -eq 0
     check "hh-rlhf dev: prompts end at the last Assistant turn" \
         test "$(grep -c '\\n\\nAssistant:","chosen":' hh.jsonl)" -eq "$written"
-    "$BIN" prepare --from preferences --input "$HH" --output hh_msgs.jsonl --extract-prompt \
-        --dialogue-messages --report hh_msgs.json 2>/dev/null
+    "$BIN" prepare --from preferences --input "$HH" --output hh_msgs.jsonl --extract_prompt \
+        --dialogue_messages --report hh_msgs.json 2>/dev/null
     check "hh-rlhf dev as messages: exit 0" test $? -eq 0
     written=$(lines hh_msgs.jsonl)
     identical=$(grep -Eo '"identical":[[:space:]]*[0-9]+' hh_msgs.json | grep -Eo '[0-9]+$')

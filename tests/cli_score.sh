@@ -13,7 +13,7 @@ field() {
     sed -E "s/.*\"$2\": ?(\"[^\"]*\"|[^,}]*).*/\\1/; t; s/.*/-/" "$1"
 }
 
-"$BIN" init --preset tiny --tokenizer "$DATA/tokenizers/opt" --out m --max-length 64 >init.log 2>&1
+"$BIN" init --preset tiny --tokenizer "$DATA/tokenizers/opt" --out m --max_length 64 >init.log 2>&1
 check "init: exit 0" test $? -eq 0
 
 long_text=$(for i in $(seq 1 60); do printf 'word%d and ' "$i"; done)
@@ -31,7 +31,7 @@ this is not json
 JSON
 
 # ---- order, line numbers, bad lines ------------------------------------------------
-"$BIN" score --model m --input in.jsonl --batch-size 2 >out.jsonl 2>err.txt
+"$BIN" score --model m --input in.jsonl --batch_size 2 >out.jsonl 2>err.txt
 code=$?
 check "bad lines: exit 3" test $code -eq 3
 check "one output line per non-blank input line" test "$(wc -l <out.jsonl | tr -d ' ')" -eq 8
@@ -52,7 +52,7 @@ check "only the truncated line says so" test "$(grep -c '"truncated": true' out.
 # prompt + response is scored as the concatenated text (the same ids). One
 # sequence per batch: rows of one batch may differ in the last float bits.
 head -2 in.jsonl >two.jsonl
-"$BIN" score --model m --input two.jsonl --batch-size 1 >two_out.jsonl 2>/dev/null
+"$BIN" score --model m --input two.jsonl --batch_size 1 >two_out.jsonl 2>/dev/null
 r1=$(sed -n 1p two_out.jsonl | field /dev/stdin reward)
 r2=$(sed -n 2p two_out.jsonl | field /dev/stdin reward)
 check "prompt+response == text ($r1 vs $r2)" test "$r1" = "$r2"
@@ -61,9 +61,9 @@ check "prompt+response == text ($r1 vs $r2)" test "$r1" = "$r2"
 for i in $(seq 1 11); do
     printf '{"id": %d, "text": "%s"}\n' "$i" "$(printf 'word%.0s ' $(seq 1 $(( (i * 7) % 23 + 1 ))))"
 done >mixed.jsonl
-"$BIN" score --model m --input mixed.jsonl --batch-size 1 >alone.jsonl 2>/dev/null
+"$BIN" score --model m --input mixed.jsonl --batch_size 1 >alone.jsonl 2>/dev/null
 check "mixed lengths, one per batch: exit 0" test $? -eq 0
-"$BIN" score --model m --input mixed.jsonl --batch-size 4 >sorted.jsonl 2>/dev/null
+"$BIN" score --model m --input mixed.jsonl --batch_size 4 >sorted.jsonl 2>/dev/null
 check "mixed lengths, batches of 4: exit 0" test $? -eq 0
 check "batches of 4: ids in input order" test "$(field sorted.jsonl id | tr '\n' ' ')" = "$(seq 1 11 | tr '\n' ' ')"
 # padding and batch order change only float rounding
@@ -78,24 +78,24 @@ for r in "the first one" "neither, honestly" "the second, for its acting and its
     printf '{"prompt": "%s ", "response": "%s"}\n' "$prompt" "$r"
 done >best_of.jsonl
 cat mixed.jsonl >>best_of.jsonl
-"$BIN" score --model m --input best_of.jsonl --batch-size 4 >shared.jsonl 2>shared_err.txt
+"$BIN" score --model m --input best_of.jsonl --batch_size 4 >shared.jsonl 2>shared_err.txt
 check "shared beginnings: exit 0" test $? -eq 0
 check "shared beginnings: counted on stderr" \
     grep -qE "^rewardc score: [1-9][0-9]* of [0-9]+ tokens were a beginning shared" shared_err.txt
-"$BIN" score --model m --input best_of.jsonl --batch-size 4 --share-prefix false \
+"$BIN" score --model m --input best_of.jsonl --batch_size 4 --share_prefix false \
     >unshared.jsonl 2>unshared_err.txt
-check "--share-prefix false: exit 0" test $? -eq 0
-check "--share-prefix false: nothing shared" test "$(grep -c "shared" unshared_err.txt)" -eq 0
+check "--share_prefix false: exit 0" test $? -eq 0
+check "--share_prefix false: nothing shared" test "$(grep -c "shared" unshared_err.txt)" -eq 0
 check "shared beginnings: the same lines" test "$(field shared.jsonl line)" = "$(field unshared.jsonl line)"
 check "shared beginnings: each reward as without sharing (1e-5)" awk 'NR == FNR { a[FNR] = $0; next }
     { d = a[FNR] - $0; if (d > 1e-5 || d < -1e-5) bad++ } END { exit bad > 0 || FNR != 16 }' \
     <(field shared.jsonl reward) <(field unshared.jsonl reward)
-"$BIN" score --model m --input best_of.jsonl --share-prefix maybe 2>bad_flag.txt
-check "--share-prefix maybe: exit 2" test $? -eq 2
-check "--share-prefix maybe: named" grep -q "share-prefix: 'maybe' is not true/false" bad_flag.txt
+"$BIN" score --model m --input best_of.jsonl --share_prefix maybe 2>bad_flag.txt
+check "--share_prefix maybe: exit 2" test $? -eq 2
+check "--share_prefix maybe: named" grep -q "share_prefix: 'maybe' is not true/false" bad_flag.txt
 
 # ---- --output: atomic, the same content -------------------------------------------------
-"$BIN" score --model m --input in.jsonl --batch-size 2 --output o.jsonl 2>/dev/null
+"$BIN" score --model m --input in.jsonl --batch_size 2 --output o.jsonl 2>/dev/null
 check "--output with bad lines: exit 3" test $? -eq 3
 check "--output holds what stdout had" cmp -s o.jsonl out.jsonl
 echo old >kept.jsonl
@@ -120,7 +120,7 @@ check "no --model: exit 2" test $? -eq 2
 # A threshold halfway between two neighbouring printed rewards, so that the
 # six-digit rounding of the printed values cannot blur the comparison.
 threshold=$(field out.jsonl reward | grep -v '^-$' | sort -g | awk '{v[NR] = $1} END {printf "%.9g", (v[3] + v[4]) / 2}')
-"$BIN" score --model m --input in.jsonl --batch-size 2 --threshold "$threshold" >t.jsonl 2>/dev/null
+"$BIN" score --model m --input in.jsonl --batch_size 2 --threshold "$threshold" >t.jsonl 2>/dev/null
 check "--threshold: exit 3 (bad lines)" test $? -eq 3
 check "--threshold: the same rewards" test "$(field t.jsonl reward)" = "$(field out.jsonl reward)"
 bad_decisions=$(paste -d' ' <(field t.jsonl reward) <(field t.jsonl decision) | awk -v t="$threshold" '
@@ -146,14 +146,14 @@ cat >labeled.jsonl <<'JSON'
 {"text": "the best thing I have seen this year", "label": 1}
 {"text": "the worst thing I have seen this year", "label": 0}
 JSON
-"$BIN" eval --model m --labeled labeled.jsonl --target-recall 0.6 --batch-size 4 \
+"$BIN" eval --model m --labeled labeled.jsonl --target_recall 0.6 --batch_size 4 \
     --summary eval.json --rewards eval_rewards.jsonl >eval.txt 2>&1
-check "eval --target-recall: exit 0" test $? -eq 0
+check "eval --target_recall: exit 0" test $? -eq 0
 check "eval stored a threshold" grep -q '"threshold":' m/config.json
-"$BIN" score --model m --input labeled.jsonl --batch-size 4 >gate.jsonl 2>gate.err
+"$BIN" score --model m --input labeled.jsonl --batch_size 4 >gate.jsonl 2>gate.err
 check "score with the folder's threshold: exit 0" test $? -eq 0
 check "a decision on every line" test "$(grep -c '"decision"' gate.jsonl)" -eq 12
-"$BIN" score --model m --input labeled.jsonl --batch-size 4 --threshold 1e9 >high.jsonl 2>/dev/null
+"$BIN" score --model m --input labeled.jsonl --batch_size 4 --threshold 1e9 >high.jsonl 2>/dev/null
 check "--threshold overrides the folder's" test "$(grep -c '"decision": "block"' high.jsonl)" -eq 12
 
 if have_python; then
@@ -193,7 +193,7 @@ fi
 # ---- a model trained on conversations scores them rendered, as it trained ----------
 # a tiny Llama with SmolLM2's ChatML template; its pairs are message lists
 chat_tok=$ROOT/golden/tokenizer/families/tiny_smollm
-"$BIN" init --preset tiny-llama --tokenizer "$chat_tok" --out chat0 --max-length 64 >chat_init.log 2>&1
+"$BIN" init --preset tiny-llama --tokenizer "$chat_tok" --out chat0 --max_length 64 >chat_init.log 2>&1
 check "chat model: init exit 0" test $? -eq 0
 if have_python; then
     python3 - "$ROOT/golden/chat_template/templates.json" chat0/tokenizer_config.json <<'PY'

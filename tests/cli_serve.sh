@@ -21,7 +21,7 @@ done
 export OMP_WAIT_POLICY=PASSIVE
 
 # start_server LOG ARGS...: starts rewardc serve on a free port; sets PID,
-# PORT, ADMIN (when --admin-port is given) once it says it is ready.
+# PORT, ADMIN (when --admin_port is given) once it says it is ready.
 start_server() {
     local log=$1
     shift
@@ -55,12 +55,12 @@ scored_after() {
 }
 field() { sed -E "s/.*\"$2\": ?(\"[^\"]*\"|[^,}]*).*/\\1/; t; s/.*/-/" "$1"; }
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out m --max-length 64 >init.log 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out m --max_length 64 >init.log 2>&1
 check "init m: exit 0" test $? -eq 0
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out m2 --seed 7 --max-length 64 >init.log 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out m2 --seed 7 --max_length 64 >init.log 2>&1
 check "init m2: exit 0" test $? -eq 0
 
-start_server serve.log --admin-port 0 --max-texts 16 --max-body-bytes 8192 --max-wait-ms 2
+start_server serve.log --admin_port 0 --max_texts 16 --max_body_bytes 8192 --max_wait_ms 2
 check "server ready on a free port" test -n "$PORT"
 check "admin listener on a free port" test -n "$ADMIN"
 
@@ -126,9 +126,9 @@ check "gate without a threshold (the folder has none): 400" test "$(http POST /v
 check "a last message not the assistant's: 400" test "$(http POST /v1/gate '{"messages": [{"role": "user", "content": "hi"}], "threshold": 0}')" = 400
 check "... names messages[0].role" test "$(json 'b["error"]["param"]' <body.txt)" = "messages[0].role"
 many=$(python3 -c 'import json; print(json.dumps({"input": ["t"] * 17}))')
-check "17 texts over --max-texts 16: 413" test "$(http POST /v1/score "$many")" = 413
+check "17 texts over --max_texts 16: 413" test "$(http POST /v1/score "$many")" = 413
 big=$(python3 -c 'import json; print(json.dumps({"input": ["x" * 9000]}))')
-check "a body over --max-body-bytes: 413" test "$(http POST /v1/score "$big")" = 413
+check "a body over --max_body_bytes: 413" test "$(http POST /v1/score "$big")" = 413
 check "... names the body" test "$(json 'b["error"]["param"]' <body.txt)" = body
 check "GET /v1/score: 405" test "$(http GET /v1/score)" = 405
 check "405 says Allow: POST" bash -c "curl -s -i http://127.0.0.1:$PORT/v1/score | grep -qi '^Allow: POST'"
@@ -141,8 +141,8 @@ check "errors are JSON with a message" test "$(json '"message" in b["error"]' <b
 # ---- concurrency: requests batched together ---------------------------------------
 for i in $(seq 1 24); do printf 'text number %d %s\n' "$i" "$(printf 'w%.0s ' $(seq 1 $((i % 9 + 1))))"; done >texts.txt
 python3 -c 'import json; [print(json.dumps({"text": l.rstrip("\n")})) for l in open("texts.txt")]' >texts.jsonl
-"$BIN" score --model m --input texts.jsonl --batch-size 1 >alone_m.jsonl 2>/dev/null
-"$BIN" score --model m2 --input texts.jsonl --batch-size 1 >alone_m2.jsonl 2>/dev/null
+"$BIN" score --model m --input texts.jsonl --batch_size 1 >alone_m.jsonl 2>/dev/null
+"$BIN" score --model m2 --input texts.jsonl --batch_size 1 >alone_m2.jsonl 2>/dev/null
 curl -s "http://127.0.0.1:$PORT/metrics" >metrics_before.txt
 python3 "$CLIENT" load "$PORT" texts.txt load.jsonl --threads 16 --rounds 10
 check "16 concurrent clients: 160 answers" test "$(wc -l <load.jsonl)" -eq 160
@@ -224,9 +224,9 @@ check "SIGTERM: the rest refused, not scored wrong" \
 echo "drain: $answered answered, $refused refused after SIGTERM"
 
 # ---- a full queue (503 + Retry-After) and a request timeout (504) ------------------
-# The first request waits --max-wait-ms for company with the queue then full;
-# it waits past --timeout-ms, so it is answered 504 without being scored.
-start_server serve2.log --max-texts 8 --queue-texts 8 --max-wait-ms 1500 --timeout-ms 300
+# The first request waits --max_wait_ms for company with the queue then full;
+# it waits past --timeout_ms, so it is answered 504 without being scored.
+start_server serve2.log --max_texts 8 --queue_texts 8 --max_wait_ms 1500 --timeout_ms 300
 eight=$(python3 -c 'import json; print(json.dumps({"input": ["t"] * 8}))')
 curl -s -o first.txt -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$eight" \
     "http://127.0.0.1:$PORT/v1/score" >first_status.txt &
@@ -235,7 +235,7 @@ sleep 0.3
 check "a full queue: 503" test "$(http POST /v1/score "$eight")" = 503
 check "503 says Retry-After" bash -c "curl -s -i -H 'Content-Type: application/json' --data-binary '$eight' http://127.0.0.1:$PORT/v1/score | grep -qi '^Retry-After: 1'"
 wait $first_pid
-check "a request queued past --timeout-ms: 504" test "$(cat first_status.txt)" = 504
+check "a request queued past --timeout_ms: 504" test "$(cat first_status.txt)" = 504
 curl -s "http://127.0.0.1:$PORT/metrics" >metrics2.txt
 check "/metrics counts the full queue" grep -q 'rewardc_rejected_total{reason="queue_full"} [1-9]' metrics2.txt
 check "/metrics counts the timeout" grep -q 'rewardc_rejected_total{reason="timeout"} 1' metrics2.txt

@@ -18,8 +18,8 @@ out=$("$BIN" tokenize --tokenizer "$OPT" --text "Hello, I'm am conscious and")
 check "OPT reference ids (got $out)" test "$out" = "[2, 31414, 6, 38, 437, 524, 13316, 8]"
 out=$("$BIN" tokenize --tokenizer "$GPT2" --text "Hello")
 check "GPT-2 Hello (got $out)" test "$out" = "[15496]"
-out=$("$BIN" tokenize --tokenizer "$OPT" --text "Hello" --no-special)
-check "--no-special drops the BOS (got $out)" test "$out" = "[31414]"
+out=$("$BIN" tokenize --tokenizer "$OPT" --text "Hello" --no_special)
+check "--no_special drops the BOS (got $out)" test "$out" = "[31414]"
 out=$("$BIN" tokenize --tokenizer="$GPT2" --text="<|endoftext|> world")
 check "special token in text, --name=value form (got $out)" test "$out" = "[50256, 995]"
 out=$("$BIN" tokenize --tokenizer "$GPT2" --text "")

@@ -9,9 +9,9 @@
 # (log). Set CRASH_SEED to replay a particular sequence of kill delays.
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 cli_setup cli_train_crash
-numbers() { sed -e 's/, "tokens_per_second".*}$/}/' "$1"; }
+numbers() { sed -e 's/,"tokens_per_second".*}$/}/' "$1"; }
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max-length 64 >init.out 2>&1
+"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max_length 64 >init.out 2>&1
 check "init tiny model" test $? -eq 0
 
 words=(the cat dog sat ran on a mat big small red blue happy sad quick slow tree house river moon)

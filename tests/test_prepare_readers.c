@@ -307,7 +307,7 @@ static void test_conversational(void) {
     }
     rc_pair_list_free(&pairs);
 
-    /* --extract-prompt: the shared leading messages become the prompt */
+    /* --extract_prompt: the shared leading messages become the prompt */
     rc_preference_options extract = {1, NULL, 0};
     st = rc_pairs_read_preferences(path, NULL, &extract, &pairs, NULL);
     CHECK(st == RC_OK && pairs.n == 2, "extract: %s", rc_last_error());

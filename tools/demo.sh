@@ -56,12 +56,12 @@ done
 step "prepare pairs"
 "$bin" prepare --from imdb --dir "$out/aclImdb/train" --output "$out/train_pairs.jsonl" --seed 1
 "$bin" prepare --from imdb --dir "$out/dev" --output "$out/dev_pairs.jsonl" --seed 2 \
-    --labeled-output "$out/dev_reviews.jsonl"
+    --labeled_output "$out/dev_reviews.jsonl"
 "$bin" prepare --from imdb --dir "$out/heldout" --output "$out/heldout_pairs.jsonl" --seed 3
 
 step "initialise a ${DEMO_PRESET:-tiny} reward model"
 "$bin" init --preset "${DEMO_PRESET:-tiny}" --tokenizer "$tok" --out "$out/init" \
-    --max-length "${DEMO_MAX_LENGTH:-256}" --force
+    --max_length "${DEMO_MAX_LENGTH:-256}" --force
 
 step "train"
 "$bin" train --model "$out/init" --train_file "$out/train_pairs.jsonl" \
@@ -76,7 +76,7 @@ step "evaluate on the dev slice"
     --figure "$out/eval_dev.svg"
 
 step "choose the accept/block threshold on single dev reviews (positive = acceptable) for 90% precision"
-"$bin" eval --model "$out/model" --labeled "$out/dev_reviews.jsonl" --target-precision 0.9 \
+"$bin" eval --model "$out/model" --labeled "$out/dev_reviews.jsonl" --target_precision 0.9 \
     --summary "$out/threshold_dev.json"
 
 step "score example responses"

@@ -15,15 +15,15 @@ out=${REWARDC_HH_DIR:-$root/runs/hh-rlhf}
 mkdir -p "$out"
 
 "$bin" prepare --from preferences --input "$data/hh-rlhf/harmless_base_dev.jsonl.gz" \
-    --extract-prompt --output "$out/dev_pairs.jsonl"
+    --extract_prompt --output "$out/dev_pairs.jsonl"
 "$bin" prepare --from preferences --input "$data/hh-rlhf/harmless_base_holdout.jsonl.gz" \
-    --extract-prompt --output "$out/holdout_pairs.jsonl"
+    --extract_prompt --output "$out/holdout_pairs.jsonl"
 # a fixed 85/15 split of the dev pairs (line order from prepare is the file's order)
 tools/split_pairs.sh "$out/dev_pairs.jsonl" 15 "$out/train_pairs.jsonl" "$out/eval_pairs.jsonl"
 echo "hh-rlhf: $(wc -l < "$out/train_pairs.jsonl") train pairs, $(wc -l < "$out/eval_pairs.jsonl") eval pairs"
 
 "$bin" init --preset "${HH_PRESET:-tiny}" --tokenizer "$data/tokenizers/opt" --out "$out/init" \
-    --max-length "${HH_MAX_LENGTH:-256}" --force
+    --max_length "${HH_MAX_LENGTH:-256}" --force
 "$bin" train --model "$out/init" --train_file "$out/train_pairs.jsonl" \
     --eval_file "$out/eval_pairs.jsonl" --output_dir "$out/model" --overwrite_output_dir \
     --learning_rate 1e-3 --num_train_epochs "${HH_EPOCHS:-2}" --per_device_train_batch_size 16 \

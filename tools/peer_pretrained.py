@@ -248,7 +248,7 @@ def rewardc_tokenize(rewardc, model_dir, texts, special):
     try:
         command = [rewardc, "tokenize", "--tokenizer", model_dir, "--input", path, "--threads", "1"]
         if not special:
-            command.append("--no-special")
+            command.append("--no_special")
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     finally:
         os.unlink(path)

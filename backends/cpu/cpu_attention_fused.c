@@ -339,11 +339,11 @@ INLINE void backward_group(const head *x, const float *dout, const float *out,
         }
 }
 
-/* Heads wider than this go through banded products. Measured on 2 cores
- * against the register tiles above: 4-7% slower at 16 (tiny train step), even
- * at 32 in training (small preset) and 13% faster scoring at T = 2048; at 64
- * the register tiles were only even with composed products, which the
- * banded ones beat by 4-6% of OPT-125m's train step. */
+/* Heads wider than this go through banded products. The register tiles
+ * above keep a head's rows in registers, which pays while a head is narrow;
+ * from 32 wide the banded products were as fast or faster, and at 64 (OPT-125m)
+ * the register tiles no longer beat composed products while the banded ones
+ * did. The measurements are in docs/performance.md. */
 enum { WIDE_HEAD_DIM = 16, WIDE_QUERY_BLOCK = 96 /* 16 rows of the kernel's 6 */ };
 
 /* Floats of a wide task's scratch: two blocks of scores (the backward's p

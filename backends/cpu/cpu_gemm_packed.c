@@ -1,9 +1,9 @@
 /* A packed register-tile sgemm for products with a narrow side: the linear
  * layers of small models (2048 x 64 x 64 in the tiny preset) and
- * single-threaded attention products. There OpenBLAS 0.3.21 ran at 30-60
- * GFLOP/s on two cores inside a training step: each call zeroes C in a pass
- * of its own (sgemm_beta), packs both operands, and its threads wait on each
- * other with sched_yield, for a product of a few hundred microseconds.
+ * single-threaded attention products. There OpenBLAS runs far below its
+ * peak inside a training step (docs/performance.md): each call zeroes C in a
+ * pass of its own (sgemm_beta), packs both operands, and its threads wait on
+ * each other with sched_yield, for a product of a few hundred microseconds.
  *
  * C = alpha op(A) op(B) + beta C, row-major, op(X) = X or X^T. The work:
  *   for each block of KC values of k and NC columns of C:

@@ -86,9 +86,9 @@ static inline float *cpu_f32_or_null(rc_view v) { return v.buf ? cpu_f32(v) : NU
  * compiler takes -fopenmp-simd (RC_OPENMP_SIMD), which needs no runtime. */
 enum { CPU_PARALLEL_MIN_WORK = 16384 };
 /* cpu_attention_fused.c takes heads of every width (register tiles up to 16
- * wide, banded products beyond), and beats the composed way at each: tiny
- * train step 15-20% and scoring at T = 2048 10-25% faster; OPT-125m's train
- * step 4-6%, scoring 3-4%. */
+ * wide, banded products beyond): it never materialises the T x T scores of a
+ * whole head, and it measured faster than the composed way at every width and
+ * model tried (docs/performance.md). */
 enum { CPU_FUSED_ATTENTION_MAX_HEAD_DIM = INT_MAX };
 #define CPU_PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP) || defined(RC_OPENMP_SIMD)

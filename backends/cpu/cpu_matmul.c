@@ -76,13 +76,12 @@ static int blas_uses_openmp(void) {
 }
 #endif
 
-/* Where the packed kernel beats OpenBLAS (measured on 2 Zen 3 cores, tiny
- * train step 32 -> 19 ms): products with a side of at most 256, where
- * OpenBLAS zeroes C in a pass of its own and its threads wait on each other
- * with sched_yield, and its single-threaded attention products (1.2-1.7x
- * at 256 x 256 x 16..64). Not under 16 rows, where packing op(B) costs more
- * than the rows use it (8 x 768 x 768: 0.57x), nor batches of K < 16, near
- * outer products. */
+/* Where the packed kernel beats OpenBLAS (measured; see docs/performance.md):
+ * products with a side of at most 256, where OpenBLAS zeroes C in a pass of
+ * its own and its threads wait on each other with sched_yield, and its
+ * single-threaded attention products. Not under 16 rows, where packing op(B)
+ * costs more than the rows use it, nor batches of K < 16, near outer
+ * products. */
 static int packed_suits(int M, int N, int K, int batch) {
 #ifdef RC_HAVE_BLAS
     return (M <= 256 || N <= 256) && M >= 16 && (batch == 1 || K >= 16);

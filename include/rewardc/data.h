@@ -77,7 +77,7 @@ typedef enum {
     RC_DROP_IDENTICAL,        /* pair: chosen text == rejected text */
     RC_DROP_SINGLE_RESPONSE,  /* record: a prompt with only one response */
     RC_DROP_UNPAIRED,         /* text: left over from the larger class */
-    RC_DROP_OVER_MAX_PAIRS,   /* pair: beyond --max-pairs */
+    RC_DROP_OVER_MAX_PAIRS,   /* pair: beyond --max_pairs */
     RC_DROP_IGNORED_FILE,     /* file: not named ID_RATING.txt in an IMDB folder */
     RC_DROP_REASON_COUNT
 } rc_drop_reason;

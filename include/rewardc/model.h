@@ -190,7 +190,7 @@ void rc_model_set_grad_enabled(rc_model *m, int enabled);
  * only in float rounding; tests set small blocks to cover the tiling. */
 void rc_model_set_attention_block(rc_model *m, int queries);
 /* Whether attention may use the backend's fused kernel where it has one (on
- * by default; the CPU backend has one for heads up to 32 wide). Off, it is
+ * by default; the CPU backend has one for heads of every width). Off, it is
  * composed from matrix products and the softmax ops, in the blocks above.
  * Either way the results differ only in float rounding. */
 void rc_model_set_fused_attention(rc_model *m, int enabled);

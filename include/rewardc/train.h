@@ -26,6 +26,11 @@ typedef struct {
     int n_pairs;
 } rc_pair_stats;
 
+/* One pair's term, -logsigmoid(z) with z = r_c - r_r - margin, computed
+ * without overflow for large |z|. Training's loss and evaluation's reported
+ * loss (rc_pairwise_stats_compute) both sum it, so the two cannot drift. */
+double rc_pair_loss_term(double z);
+
 /* Computes the loss and, if d_rewards is not NULL, dLoss/dReward times
  * `grad_scale` (1/accumulation steps for gradient accumulation). */
 void rc_pairwise_loss(const float *rewards, const float *margins, const float *weights,

@@ -1,5 +1,7 @@
 /* Small helpers for the subcommands' option parsing: every flag takes the
- * form --name VALUE (or --name=VALUE), and numbers are checked in full. */
+ * form --name VALUE (or --name=VALUE), and numbers are checked in full.
+ * Names are spelled --snake_case; past the leading "--" a '-' matches a '_',
+ * so --kebab-case is accepted as the same flag. */
 #ifndef REWARDC_CLI_ARGS_H
 #define REWARDC_CLI_ARGS_H
 
@@ -9,6 +11,8 @@
  * separate value) and returns 1; returns -1 (after printing) when the value is
  * missing; 0 when argv[*i] is another flag. */
 int arg_value(int argc, char **argv, int *i, const char *name, const char **value);
+/* Whether argv's arg is the value-less flag name (a switch such as --force). */
+int arg_is(const char *arg, const char *name);
 int arg_is_help(const char *arg);
 
 /* Strict conversions; print "rewardc <cmd>: --name: ..." and return 0 on error. */

@@ -1,7 +1,7 @@
 /* rewardc bench: throughput of one training step, of reward scoring and of a
  * single large GEMM. Each subcommand measures one thing in its own process, so
  * the peak RSS it reports belongs to that benchmark alone. tools/bench.py runs
- * these next to a PyTorch peer fed the very same batch (--save-batch) and
+ * these next to a PyTorch peer fed the very same batch (--save_batch) and
  * prints the comparison.
  *
  * Every subcommand prints exactly one JSON line on standard output (progress
@@ -55,7 +55,7 @@ static int flag_table(bench_options *o, int command, bench_flag *out) {
         {"--model", VALUE_STRING, &o->model, 0, 0, FOR_MODEL, "model folder (rewardc init / HF OPT checkpoint)"},
         {"--pairs", VALUE_LONG, &o->rows, 1, 4096, FOR_TRAIN, "chosen/rejected pairs per step (4): 2*pairs sequences"},
         {"--batch", VALUE_LONG, &o->rows, 1, 8192, FOR_SCORE, "sequences per forward pass (8)"},
-        {"--seq-len", VALUE_LONG, &o->seq_len, 1, 1 << 20, FOR_MODEL, "tokens per sequence (256)"},
+        {"--seq_len", VALUE_LONG, &o->seq_len, 1, 1 << 20, FOR_MODEL, "tokens per sequence (256)"},
         {"--lengths", VALUE_STRING, &o->lengths, 0, 0, FOR_MODEL,
          "full: every row T tokens; varied: lengths uniform in [T/2, T], right-padded (full)"},
         {"--size", VALUE_LONG, &o->size, 1, 1 << 16, FOR_SGEMM, "M = N = K of the product (2048)"},
@@ -66,11 +66,11 @@ static int flag_table(bench_options *o, int command, bench_flag *out) {
         {"--warmup", VALUE_LONG, &o->warmup, 0, 1 << 20, FOR_ALL, "untimed repetitions first (1)"},
         {"--threads", VALUE_LONG, &o->threads, 0, 4096, FOR_ALL, "OpenMP and OpenBLAS threads (0: default)"},
         {"--seed", VALUE_LONG, &o->seed, 0, 2147483647L, FOR_ALL, "seed of the random token ids / matrices (1234)"},
-        {"--learning-rate", VALUE_DOUBLE, &o->learning_rate, 0, 0, FOR_TRAIN, "AdamW rate (1e-5)"},
-        {"--weight-decay", VALUE_DOUBLE, &o->weight_decay, 0, 0, FOR_TRAIN,
+        {"--learning_rate", VALUE_DOUBLE, &o->learning_rate, 0, 0, FOR_TRAIN, "AdamW rate (1e-5)"},
+        {"--weight_decay", VALUE_DOUBLE, &o->weight_decay, 0, 0, FOR_TRAIN,
          "AdamW decoupled decay, not on biases/LayerNorm (0.01)"},
-        {"--max-grad-norm", VALUE_DOUBLE, &o->max_grad_norm, 0, 0, FOR_TRAIN, "clip_grad_norm_ bound (1.0; 0: none)"},
-        {"--save-batch", VALUE_STRING, &o->batch_path, 0, 0, FOR_MODEL,
+        {"--max_grad_norm", VALUE_DOUBLE, &o->max_grad_norm, 0, 0, FOR_TRAIN, "clip_grad_norm_ bound (1.0; 0: none)"},
+        {"--save_batch", VALUE_STRING, &o->batch_path, 0, 0, FOR_MODEL,
          "write input_ids/attention_mask as safetensors, for a peer to run the same batch"},
         {"--backend", VALUE_STRING, &o->backend, 0, 0, FOR_ALL,
          "cpu | opencl | cuda (sgemm: measure the op table's gemm instead of cblas_sgemm)"},
@@ -87,8 +87,8 @@ static void usage(FILE *out) {
     bench_options o;
     bench_flag table[32];
     fprintf(out,
-            "usage: rewardc bench train-step --model DIR [--pairs B] [--seq-len T] [options]\n"
-            "       rewardc bench score --model DIR [--batch B] [--seq-len T] [options]\n"
+            "usage: rewardc bench train-step --model DIR [--pairs B] [--seq_len T] [options]\n"
+            "       rewardc bench score --model DIR [--batch B] [--seq_len T] [options]\n"
             "       rewardc bench sgemm [--size N | --m M --n N --k K] [options]\n\n"
             "Measures, after --warmup untimed repetitions, the median wall time of --steps:\n"
             "  train-step  one optimizer step: zero_grad, forward and backward of B chosen and\n"
@@ -409,7 +409,7 @@ static int open_model(const bench_options *o, int training, long rows, rc_backen
         st = make_batch(rc_model_get_config(*m), (int)rows, (int)o->seq_len, !strcmp(o->lengths, "varied"),
                         (uint64_t)o->seed, b);
     if (st == RC_OK && o->seq_len > rc_model_get_config(*m)->max_position_embeddings)
-        st = rc_fail(RC_ERR_INVALID_ARG, "--seq-len %ld exceeds the model's %d positions", o->seq_len,
+        st = rc_fail(RC_ERR_INVALID_ARG, "--seq_len %ld exceeds the model's %d positions", o->seq_len,
                      rc_model_get_config(*m)->max_position_embeddings);
     if (st == RC_OK) st = rc_model_reserve(*m, b->rows, b->T, training);
     if (st == RC_OK && o->batch_path)

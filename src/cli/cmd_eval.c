@@ -34,22 +34,22 @@ static void usage(FILE *out) {
             "                    the correlation of reward with length (tokens of prompt+response)\n"
             "  --labeled FILE    JSONL of single responses with a 0/1 label (1 = acceptable): ROC AUC,\n"
             "                    average precision, the precision-recall curve\n"
-            "  --text-field F    field holding the text with --labeled (text)\n"
-            "  --label-field F   field holding the label with --labeled (label)\n"
-            "  --target-precision P  choose the lowest threshold whose precision is >= P and store\n"
+            "  --text_field F    field holding the text with --labeled (text)\n"
+            "  --label_field F   field holding the label with --labeled (label)\n"
+            "  --target_precision P  choose the lowest threshold whose precision is >= P and store\n"
             "                    it in the model folder (config.json \"rewardc\"); on --pairs the\n"
             "                    chosen responses count as acceptable and the rejected as not\n"
-            "  --target-recall R the highest threshold whose recall is >= R, stored likewise\n"
+            "  --target_recall R the highest threshold whose recall is >= R, stored likewise\n"
             "  --threshold T     report acceptance at T and draw it (default: the folder's threshold)\n"
             "  --summary FILE    JSON summary\n"
             "  --figure FILE     SVG: the two reward distributions, with the threshold\n"
             "  --rewards FILE    JSONL, one line per pair or text: rewards and token counts\n"
-            "  --length-buckets E1,E2,...  token-count bucket edges (max_length/8,/4,/2)\n"
-            "  --extract-prompt  with --pairs: move the shared beginning of implicit-prompt pairs into\n"
+            "  --length_buckets E1,E2,...  token-count bucket edges (max_length/8,/4,/2)\n"
+            "  --extract_prompt  with --pairs: move the shared beginning of implicit-prompt pairs into\n"
             "                    the prompt, so truncation cuts the prompt, not the responses' ends\n"
-            "  --prompt-marker M with --extract-prompt: cut after the last M (e.g. \"\\n\\nAssistant:\")\n"
-            "  --max-pairs N     evaluate only the first N pairs (or labelled texts)\n"
-            "  --batch-size N    sequences per forward pass (16)\n"
+            "  --prompt_marker M with --extract_prompt: cut after the last M (e.g. \"\\n\\nAssistant:\")\n"
+            "  --max_pairs N     evaluate only the first N pairs (or labelled texts)\n"
+            "  --batch_size N    sequences per forward pass (16)\n"
             "  --backend NAME    cpu | opencl | cuda (cpu);  --device N (0);  --threads N (all)\n\n"
             "Sequences longer than the model's max_length are truncated as in training and counted.\n"
             "Exit codes: 0 done, 1 failure (nothing written), 2 usage error.\n");
@@ -87,7 +87,7 @@ static int parse_edges(const char *text, eval_options *o) {
     }
     if (!ok) {
         fprintf(stderr,
-                "rewardc eval: --length-buckets: '%s' is not a list of at most %d increasing "
+                "rewardc eval: --length_buckets: '%s' is not a list of at most %d increasing "
                 "whole token counts (>= 1) separated by commas\n",
                 text, MAX_LENGTH_EDGES);
         return 0;
@@ -120,7 +120,7 @@ static int parse_options(int argc, char **argv, eval_options *o) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--extract-prompt")) {
+        if (arg_is(argv[i], "--extract_prompt")) {
             o->extract_prompt = 1;
             continue;
         }
@@ -130,21 +130,21 @@ static int parse_options(int argc, char **argv, eval_options *o) {
             (r = arg_value(argc, argv, &i, "--summary", &o->summary)) ||
             (r = arg_value(argc, argv, &i, "--figure", &o->figure)) ||
             (r = arg_value(argc, argv, &i, "--rewards", &o->rewards)) ||
-            (r = arg_value(argc, argv, &i, "--prompt-marker", &o->prompt_marker)) ||
+            (r = arg_value(argc, argv, &i, "--prompt_marker", &o->prompt_marker)) ||
             (r = arg_value(argc, argv, &i, "--backend", &o->backend)) ||
             (r = arg_value(argc, argv, &i, "--threshold", &threshold)) ||
-            (r = arg_value(argc, argv, &i, "--target-precision", &precision)) ||
-            (r = arg_value(argc, argv, &i, "--target-recall", &recall)) ||
-            (r = arg_value(argc, argv, &i, "--length-buckets", &edges)) ||
-            (r = arg_value(argc, argv, &i, "--batch-size", &batch)) ||
+            (r = arg_value(argc, argv, &i, "--target_precision", &precision)) ||
+            (r = arg_value(argc, argv, &i, "--target_recall", &recall)) ||
+            (r = arg_value(argc, argv, &i, "--length_buckets", &edges)) ||
+            (r = arg_value(argc, argv, &i, "--batch_size", &batch)) ||
             (r = arg_value(argc, argv, &i, "--device", &device)) ||
             (r = arg_value(argc, argv, &i, "--threads", &threads)) ||
-            (r = arg_value(argc, argv, &i, "--max-pairs", &max_items))) {
+            (r = arg_value(argc, argv, &i, "--max_pairs", &max_items))) {
             if (r < 0) return -1;
             continue;
         }
-        if ((r = arg_value(argc, argv, &i, "--text-field", &o->text_field)) ||
-            (r = arg_value(argc, argv, &i, "--label-field", &o->label_field))) {
+        if ((r = arg_value(argc, argv, &i, "--text_field", &o->text_field)) ||
+            (r = arg_value(argc, argv, &i, "--label_field", &o->label_field))) {
             if (r < 0) return -1;
             text_field_given = 1;
             continue;
@@ -155,24 +155,24 @@ static int parse_options(int argc, char **argv, eval_options *o) {
     const char *problem = NULL;
     if (!o->model) problem = "--model is required";
     else if (!o->pairs == !o->labeled) problem = "give exactly one of --pairs and --labeled";
-    else if (precision && recall) problem = "give --target-precision or --target-recall, not both";
+    else if (precision && recall) problem = "give --target_precision or --target_recall, not both";
     else if ((precision || recall) && threshold)
         problem = "--threshold and a target both set the threshold: give one";
-    else if (text_field_given && !o->labeled) problem = "--text-field and --label-field go with --labeled";
+    else if (text_field_given && !o->labeled) problem = "--text_field and --label_field go with --labeled";
     else if ((o->extract_prompt || o->prompt_marker) && !o->pairs)
-        problem = "--extract-prompt and --prompt-marker go with --pairs";
-    else if (o->prompt_marker && !o->extract_prompt) problem = "--prompt-marker needs --extract-prompt";
+        problem = "--extract_prompt and --prompt_marker go with --pairs";
+    else if (o->prompt_marker && !o->extract_prompt) problem = "--prompt_marker needs --extract_prompt";
     if (problem) {
         fprintf(stderr, "rewardc eval: %s\n", problem);
         return -1;
     }
-    if (!parse_long("eval", "--batch-size", batch, 1, 1024, &o->batch) ||
+    if (!parse_long("eval", "--batch_size", batch, 1, 1024, &o->batch) ||
         !parse_long("eval", "--device", device, 0, 1024, &o->device) ||
         !parse_long("eval", "--threads", threads, 0, 4096, &o->threads) ||
-        !parse_long("eval", "--max-pairs", max_items, 0, 1L << 40, &o->max_items) ||
+        !parse_long("eval", "--max_pairs", max_items, 0, 1L << 40, &o->max_items) ||
         (threshold && !parse_double("eval", "--threshold", threshold, &o->threshold)) ||
-        (precision && !parse_fraction("--target-precision", precision, &o->target)) ||
-        (recall && !parse_fraction("--target-recall", recall, &o->target)) ||
+        (precision && !parse_fraction("--target_precision", precision, &o->target)) ||
+        (recall && !parse_fraction("--target_recall", recall, &o->target)) ||
         (edges && !parse_edges(edges, o)))
         return -1;
     o->has_threshold = threshold != NULL;
@@ -610,7 +610,7 @@ static void hint_extract_prompt(const eval_options *o, const rc_pair_list *pairs
     if (2 * sharing > pairs->n)
         fprintf(stderr,
                 "rewardc eval: hint: %zu responses lost their end to max_length and %zu pairs "
-                "share a beginning but have no \"prompt\"; --extract-prompt keeps the differing "
+                "share a beginning but have no \"prompt\"; --extract_prompt keeps the differing "
                 "ends\n",
                 counts->response_truncated, sharing);
 }
@@ -621,7 +621,7 @@ static int run_pairs(eval_options *o, rc_reward_model *rm) {
     memset(&r, 0, sizeof r);
     const char *threshold_source = NULL;
     const int save = o->has_target_precision || o->has_target_recall;
-    if (save) threshold_source = o->has_target_precision ? "--target-precision" : "--target-recall";
+    if (save) threshold_source = o->has_target_precision ? "--target_precision" : "--target_recall";
     else r.has_threshold = pick_threshold(o, &rm->meta, &r.threshold, &threshold_source);
     rc_pair_list pairs = {0};
     rc_encoded_pairs enc = {0};
@@ -787,7 +787,7 @@ static rc_status evaluate_labeled(const eval_options *o, rc_reward_model *rm, la
         if (st == RC_OK) {
             r->has_threshold = 1;
             r->threshold = r->at.threshold;
-            r->threshold_source = o->has_target_precision ? "--target-precision" : "--target-recall";
+            r->threshold_source = o->has_target_precision ? "--target_precision" : "--target_recall";
         }
     } else if (st == RC_OK) {
         r->has_threshold = pick_threshold(o, &rm->meta, &r->threshold, &r->threshold_source);

@@ -31,7 +31,7 @@ int cmd_export(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--merge")) {
+        if (arg_is(argv[i], "--merge")) {
             merge = 1;
             continue;
         }

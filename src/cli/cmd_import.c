@@ -62,7 +62,7 @@ int cmd_import(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--force")) {
+        if (arg_is(argv[i], "--force")) {
             force = 1;
             continue;
         }

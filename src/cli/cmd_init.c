@@ -14,7 +14,7 @@ static void usage(FILE *out) {
     const rc_model_preset *presets = rc_model_presets(&n);
     fprintf(out,
             "usage: rewardc init --preset NAME --tokenizer DIR --out DIR [--seed N]\n"
-            "                    [--max-length N] [--force]\n\n"
+            "                    [--max_length N] [--force]\n\n"
             "Creates a randomly initialised reward model (the family's\n"
             "*ForSequenceClassification, num_labels 1) as a Hugging Face folder: config.json,\n"
             "model.safetensors and the tokenizer files, with weights initialised as\n"
@@ -28,7 +28,7 @@ static void usage(FILE *out) {
             "  --tokenizer DIR   a Hugging Face tokenizer folder (its pad/eos ids go to config)\n"
             "  --out DIR         output folder (refused if it already holds a model, unless --force)\n"
             "  --seed N          initialisation seed (default 42)\n"
-            "  --max-length N    tokens per sequence for train/eval/score (default 512)\n");
+            "  --max_length N    tokens per sequence for train/eval/score (default 512)\n");
 }
 
 int cmd_init(int argc, char **argv) {
@@ -41,7 +41,7 @@ int cmd_init(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--force")) {
+        if (arg_is(argv[i], "--force")) {
             force = 1;
             continue;
         }
@@ -49,7 +49,7 @@ int cmd_init(int argc, char **argv) {
             (r = arg_value(argc, argv, &i, "--tokenizer", &tokenizer_dir)) ||
             (r = arg_value(argc, argv, &i, "--out", &out_dir)) ||
             (r = arg_value(argc, argv, &i, "--seed", &seed_text)) ||
-            (r = arg_value(argc, argv, &i, "--max-length", &max_length_text))) {
+            (r = arg_value(argc, argv, &i, "--max_length", &max_length_text))) {
             if (r < 0) return 2;
             continue;
         }
@@ -64,7 +64,7 @@ int cmd_init(int argc, char **argv) {
     }
     long seed, max_length;
     if (!parse_long("init", "--seed", seed_text, 0, 2147483647L, &seed) ||
-        !parse_long("init", "--max-length", max_length_text, 2, 1 << 20, &max_length))
+        !parse_long("init", "--max_length", max_length_text, 2, 1 << 20, &max_length))
         return 2;
     const rc_model_preset *preset = rc_model_preset_find(preset_name);
     if (!preset) {
@@ -100,7 +100,7 @@ int cmd_init(int argc, char **argv) {
     if (eos >= 0) cfg.eos_token_id = eos;
     if (bos >= 0) cfg.bos_token_id = bos;
     if (max_length > cfg.max_position_embeddings) {
-        fprintf(stderr, "rewardc init: --max-length %ld exceeds the preset's %d positions\n",
+        fprintf(stderr, "rewardc init: --max_length %ld exceeds the preset's %d positions\n",
                 max_length, cfg.max_position_embeddings);
         return 2;
     }

@@ -23,11 +23,11 @@ static const char usage_text[] =
     "      an aclImdb split folder (DIR/pos, DIR/neg of ID_RATING.txt files). Negative\n"
     "      reviews become rejected; positive reviews, shuffled with --seed, become\n"
     "      chosen, joined one to one; the larger class's remainder is unpaired.\n"
-    "  --from labeled --input FILE [--text-field text] [--label-field label]\n"
+    "  --from labeled --input FILE [--text_field text] [--label_field label]\n"
     "      JSONL of single texts, {\"text\": \"...\", \"label\": 1}; labels are 0/1 or\n"
     "      false/true (1 = good). Paired as for imdb.\n"
     "  --from rankings --input FILE [--aggregate mean|per-labeler]\n"
-    "                  [--margin-from-rank-gap] [--margin-scale S] [--weight-per-prompt]\n"
+    "                  [--margin_from_rank_gap] [--margin_scale S] [--weight_per_prompt]\n"
     "      JSONL, one prompt per line with K responses and one ranking per labeler:\n"
     "        {\"prompt\": \"Q\", \"responses\": [\"a\", \"b\", \"c\"],\n"
     "         \"rankings\": [[1, 3, 2], [2, 1, 3]]}\n"
@@ -35,41 +35,41 @@ static const char usage_text[] =
     "      ranking is a permutation of 1..K. A prompt gives its C(K,2) pairs.\n"
     "      mean (default): rank responses by their mean rank over labelers; pairs\n"
     "      with equal mean rank are ties, dropped and counted. per-labeler: every\n"
-    "      labeler's own pairs. --margin-from-rank-gap: margin = S * (rank of\n"
-    "      rejected - rank of chosen), S = --margin-scale (default 1).\n"
-    "      --weight-per-prompt: weight = 1/C(K,2) (per-labeler: 1/(L*C(K,2))) so each\n"
+    "      labeler's own pairs. --margin_from_rank_gap: margin = S * (rank of\n"
+    "      rejected - rank of chosen), S = --margin_scale (default 1).\n"
+    "      --weight_per_prompt: weight = 1/C(K,2) (per-labeler: 1/(L*C(K,2))) so each\n"
     "      prompt counts equally, as in InstructGPT. A prompt with one response is\n"
     "      dropped (single_response). Errors: empty responses, a ranking whose length\n"
     "      is not K, a duplicate, missing or out-of-range rank.\n"
-    "  --from preferences --input FILE [--extract-prompt] [--prompt-marker S]\n"
-    "                     [--dialogue-messages]\n"
+    "  --from preferences --input FILE [--extract_prompt] [--prompt_marker S]\n"
+    "                     [--dialogue_messages]\n"
     "      TRL-style preference JSONL: {\"chosen\", \"rejected\"} (implicit prompt, e.g.\n"
     "      HH-RLHF dialogues) or {\"prompt\", \"chosen\", \"rejected\"}, each with an\n"
     "      optional numeric \"margin\" and \"weight\" (so prepared pairs read back).\n"
-    "      --extract-prompt moves the shared beginning of an implicit pair into\n"
+    "      --extract_prompt moves the shared beginning of an implicit pair into\n"
     "      the prompt, cut just after the last S inside it (default S is\n"
-    "      \"\\n\\nAssistant:\"; --prompt-marker '' cuts at the last shared space);\n"
+    "      \"\\n\\nAssistant:\"; --prompt_marker '' cuts at the last shared space);\n"
     "      prompt + response stays the same text. Then truncation can keep the\n"
     "      final turn. S understands \\n, \\t and \\\\.\n"
     "      Conversational records, each field a list of {\"role\", \"content\"}\n"
     "      messages (TRL's format), stay message lists: the model's chat template\n"
-    "      renders them when train/eval encode. --extract-prompt then moves their\n"
+    "      renders them when train/eval encode. --extract_prompt then moves their\n"
     "      shared leading messages into the prompt.\n"
-    "      --dialogue-messages turns \"\\n\\nHuman: ... \\n\\nAssistant: ...\" dialogues\n"
+    "      --dialogue_messages turns \"\\n\\nHuman: ... \\n\\nAssistant: ...\" dialogues\n"
     "      (HH-RLHF) into user/assistant message lists, one message per turn.\n"
     "\n"
     "Any input FILE ending in .gz is read through `gzip -dc`. Blank lines are skipped.\n"
     "\n"
     "options:\n"
     "  --output FILE     where the pairs go (written atomically; required)\n"
-    "  --max-pairs N     keep at most N pairs (imdb/labeled: a --seed'ed random subset\n"
+    "  --max_pairs N     keep at most N pairs (imdb/labeled: a --seed'ed random subset\n"
     "                    of the negatives; otherwise the first N); the rest are counted\n"
     "  --seed N          shuffle seed for imdb/labeled (default 42)\n"
-    "  --skip-bad        skip and count malformed records instead of failing. By default\n"
+    "  --skip_bad        skip and count malformed records instead of failing. By default\n"
     "                    the first bad record (malformed JSON, a missing field, a wrong\n"
     "                    type or value) stops the run with FILE:LINE and nothing is written\n"
     "  --report FILE     also write the report as JSON\n"
-    "  --labeled-output FILE  imdb/labeled: also write every input text as a single\n"
+    "  --labeled_output FILE  imdb/labeled: also write every input text as a single\n"
     "                    {\"text\", \"label\"} line (what `rewardc eval --labeled` reads)\n"
     "  --quiet           no report on stderr\n"
     "\n"
@@ -131,14 +131,14 @@ static int parse_args(int argc, char **argv, prepare_args *args) {
         VALUE_FLAG("--input", args->input)
         VALUE_FLAG("--output", args->output)
         VALUE_FLAG("--report", args->report_path)
-        VALUE_FLAG("--labeled-output", args->labeled_output)
-        if ((got = arg_value(argc, argv, &i, "--text-field", &value)) != 0) {
+        VALUE_FLAG("--labeled_output", args->labeled_output)
+        if ((got = arg_value(argc, argv, &i, "--text_field", &value)) != 0) {
             if (got < 0) return 2;
             args->text_field = value;
             args->labeled_flags_used = 1;
             continue;
         }
-        if ((got = arg_value(argc, argv, &i, "--label-field", &value)) != 0) {
+        if ((got = arg_value(argc, argv, &i, "--label_field", &value)) != 0) {
             if (got < 0) return 2;
             args->label_field = value;
             args->labeled_flags_used = 1;
@@ -150,16 +150,16 @@ static int parse_args(int argc, char **argv, prepare_args *args) {
             args->ranking_flags_used = 1;
             continue;
         }
-        if ((got = arg_value(argc, argv, &i, "--prompt-marker", &value)) != 0) {
+        if ((got = arg_value(argc, argv, &i, "--prompt_marker", &value)) != 0) {
             if (got < 0) return 2;
             args->prompt_marker = value;
             args->preference_flags_used = 1;
             continue;
         }
 #undef VALUE_FLAG
-        if ((got = arg_value(argc, argv, &i, "--max-pairs", &value)) != 0) {
+        if ((got = arg_value(argc, argv, &i, "--max_pairs", &value)) != 0) {
             long n;
-            if (got < 0 || !parse_long("prepare", "--max-pairs", value, 1, 2000000000L, &n))
+            if (got < 0 || !parse_long("prepare", "--max_pairs", value, 1, 2000000000L, &n))
                 return 2;
             args->read.max_pairs = (size_t)n;
             continue;
@@ -170,22 +170,22 @@ static int parse_args(int argc, char **argv, prepare_args *args) {
             args->read.seed = (uint64_t)seed;
             continue;
         }
-        if ((got = arg_value(argc, argv, &i, "--margin-scale", &value)) != 0) {
-            if (got < 0 || !parse_double("prepare", "--margin-scale", value,
+        if ((got = arg_value(argc, argv, &i, "--margin_scale", &value)) != 0) {
+            if (got < 0 || !parse_double("prepare", "--margin_scale", value,
                                          &args->ranking.margin_scale))
                 return 2;
             args->ranking_flags_used = 1;
             continue;
         }
-        if (!strcmp(argv[i], "--skip-bad")) args->read.skip_bad = 1;
-        else if (!strcmp(argv[i], "--quiet")) args->quiet = 1;
-        else if (!strcmp(argv[i], "--margin-from-rank-gap"))
+        if (arg_is(argv[i], "--skip_bad")) args->read.skip_bad = 1;
+        else if (arg_is(argv[i], "--quiet")) args->quiet = 1;
+        else if (arg_is(argv[i], "--margin_from_rank_gap"))
             args->ranking.margin_from_rank_gap = args->ranking_flags_used = 1;
-        else if (!strcmp(argv[i], "--weight-per-prompt"))
+        else if (arg_is(argv[i], "--weight_per_prompt"))
             args->ranking.weight_per_prompt = args->ranking_flags_used = 1;
-        else if (!strcmp(argv[i], "--extract-prompt"))
+        else if (arg_is(argv[i], "--extract_prompt"))
             args->extract_prompt = args->preference_flags_used = 1;
-        else if (!strcmp(argv[i], "--dialogue-messages"))
+        else if (arg_is(argv[i], "--dialogue_messages"))
             args->dialogue_messages = args->preference_flags_used = 1;
         else {
             fprintf(stderr, "rewardc prepare: unknown option '%s' (see --help)\n", argv[i]);
@@ -213,13 +213,13 @@ static int check_args(prepare_args *args) {
     if (!imdb && !args->input) return usage_error("this source needs --input");
     if (!imdb && args->dir) return usage_error("--dir is for --from imdb");
     if (args->labeled_output && !imdb && !labeled)
-        return usage_error("--labeled-output is for --from imdb and --from labeled");
+        return usage_error("--labeled_output is for --from imdb and --from labeled");
     if (args->labeled_flags_used && !labeled)
-        return usage_error("--text-field/--label-field are for --from labeled");
+        return usage_error("--text_field/--label_field are for --from labeled");
     if (args->ranking_flags_used && !rankings)
-        return usage_error("--aggregate, --margin-* and --weight-per-prompt are for --from rankings");
+        return usage_error("--aggregate, --margin_* and --weight_per_prompt are for --from rankings");
     if (args->preference_flags_used && !preferences)
-        return usage_error("--extract-prompt/--prompt-marker/--dialogue-messages are for --from preferences");
+        return usage_error("--extract_prompt/--prompt_marker/--dialogue_messages are for --from preferences");
     if (args->aggregate) {
         if (!strcmp(args->aggregate, "mean")) args->ranking.aggregation = RC_RANK_MEAN;
         else if (!strcmp(args->aggregate, "per-labeler"))
@@ -245,7 +245,7 @@ static rc_status read_pairs(const prepare_args *args, rc_pair_list *pairs,
     if (!strcmp(args->from, "rankings"))
         return rc_pairs_read_rankings(args->input, &args->read, &args->ranking, pairs, report);
     char *marker = unescape(args->prompt_marker);
-    if (!marker) return rc_fail(RC_ERR_OOM, "cannot copy --prompt-marker");
+    if (!marker) return rc_fail(RC_ERR_OOM, "cannot copy --prompt_marker");
     rc_preference_options preference = {args->extract_prompt, marker, args->dialogue_messages};
     rc_status st = rc_pairs_read_preferences(args->input, &args->read, &preference, pairs, report);
     free(marker);

@@ -20,8 +20,8 @@ enum { SCORE_WINDOW = 256 }; /* lines held at most before scoring */
 static void usage(FILE *out) {
     fprintf(out,
             "usage: rewardc score --model DIR [--input FILE] [--output FILE] [--threshold T]\n"
-            "                     [--batch-size N] [--backend cpu|opencl|cuda] [--device N]\n"
-            "                     [--threads N] [--share-prefix true|false]\n\n"
+            "                     [--batch_size N] [--backend cpu|opencl|cuda] [--device N]\n"
+            "                     [--threads N] [--share_prefix true|false]\n\n"
             "Scores each JSONL line, {\"prompt\": \"...\", \"response\": \"...\"}, {\"messages\": [...]}\n"
             "(a conversation ending with the assistant's reply) or {\"text\": \"...\"} (tokenized as\n"
             "it is), in order; a model trained on conversations renders prompt/response and\n"
@@ -31,7 +31,7 @@ static void usage(FILE *out) {
             "to the model's max_length. normalized = (reward - mean) / std over the eval set\n"
             "the model was trained with (null when the folder has none). decision compares\n"
             "the raw reward with --threshold, else the model folder's threshold (set by\n"
-            "rewardc eval --target-precision/--target-recall); without either it is omitted.\n"
+            "rewardc eval --target_precision/--target_recall); without either it is omitted.\n"
             "A bad line gets {\"line\": N, \"error\": \"...\"} (also on stderr) and the rest is\n"
             "still scored; the exit code is then 3.\n\n"
             "  --model DIR    model folder (rewardc init/train, or an HF OPT folder with tokenizer files)\n"
@@ -40,10 +40,10 @@ static void usage(FILE *out) {
             "                 until then the scores go to FILE.tmp.XXXXXX, removed on an error or\n"
             "                 Ctrl-C/SIGTERM, and after kill -9 by the next score --output FILE\n"
             "  --threshold T  accept when reward >= T (default: the folder's, if eval set one)\n"
-            "  --batch-size N sequences per forward pass (16); lines are read in windows of\n"
+            "  --batch_size N sequences per forward pass (16); lines are read in windows of\n"
             "                 8 batches (at most %d lines) and each window is batched by length,\n"
             "                 so little compute goes to padding; output stays in input order\n"
-            "  --share-prefix texts of a window that begin alike (the responses to one prompt,\n"
+            "  --share_prefix texts of a window that begin alike (the responses to one prompt,\n"
             "                 a chosen/rejected pair) share a row and compute their common\n"
             "                 beginning once, where that takes fewer FLOPs (true); the rewards\n"
             "                 are the same up to float rounding\n"
@@ -258,11 +258,11 @@ static int score_main(int argc, char **argv) {
             (r = arg_value(argc, argv, &i, "--input", &input)) ||
             (r = arg_value(argc, argv, &i, "--output", &output)) ||
             (r = arg_value(argc, argv, &i, "--threshold", &threshold_text)) ||
-            (r = arg_value(argc, argv, &i, "--batch-size", &batch_text)) ||
+            (r = arg_value(argc, argv, &i, "--batch_size", &batch_text)) ||
             (r = arg_value(argc, argv, &i, "--backend", &backend)) ||
             (r = arg_value(argc, argv, &i, "--device", &device_text)) ||
             (r = arg_value(argc, argv, &i, "--threads", &threads_text)) ||
-            (r = arg_value(argc, argv, &i, "--share-prefix", &share_text))) {
+            (r = arg_value(argc, argv, &i, "--share_prefix", &share_text))) {
             if (r < 0) return 2;
             continue;
         }
@@ -276,14 +276,14 @@ static int score_main(int argc, char **argv) {
     }
     long batch, device, threads;
     double threshold = 0.0;
-    if (!parse_long("score", "--batch-size", batch_text, 1, SCORE_WINDOW, &batch) ||
+    if (!parse_long("score", "--batch_size", batch_text, 1, SCORE_WINDOW, &batch) ||
         !parse_long("score", "--device", device_text, 0, 1024, &device) ||
         !parse_long("score", "--threads", threads_text, 0, 4096, &threads) ||
         (threshold_text && !parse_double("score", "--threshold", threshold_text, &threshold)))
         return 2;
     const int share_prefix = !strcmp(share_text, "true");
     if (!share_prefix && strcmp(share_text, "false")) {
-        fprintf(stderr, "rewardc score: --share-prefix: '%s' is not true/false\n", share_text);
+        fprintf(stderr, "rewardc score: --share_prefix: '%s' is not true/false\n", share_text);
         return 2;
     }
     rc_set_num_threads((int)threads);

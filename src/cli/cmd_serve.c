@@ -23,12 +23,12 @@ int cmd_serve(int argc, char **argv) {
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: rewardc serve --model DIR [--host 127.0.0.1] [--port 8080] [--admin-port N]\n"
+            "usage: rewardc serve --model DIR [--host 127.0.0.1] [--port 8080] [--admin_port N]\n"
             "                     [--backend cpu|opencl|cuda] [--device N] [--threads N]\n"
-            "                     [--batch-size N] [--share-prefix true|false]\n"
-            "                     [--max-batch-texts N] [--max-batch-tokens N] [--max-wait-ms MS]\n"
-            "                     [--queue-texts N] [--max-texts N] [--max-body-bytes N]\n"
-            "                     [--timeout-ms MS] [--http-threads N] [--max-connections N]\n\n"
+            "                     [--batch_size N] [--share_prefix true|false]\n"
+            "                     [--max_batch_texts N] [--max_batch_tokens N] [--max_wait_ms MS]\n"
+            "                     [--queue_texts N] [--max_texts N] [--max_body_bytes N]\n"
+            "                     [--timeout_ms MS] [--http_threads N] [--max_connections N]\n\n"
             "Serves the reward model over HTTP (JSON; the API is docs/openapi.yaml):\n"
             "  POST /v1/score    {\"input\": [{\"prompt\", \"response\"} | {\"text\"} | {\"messages\"}, ...]}\n"
             "  POST /v1/gate     {\"prompt\", \"response\"} -> {\"decision\": \"accept\"|\"block\", ...}\n"
@@ -37,8 +37,8 @@ static void usage(FILE *out) {
             "Requests arriving together are scored together: one model thread takes the\n"
             "queued texts in batches, sorted by length with shared prompt beginnings computed\n"
             "once, as rewardc score does; a text alone in its batch gets exactly the reward\n"
-            "rewardc score gives it with the same --batch-size.\n"
-            "SIGHUP reloads the model folder (POST /admin/reload on --admin-port, loopback\n"
+            "rewardc score gives it with the same --batch_size.\n"
+            "SIGHUP reloads the model folder (POST /admin/reload on --admin_port, loopback\n"
             "only, can name another): requests queued before are scored by the old model,\n"
             "later ones by the new; each answer says its model_version; a folder that fails\n"
             "to load leaves the old model serving. SIGINT/SIGTERM stop taking requests,\n"
@@ -46,20 +46,20 @@ static void usage(FILE *out) {
             "  --model DIR          model folder (rewardc init/train, or an HF folder)\n"
             "  --host H, --port P   where to listen (127.0.0.1:8080; port 0: any free one,\n"
             "                       printed on stderr)\n"
-            "  --admin-port P       loopback listener for POST /admin/reload (default: none)\n"
-            "  --backend, --device, --threads, --batch-size, --share-prefix: as rewardc score\n"
-            "  --max-batch-texts N  texts per model batch (128)\n"
-            "  --max-batch-tokens N tokens per model batch (32768)\n"
-            "  --max-wait-ms MS     how long an idle model waits for more requests before\n"
+            "  --admin_port P       loopback listener for POST /admin/reload (default: none)\n"
+            "  --backend, --device, --threads, --batch_size, --share_prefix: as rewardc score\n"
+            "  --max_batch_texts N  texts per model batch (128)\n"
+            "  --max_batch_tokens N tokens per model batch (32768)\n"
+            "  --max_wait_ms MS     how long an idle model waits for more requests before\n"
             "                       scoring the first (0: requests arriving while a batch\n"
             "                       runs form the next one, which measured faster here on\n"
             "                       the CPU than waiting: 974 vs 175 requests/s at 1\n"
             "                       connection, 1080 vs 501 at 8, with 2 ms)\n"
-            "  --queue-texts N      texts queued at most; beyond, 503 with Retry-After (1024)\n"
-            "  --max-texts N        texts per request; beyond, 413 (128)\n"
-            "  --max-body-bytes N   request body; beyond, 413 (1048576)\n"
-            "  --timeout-ms MS      a request still queued after this gets 504 (30000)\n"
-            "  --http-threads N     HTTP polling threads (2), --max-connections N (1024)\n");
+            "  --queue_texts N      texts queued at most; beyond, 503 with Retry-After (1024)\n"
+            "  --max_texts N        texts per request; beyond, 413 (128)\n"
+            "  --max_body_bytes N   request body; beyond, 413 (1048576)\n"
+            "  --timeout_ms MS      a request still queued after this gets 504 (30000)\n"
+            "  --http_threads N     HTTP polling threads (2), --max_connections N (1024)\n");
 }
 
 static int parse_bool(const char *name, const char *text, int *out) {
@@ -93,21 +93,21 @@ int cmd_serve(int argc, char **argv) {
         if ((r = arg_value(argc, argv, &i, "--model", &model)) ||
             (r = arg_value(argc, argv, &i, "--host", &host)) ||
             (r = arg_value(argc, argv, &i, "--port", &port_text)) ||
-            (r = arg_value(argc, argv, &i, "--admin-port", &admin_text)) ||
+            (r = arg_value(argc, argv, &i, "--admin_port", &admin_text)) ||
             (r = arg_value(argc, argv, &i, "--backend", &backend)) ||
             (r = arg_value(argc, argv, &i, "--device", &device_text)) ||
             (r = arg_value(argc, argv, &i, "--threads", &threads_text)) ||
-            (r = arg_value(argc, argv, &i, "--batch-size", &batch_text)) ||
-            (r = arg_value(argc, argv, &i, "--share-prefix", &share_text)) ||
-            (r = arg_value(argc, argv, &i, "--max-batch-texts", &batch_texts_text)) ||
-            (r = arg_value(argc, argv, &i, "--max-batch-tokens", &batch_tokens_text)) ||
-            (r = arg_value(argc, argv, &i, "--max-wait-ms", &wait_text)) ||
-            (r = arg_value(argc, argv, &i, "--queue-texts", &queue_text)) ||
-            (r = arg_value(argc, argv, &i, "--max-texts", &max_texts_text)) ||
-            (r = arg_value(argc, argv, &i, "--max-body-bytes", &body_text)) ||
-            (r = arg_value(argc, argv, &i, "--timeout-ms", &timeout_text)) ||
-            (r = arg_value(argc, argv, &i, "--http-threads", &http_text)) ||
-            (r = arg_value(argc, argv, &i, "--max-connections", &connections_text))) {
+            (r = arg_value(argc, argv, &i, "--batch_size", &batch_text)) ||
+            (r = arg_value(argc, argv, &i, "--share_prefix", &share_text)) ||
+            (r = arg_value(argc, argv, &i, "--max_batch_texts", &batch_texts_text)) ||
+            (r = arg_value(argc, argv, &i, "--max_batch_tokens", &batch_tokens_text)) ||
+            (r = arg_value(argc, argv, &i, "--max_wait_ms", &wait_text)) ||
+            (r = arg_value(argc, argv, &i, "--queue_texts", &queue_text)) ||
+            (r = arg_value(argc, argv, &i, "--max_texts", &max_texts_text)) ||
+            (r = arg_value(argc, argv, &i, "--max_body_bytes", &body_text)) ||
+            (r = arg_value(argc, argv, &i, "--timeout_ms", &timeout_text)) ||
+            (r = arg_value(argc, argv, &i, "--http_threads", &http_text)) ||
+            (r = arg_value(argc, argv, &i, "--max_connections", &connections_text))) {
             if (r < 0) return 2;
             continue;
         }
@@ -123,20 +123,20 @@ int cmd_serve(int argc, char **argv) {
         max_texts, body, timeout_ms, http, connections;
     serve_options opt = {.model_dir = model, .backend = backend, .host = host};
     if (!parse_long("serve", "--port", port_text, 0, 65535, &port) ||
-        !parse_long("serve", "--admin-port", admin_text, -1, 65535, &admin) ||
+        !parse_long("serve", "--admin_port", admin_text, -1, 65535, &admin) ||
         !parse_long("serve", "--device", device_text, 0, 1024, &device) ||
         !parse_long("serve", "--threads", threads_text, 0, 4096, &threads) ||
-        !parse_long("serve", "--batch-size", batch_text, 1, 256, &batch) ||
-        !parse_long("serve", "--max-batch-texts", batch_texts_text, 1, 65536, &batch_texts) ||
-        !parse_long("serve", "--max-batch-tokens", batch_tokens_text, 1, 1L << 30, &batch_tokens) ||
-        !parse_long("serve", "--max-wait-ms", wait_text, 0, 10000, &wait_ms) ||
-        !parse_long("serve", "--max-texts", max_texts_text, 1, 65536, &max_texts) ||
-        !parse_long("serve", "--queue-texts", queue_text, max_texts, 1L << 24, &queue) ||
-        !parse_long("serve", "--max-body-bytes", body_text, 64, 1L << 30, &body) ||
-        !parse_long("serve", "--timeout-ms", timeout_text, 1, 3600000, &timeout_ms) ||
-        !parse_long("serve", "--http-threads", http_text, 1, 256, &http) ||
-        !parse_long("serve", "--max-connections", connections_text, 1, 1000000, &connections) ||
-        !parse_bool("--share-prefix", share_text, &opt.share_prefix))
+        !parse_long("serve", "--batch_size", batch_text, 1, 256, &batch) ||
+        !parse_long("serve", "--max_batch_texts", batch_texts_text, 1, 65536, &batch_texts) ||
+        !parse_long("serve", "--max_batch_tokens", batch_tokens_text, 1, 1L << 30, &batch_tokens) ||
+        !parse_long("serve", "--max_wait_ms", wait_text, 0, 10000, &wait_ms) ||
+        !parse_long("serve", "--max_texts", max_texts_text, 1, 65536, &max_texts) ||
+        !parse_long("serve", "--queue_texts", queue_text, max_texts, 1L << 24, &queue) ||
+        !parse_long("serve", "--max_body_bytes", body_text, 64, 1L << 30, &body) ||
+        !parse_long("serve", "--timeout_ms", timeout_text, 1, 3600000, &timeout_ms) ||
+        !parse_long("serve", "--http_threads", http_text, 1, 256, &http) ||
+        !parse_long("serve", "--max_connections", connections_text, 1, 1000000, &connections) ||
+        !parse_bool("--share_prefix", share_text, &opt.share_prefix))
         return 2;
     opt.port = (int)port;
     opt.admin_port = (int)admin;

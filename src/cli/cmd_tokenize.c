@@ -33,7 +33,7 @@ static const char usage_text[] =
     "  --text STRING    encode STRING instead of reading JSON Lines\n"
     "\n"
     "options:\n"
-    "  --no-special     do not add the special tokens (BOS) the tokenizer adds\n"
+    "  --no_special     do not add the special tokens (BOS) the tokenizer adds\n"
     "  --threads N      encoding threads (default: all; 1 = serial)\n"
     "  --time           print texts, tokens and encoding time (without reading,\n"
     "                   JSON parsing and printing) to stderr at the end\n"
@@ -210,8 +210,8 @@ int cmd_tokenize(int argc, char **argv) {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--no-special")) opt.add_special = 0;
-        else if (!strcmp(argv[i], "--time")) opt.report_time = 1;
+        if (arg_is(argv[i], "--no_special")) opt.add_special = 0;
+        else if (arg_is(argv[i], "--time")) opt.report_time = 1;
         else if ((got = arg_value(argc, argv, &i, "--tokenizer", &value)) != 0) {
             if (got < 0) return 2;
             opt.tokenizer_dir = value;

@@ -272,7 +272,7 @@ static int train_main(int argc, char **argv) {
         for (int k = 0; k < n && !matched; k++) {
             char flag[80];
             snprintf(flag, sizeof flag, "--%s", table[k].name);
-            if (table[k].type == OPT_BOOL && !strcmp(arg, flag)) {
+            if (table[k].type == OPT_BOOL && arg_is(arg, flag)) {
                 *(int *)table[k].target = 1;
                 matched = 1;
                 break;

@@ -36,13 +36,13 @@ static void print_usage(FILE *out) {
 }
 
 /* OpenMP threads that spin while waiting lose their time slice whenever the
- * machine has other work (a laptop, CI): training steps measured 6x slower
- * under load with libgomp's default spin of about 3 ms. Waits that sleep at
- * once cost a futex wake-up per parallel region instead, which a small model
- * runs thousands of per step. So waits spin briefly, then sleep:
- * GOMP_SPINCOUNT 3000 (tens of microseconds) with OMP_WAIT_POLICY=PASSIVE.
- * Tiny train step (2 threads): 66 ms sleeping at once, 44 ms with the short
- * spin; beside a busy process 102 and 109 ms (a 10x longer spin: 171 ms).
+ * machine has other work (a laptop, CI), and libgomp's default spin lasts
+ * milliseconds: under load, training steps slow down several times over.
+ * Waits that sleep at once cost a futex wake-up per parallel region instead,
+ * which a small model runs thousands of per step. So waits spin briefly, then
+ * sleep: GOMP_SPINCOUNT 3000 (tens of microseconds) with
+ * OMP_WAIT_POLICY=PASSIVE, which measured best both alone and beside a busy
+ * process (the figures are in docs/performance.md).
  * The OpenMP runtime reads both when it loads, before main, so the process
  * re-executes itself once with them set; a user's own setting of either wins. */
 static void set_openmp_waits(char **argv) {

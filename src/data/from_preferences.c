@@ -63,7 +63,7 @@ static void set_numbers(rc_pair_list *out, const pair_numbers *numbers) {
     pair->has_weight = numbers->has_weight;
 }
 
-/* Whether the pair may be added (counts identical pairs and --max-pairs). */
+/* Whether the pair may be added (counts identical pairs and --max_pairs). */
 static int room_for_pair(int identical, const rc_read_options *options, const rc_pair_list *out,
                          rc_prepare_report *report) {
     if (identical) {
@@ -120,7 +120,7 @@ static int parse_conversational(const cJSON *object, const pair_numbers *numbers
     return add_conversational(prompt, chosen, rejected, numbers, preference, options, out, report, fatal);
 }
 
-/* A text record whose dialogues become message lists (--dialogue-messages). */
+/* A text record whose dialogues become message lists (--dialogue_messages). */
 static int parse_dialogue(const char *prompt, const char *chosen, const char *rejected,
                           const pair_numbers *numbers, const rc_preference_options *preference,
                           const rc_read_options *options, rc_pair_list *out, rc_prepare_report *report,

@@ -4,11 +4,7 @@
 #include <math.h>
 
 #include "rewardc/eval.h"
-
-/* -logsigmoid(x) = log(1 + exp(-x)), written so neither branch overflows. */
-static double neg_log_sigmoid(double x) {
-    return x >= 0 ? log1p(exp(-x)) : -x + log1p(exp(x));
-}
+#include "rewardc/train.h" /* rc_pair_loss_term: the loss training minimises */
 
 static rc_status check_finite(const float *values, size_t n, const char *what) {
     for (size_t i = 0; i < n; i++)
@@ -43,7 +39,7 @@ rc_status rc_pairwise_stats_compute(const float *r_chosen, const float *r_reject
         else if (r_chosen[i] == r_rejected[i]) stats.n_ties++;
         else stats.n_wrong++;
         margin_sum += difference;
-        loss_sum += neg_log_sigmoid(difference - (margin ? (double)margin[i] : 0.0));
+        loss_sum += rc_pair_loss_term(difference - (margin ? (double)margin[i] : 0.0));
     }
     stats.accuracy = (double)stats.n_correct / (double)n;
     stats.tie_rate = (double)stats.n_ties / (double)n;

@@ -308,7 +308,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!post) return respond_error(ctx, 405, "this endpoint takes POST", NULL);
     if (ctx->too_large) {
         char message[128];
-        snprintf(message, sizeof message, "is larger than %zu bytes (--max-body-bytes)",
+        snprintf(message, sizeof message, "is larger than %zu bytes (--max_body_bytes)",
                  s->opt->max_body_bytes);
         return respond_error(ctx, 413, message, "body");
     }

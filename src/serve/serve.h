@@ -29,7 +29,7 @@
 typedef struct {
     const char *model_dir, *backend, *host;
     int device, port, admin_port; /* port 0: any free one; admin_port -1: no admin listener */
-    int batch_rows;               /* sequences per forward pass, as score --batch-size */
+    int batch_rows;               /* sequences per forward pass, as score --batch_size */
     int share_prefix;
     int http_threads, max_connections;
     size_t max_body_bytes;

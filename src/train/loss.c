@@ -3,8 +3,9 @@
 
 #include "rewardc/train.h"
 
-/* -logsigmoid(x) = softplus(-x), computed without overflow for large |x|. */
-static double neg_log_sigmoid(double x) { return x >= 0 ? log1p(exp(-x)) : -x + log1p(exp(x)); }
+/* -logsigmoid(z) = softplus(-z) = log(1 + exp(-z)); each branch exponentiates
+ * a non-positive number, so neither overflows. */
+double rc_pair_loss_term(double z) { return z >= 0 ? log1p(exp(-z)) : -z + log1p(exp(z)); }
 
 static double sigmoid(double x) {
     if (x >= 0) return 1.0 / (1.0 + exp(-x));
@@ -24,7 +25,7 @@ void rc_pairwise_loss(const float *rewards, const float *margins, const float *w
         double diff = (double)chosen[i] - (double)rejected[i];
         double z = diff - (margins ? margins[i] : 0.0);
         double sum = (double)chosen[i] + (double)rejected[i];
-        loss += w * neg_log_sigmoid(z);
+        loss += w * rc_pair_loss_term(z);
         centering += sum * sum;
         margin_sum += diff;
         wins += chosen[i] > rejected[i];

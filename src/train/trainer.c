@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "rewardc/trainer.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,11 +304,45 @@ typedef struct {
     size_t shared_tokens; /* prompt-prefix tokens computed once instead of twice */
 } progress;
 
-static void log_line(progress *pr, const char *json) {
-    if (pr->log) {
-        fprintf(pr->log, "%s\n", json);
+/* A number to the precision the log gives it (format: "%.6f", "%.6e"...):
+ * printed, read back, and stored as that decimal, so the log shows the digits
+ * that are meaningful and two runs compare line for line. */
+static void log_number(cJSON *line, const char *key, const char *format, double value) {
+    char text[64];
+    snprintf(text, sizeof text, format, value);
+    cJSON_AddNumberToObject(line, key, strtod(text, NULL));
+}
+
+/* A line of train_log.jsonl (rank 0 alone has the log): an object with the
+ * step and epoch, to which the caller adds its numbers. NULL without a log. */
+static cJSON *log_entry(const progress *pr, long step, double epoch) {
+    cJSON *line = pr->log ? cJSON_CreateObject() : NULL;
+    if (!line) return NULL;
+    cJSON_AddNumberToObject(line, "step", (double)step);
+    log_number(line, "epoch", "%.4f", epoch);
+    return line;
+}
+
+/* Writes the line and frees it. Like a full disk, running out of memory
+ * costs a log line, not the run. */
+static void log_write(progress *pr, cJSON *line) {
+    char *text = line ? cJSON_PrintUnformatted(line) : NULL;
+    if (text) {
+        fprintf(pr->log, "%s\n", text);
         fflush(pr->log);
     }
+    cJSON_free(text);
+    cJSON_Delete(line);
+}
+
+/* The numbers of an evaluation, for the log. */
+static void log_eval_stats(cJSON *line, const rc_pair_stats *e) {
+    if (!line) return;
+    log_number(line, "eval_loss", "%.6f", e->loss);
+    log_number(line, "eval_accuracy", "%.6f", e->accuracy);
+    log_number(line, "eval_ties", "%.6f", e->ties);
+    log_number(line, "eval_mean_margin", "%.6f", e->mean_margin);
+    cJSON_AddNumberToObject(line, "eval_pairs", e->n_pairs);
 }
 
 /* ---- the loop ---- */
@@ -330,12 +365,9 @@ static rc_status evaluate(rc_model *m, const rc_train_args *a, const rc_train_da
     rc_status st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef,
                                  a->share_prompt_prefix, stats, NULL);
     if (st != RC_OK) return st;
-    char line[512];
-    snprintf(line, sizeof line,
-             "{\"step\": %ld, \"epoch\": %.4f, \"eval_loss\": %.6f, \"eval_accuracy\": %.6f, "
-             "\"eval_ties\": %.6f, \"eval_mean_margin\": %.6f, \"eval_pairs\": %d}",
-             step, epoch, stats->loss, stats->accuracy, stats->ties, stats->mean_margin, stats->n_pairs);
-    log_line(pr, line);
+    cJSON *line = log_entry(pr, step, epoch);
+    log_eval_stats(line, stats);
+    log_write(pr, line);
     if (pr->lead)
         fprintf(stderr, "%seval  step %ld | epoch %.2f | loss %.4f | accuracy %.4f (ties %.4f) | %d pairs\n",
             pr->tty ? "\r\033[K" : "", step, epoch, stats->loss, stats->accuracy, stats->ties,
@@ -350,294 +382,397 @@ static rc_status take_part_in_save(rc_adamw *opt) {
     return rc_adamw_get_state(opt, NULL, NULL, rc_adamw_state_size(opt), &step);
 }
 
-rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train_data *train,
-                   const rc_train_data *eval, int resume, rc_train_summary *summary) {
-    memset(summary, 0, sizeof *summary);
+/* ---- one run, in steps ---- */
+
+/* Everything a run holds, so that each step below reads on its own. */
+typedef struct {
+    const rc_train_args *a;
+    const rc_train_data *train, *eval; /* eval may be NULL or empty */
+    const char *model_dir;
+    /* in a data-parallel job rank 0 alone owns output_dir: it locks it,
+     * writes the log, checkpoints and the final model; the others read */
+    int lead;
+    rc_dir_lock *lock;
+    char resume_dir[4096]; /* the checkpoint this run continues, "" when fresh */
+    rc_reward_meta meta;
+    rc_backend *be;
+    rc_model *m;
+    rc_adamw *opt;
+    rc_grad_sync *sync;
+    batch_buffers bb;
+    data_order order;
+    progress pr;
+    rc_train_state state;
+    long total_steps, steps_per_epoch, batches_per_epoch, warmup, steps_this_run;
+    int max_pairs;  /* pairs of the largest batch, training or evaluation */
+    size_t max_len; /* tokens of the longest encoded sequence */
+    rc_pair_stats last_eval;
+    double last_loss;
+} train_run;
+
+/* What one optimizer step did. */
+typedef struct {
+    double loss, accuracy, grad_norm, lr;
+    long group; /* micro-batches of the epoch it consumed */
+} step_result;
+
+static int has_eval(const train_run *r) { return r->eval && r->eval->pairs->n; }
+
+static double epoch_progress(const train_run *r) {
+    return (double)r->state.epoch + (double)r->state.batch_in_epoch / (double)r->batches_per_epoch;
+}
+
+static rc_status check_args(const rc_train_args *a, const rc_train_data *train) {
     if (train->pairs->n == 0) return rc_fail(RC_ERR_INVALID_ARG, "the training set has no pairs");
     if (a->per_device_train_batch_size <= 0 || a->gradient_accumulation_steps <= 0 ||
         a->per_device_eval_batch_size <= 0)
         return rc_fail(RC_ERR_INVALID_ARG, "batch sizes and gradient_accumulation_steps must be positive");
+    return RC_OK;
+}
 
-    long steps_per_epoch;
-    const long total_steps = total_steps_for(a, train->pairs->n, &steps_per_epoch);
-    const long warmup = a->warmup_steps > 0 ? a->warmup_steps
-                                            : (long)ceil(a->warmup_ratio * (double)total_steps);
-    /* in a data-parallel job rank 0 alone owns output_dir: it locks it,
-     * writes the log, checkpoints and the final model; the others read */
-    const int lead = rc_dist_rank() == 0;
-    /* held for the whole run, taken before anything in output_dir is
-     * touched: a second run on the same folder must not delete this one's
-     * half-written checkpoint or mix its log with ours */
-    rc_dir_lock *lock = NULL;
-    rc_status st = RC_OK;
-    char resume_dir[4096] = "";
-    if (lead) {
-        st = rc_dir_lock_acquire(a->output_dir, &lock);
+/* The lock is held for the whole run, taken before anything in output_dir is
+ * touched: a second run on the same folder must not delete this one's
+ * half-written checkpoint or mix its log with ours. Every rank learns which
+ * checkpoint (if any) the run resumes from. */
+static rc_status open_output_dir(train_run *r, int resume) {
+    const rc_train_args *a = r->a;
+    if (r->lead) {
+        rc_status st = rc_dir_lock_acquire(a->output_dir, &r->lock);
         if (st != RC_OK) return rc_fail_context(st, "output_dir");
         st = rc_checkpoint_prepare_output(a->output_dir, a->overwrite_output_dir, resume);
         /* resume from the newest complete checkpoint, else start from model_dir */
-        if (st == RC_OK && resume) st = rc_checkpoint_latest(a->output_dir, resume_dir, sizeof resume_dir);
-        if (st != RC_OK) {
-            rc_dir_lock_release(lock);
-            return st;
-        }
+        if (st == RC_OK && resume)
+            st = rc_checkpoint_latest(a->output_dir, r->resume_dir, sizeof r->resume_dir);
+        if (st != RC_OK) return st;
     }
-    st = rc_dist_broadcast(resume_dir, sizeof resume_dir, 0); /* every rank resumes from it */
-    if (st != RC_OK) return st;
-    const char *load_from = resume_dir[0] ? resume_dir : model_dir;
-    rc_reward_meta meta;
-    rc_backend *be = NULL;
-    rc_model *m = NULL;
-    rc_adamw *opt = NULL;
-    rc_grad_sync *sync = NULL;
-    batch_buffers bb = {0};
-    data_order order = {.pairs = train->pairs, .order = malloc(train->pairs->n * sizeof(size_t))};
-    progress pr = {.lead = lead, .tty = lead && !a->quiet && isatty(STDERR_FILENO)};
-    rc_train_state state = {0};
-    if (!order.order) {
-        rc_dir_lock_release(lock);
-        return rc_fail(RC_ERR_OOM, "cannot allocate the data order");
-    }
+    return rc_dist_broadcast(r->resume_dir, sizeof r->resume_dir, 0);
+}
 
-    st = rc_reward_meta_load(load_from, &meta);
-    if (st == RC_OK && a->policy) meta.policy = *a->policy;
+static void report_memory(const train_run *r) {
+    const rc_train_args *a = r->a;
+    rc_memory_plan plan = rc_model_memory_plan(r->m);
+    fprintf(stderr,
+            "rewardc train: %.2fM parameters (%.3fM trainable: %s) on %s (%s); memory: "
+            "weights %.1f MB, gradients %.1f MB, AdamW %.1f MB, activations %.1f MB (%d "
+            "sequences x %zu tokens%s)\n",
+            plan.total_params / 1e6, plan.trainable_params / 1e6, trainable_description(r->m),
+            r->be->name, r->be->device, plan.params / 1e6, plan.grads / 1e6,
+            plan.optimizer / 1e6 / (a->zero_stage ? rc_dist_size() : 1),
+            plan.activations / 1e6, 2 * r->max_pairs, r->max_len,
+            a->gradient_checkpointing ? ", gradient checkpointing" : "");
+    if (rc_dist_size() > 1)
+        fprintf(stderr, "rewardc train: data parallel over %d ranks (%s), ZeRO-%d\n",
+                rc_dist_size(), rc_dist_library(), a->zero_stage);
+}
+
+/* The model (from the checkpoint resumed, else model_dir) on its backend,
+ * with memory reserved for the largest batch, and the same parameters on
+ * every rank. */
+static rc_status load_model(train_run *r) {
+    const rc_train_args *a = r->a;
+    const char *load_from = r->resume_dir[0] ? r->resume_dir : r->model_dir;
+    rc_status st = rc_reward_meta_load(load_from, &r->meta);
+    if (st == RC_OK && a->policy) r->meta.policy = *a->policy;
     /* The folder's threshold and reward statistics belong to the weights
      * before this run: a new run's rewards are on another scale. Resumed
      * runs keep what their own checkpoint says. */
-    if (st == RC_OK && !resume_dir[0] && (meta.has_threshold || meta.has_reward_stats)) {
-        if (meta.has_threshold && rc_dist_rank() == 0)
+    if (st == RC_OK && !r->resume_dir[0] && (r->meta.has_threshold || r->meta.has_reward_stats)) {
+        if (r->meta.has_threshold && rc_dist_rank() == 0)
             fprintf(stderr, "rewardc train: the starting model's threshold (%g) is for its own "
                     "rewards: not carried over; choose one again with rewardc eval "
-                    "--target-precision\n", meta.threshold);
-        meta.has_threshold = meta.has_reward_stats = 0;
+                    "--target_precision\n", r->meta.threshold);
+        r->meta.has_threshold = r->meta.has_reward_stats = 0;
     }
     /* a model trained on conversations scores them as it saw them: rendered */
-    for (size_t i = 0; i < train->source->n && !meta.chat; i++)
-        meta.chat = rc_pair_is_conversational(&train->source->items[i]);
-    if (st == RC_OK) st = rc_backend_create(a->backend, a->device, &be);
-    if (st == RC_OK) st = rc_model_load(load_from, be, a->seed, &m, NULL);
-    if (st == RC_OK) st = choose_trainable(m, a);
-    if (st == RC_OK) rc_model_set_gradient_checkpointing(m, a->gradient_checkpointing);
-    int max_pairs = a->per_device_train_batch_size;
-    size_t max_len = max_encoded_length(train->pairs);
-    if (eval && eval->pairs->n) { /* evaluation batches must fit too */
-        if (a->per_device_eval_batch_size > max_pairs) max_pairs = a->per_device_eval_batch_size;
-        if (max_encoded_length(eval->pairs) > max_len) max_len = max_encoded_length(eval->pairs);
+    for (size_t i = 0; i < r->train->source->n && !r->meta.chat; i++)
+        r->meta.chat = rc_pair_is_conversational(&r->train->source->items[i]);
+    if (st == RC_OK) st = rc_backend_create(a->backend, a->device, &r->be);
+    if (st == RC_OK) st = rc_model_load(load_from, r->be, a->seed, &r->m, NULL);
+    if (st == RC_OK) st = choose_trainable(r->m, a);
+    if (st == RC_OK) rc_model_set_gradient_checkpointing(r->m, a->gradient_checkpointing);
+    r->max_pairs = a->per_device_train_batch_size;
+    r->max_len = max_encoded_length(r->train->pairs);
+    if (has_eval(r)) { /* evaluation batches must fit too */
+        if (a->per_device_eval_batch_size > r->max_pairs) r->max_pairs = a->per_device_eval_batch_size;
+        if (max_encoded_length(r->eval->pairs) > r->max_len) r->max_len = max_encoded_length(r->eval->pairs);
     }
-    if (st == RC_OK) st = rc_model_reserve(m, 2 * max_pairs, (int)max_len, 1);
-    if (st == RC_OK) st = rc_grad_sync_create(m, a->zero_stage, (size_t)a->allreduce_bucket_elements, &sync);
-    if (st == RC_OK) st = rc_grad_sync_broadcast_params(sync);
-    if (st == RC_OK && lead) {
-        rc_memory_plan plan = rc_model_memory_plan(m);
-        fprintf(stderr,
-                "rewardc train: %.2fM parameters (%.3fM trainable: %s) on %s (%s); memory: "
-                "weights %.1f MB, gradients %.1f MB, AdamW %.1f MB, activations %.1f MB (%d "
-                "sequences x %zu tokens%s)\n",
-                plan.total_params / 1e6, plan.trainable_params / 1e6, trainable_description(m),
-                be->name, be->device, plan.params / 1e6, plan.grads / 1e6,
-                plan.optimizer / 1e6 / (a->zero_stage ? rc_dist_size() : 1),
-                plan.activations / 1e6, 2 * max_pairs, max_len,
-                a->gradient_checkpointing ? ", gradient checkpointing" : "");
-        if (rc_dist_size() > 1)
-            fprintf(stderr, "rewardc train: data parallel over %d ranks (%s), ZeRO-%d\n",
-                    rc_dist_size(), rc_dist_library(), a->zero_stage);
-    }
+    if (st == RC_OK) st = rc_model_reserve(r->m, 2 * r->max_pairs, (int)r->max_len, 1);
+    if (st == RC_OK)
+        st = rc_grad_sync_create(r->m, a->zero_stage, (size_t)a->allreduce_bucket_elements, &r->sync);
+    if (st == RC_OK) st = rc_grad_sync_broadcast_params(r->sync);
+    if (st == RC_OK && r->lead) report_memory(r);
+    return st;
+}
+
+/* AdamW (sharded under ZeRO-1), the batch buffers, the optimizer state and
+ * data position of a resumed run, and the log. */
+static rc_status prepare_optimizer(train_run *r) {
+    const rc_train_args *a = r->a;
     rc_adamw_config opt_cfg = {a->learning_rate, a->adam_beta1, a->adam_beta2, a->adam_epsilon,
                                a->weight_decay};
-    if (st == RC_OK)
-        st = a->zero_stage ? rc_adamw_create_sharded(m, &opt_cfg, &opt) : rc_adamw_create(m, &opt_cfg, &opt);
-    if (st == RC_OK) st = alloc_batch(&bb, max_pairs, max_len);
-    if (st == RC_OK && resume_dir[0]) {
-        const long batches = (long)((train->pairs->n + (size_t)a->per_device_train_batch_size - 1) /
-                                    (size_t)a->per_device_train_batch_size);
-        const rc_train_state limits = {.global_step = total_steps,
-                                       .epoch = (total_steps + steps_per_epoch - 1) / steps_per_epoch,
-                                       .batch_in_epoch = batches};
-        st = rc_checkpoint_load_state(resume_dir, &limits, opt, &state);
-        if (st == RC_OK && lead)
+    rc_status st = a->zero_stage ? rc_adamw_create_sharded(r->m, &opt_cfg, &r->opt)
+                                 : rc_adamw_create(r->m, &opt_cfg, &r->opt);
+    if (st == RC_OK) st = alloc_batch(&r->bb, r->max_pairs, r->max_len);
+    if (st == RC_OK && r->resume_dir[0]) {
+        const rc_train_state limits = {
+            .global_step = r->total_steps,
+            .epoch = (r->total_steps + r->steps_per_epoch - 1) / r->steps_per_epoch,
+            .batch_in_epoch = r->batches_per_epoch};
+        st = rc_checkpoint_load_state(r->resume_dir, &limits, r->opt, &r->state);
+        if (st == RC_OK && r->lead)
             fprintf(stderr, "rewardc train: resumed from %s at step %ld (epoch %ld, batch %ld)\n",
-                    resume_dir, state.global_step, state.epoch, state.batch_in_epoch);
+                    r->resume_dir, r->state.global_step, r->state.epoch, r->state.batch_in_epoch);
     }
-    if (st == RC_OK && lead) st = rc_checkpoint_open_log(a->output_dir, resume_dir, &pr.log);
-    if (st != RC_OK) goto done;
+    if (st == RC_OK && r->lead) st = rc_checkpoint_open_log(a->output_dir, r->resume_dir, &r->pr.log);
+    return st;
+}
 
-    if (lead)
+/* One optimizer step: the next accumulation group of this epoch, forward,
+ * loss and backward per micro-batch (rank r of a data-parallel job takes its
+ * micro-batches r, r + N, ...), gradients summed over the ranks, clipped, and
+ * AdamW at the schedule's rate. */
+static rc_status optimizer_step(train_run *r, step_result *out) {
+    const rc_train_args *a = r->a;
+    const size_t n_pairs = r->train->pairs->n, bs = (size_t)a->per_device_train_batch_size;
+    long group = r->batches_per_epoch - r->state.batch_in_epoch;
+    if (group > micro_batches_per_step(a)) group = micro_batches_per_step(a);
+    rc_model_zero_grad(r->m);
+    double loss = 0.0, accuracy = 0.0;
+    size_t tokens = 0, shared = 0;
+    rc_status st = RC_OK;
+    for (long g = rc_dist_rank(); g < group && st == RC_OK; g += rc_dist_size()) {
+        size_t first = (size_t)(r->state.batch_in_epoch + g) * bs;
+        int count = (int)(n_pairs - first < bs ? n_pairs - first : bs);
+        batch_info info;
+        st = forward_pairs(r->m, &r->bb, r->train, r->order.order + first, count,
+                           a->share_prompt_prefix, &info);
+        if (st != RC_OK) break;
+        rc_pair_stats s;
+        rc_pairwise_loss(r->bb.rewards, r->bb.margins, info.has_weights ? r->bb.weights : NULL,
+                         count, a->centering_coef, 1.0 / (double)group, r->bb.d_rewards, &s);
+        st = rc_model_backward(r->m, r->bb.d_rewards);
+        loss += s.loss / (double)group;
+        accuracy += s.accuracy / (double)group;
+        tokens += info.tokens;
+        shared += info.shared;
+    }
+    if (st != RC_OK) return st;
+    if (rc_dist_size() > 1) { /* the step's numbers over all ranks */
+        double sums[4] = {loss, accuracy, (double)tokens, (double)shared};
+        if ((st = rc_dist_allreduce_sum_f64(sums, 4)) != RC_OK) return st;
+        loss = sums[0], accuracy = sums[1];
+        tokens = (size_t)sums[2], shared = (size_t)sums[3];
+    }
+    r->pr.window_tokens += tokens;
+    r->pr.total_tokens += tokens;
+    r->pr.shared_tokens += shared;
+    if ((st = rc_grad_sync_reduce(r->sync)) != RC_OK) return st;
+    if ((st = rc_grad_sync_norm(r->sync, &out->grad_norm)) != RC_OK) return st;
+    out->lr = a->learning_rate * rc_schedule_factor(a->lr_scheduler_type, r->state.global_step,
+                                                    r->warmup, r->total_steps);
+    st = rc_adamw_step(r->opt, out->lr, rc_clip_factor(out->grad_norm, a->max_grad_norm));
+    if (st == RC_OK) st = rc_grad_sync_gather_params(r->sync);
+    if (st != RC_OK) return st;
+    if (!isfinite(loss))
+        return rc_fail(RC_ERR_BACKEND, "the loss became %g at step %ld (lower the learning rate)",
+                       loss, r->state.global_step + 1);
+    out->loss = loss;
+    out->accuracy = accuracy;
+    out->group = group;
+    return RC_OK;
+}
+
+/* Counts the step, shows progress, and every logging_steps (and at the last
+ * step) logs the mean of the steps since the last log line. */
+static void record_step(train_run *r, const step_result *s) {
+    const rc_train_args *a = r->a;
+    progress *pr = &r->pr;
+    r->state.global_step++;
+    r->state.batch_in_epoch += s->group;
+    r->steps_this_run++;
+    pr->loss_sum += s->loss;
+    pr->acc_sum += s->accuracy;
+    pr->window_steps++;
+    const long step = r->state.global_step, total = r->total_steps;
+    double epoch_f = epoch_progress(r);
+    double t = now_seconds();
+    double eta = (t - pr->start) / (double)r->steps_this_run * (double)(total - step);
+    char eta_text[32];
+    format_duration(eta, eta_text, sizeof eta_text);
+    double tok_s = pr->window_tokens / (t - pr->window_start > 1e-9 ? t - pr->window_start : 1e-9);
+    if (pr->tty)
+        fprintf(stderr, "\r\033[Kstep %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s",
+                step, total, epoch_f, pr->loss_sum / pr->window_steps,
+                pr->acc_sum / pr->window_steps, s->lr, tok_s, eta_text);
+    if (!((a->logging_steps > 0 && step % a->logging_steps == 0) || step == total)) return;
+    r->last_loss = pr->loss_sum / pr->window_steps;
+    cJSON *line = log_entry(pr, step, epoch_f);
+    if (line) {
+        log_number(line, "loss", "%.9f", r->last_loss);
+        log_number(line, "accuracy", "%.6f", pr->acc_sum / pr->window_steps);
+        log_number(line, "learning_rate", "%.6e", s->lr);
+        log_number(line, "grad_norm", "%.6f", s->grad_norm);
+        /* the wall-clock numbers last, so that tests can cut them off */
+        log_number(line, "tokens_per_second", "%.1f", tok_s);
+        log_number(line, "elapsed_seconds", "%.2f", t - pr->start);
+    }
+    log_write(pr, line);
+    if (r->lead && !pr->tty && !a->quiet)
+        fprintf(stderr, "step %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s\n",
+                step, total, epoch_f, r->last_loss, pr->acc_sum / pr->window_steps, s->lr, tok_s,
+                eta_text);
+    pr->loss_sum = pr->acc_sum = 0.0;
+    pr->window_steps = 0;
+    pr->window_tokens = 0;
+    pr->window_start = t;
+}
+
+/* Every eval_steps and save_steps before the last step: an evaluation, a
+ * checkpoint (the final ones come after the loop). */
+static rc_status evaluate_and_save_on_schedule(train_run *r) {
+    const rc_train_args *a = r->a;
+    const long step = r->state.global_step;
+    if (step == r->total_steps) return RC_OK;
+    rc_status st = RC_OK;
+    if (has_eval(r) && a->eval_steps > 0 && step % a->eval_steps == 0)
+        if ((st = evaluate(r->m, a, r->eval, step, epoch_progress(r), &r->pr, &r->last_eval)) != RC_OK)
+            return st;
+    if (a->save_steps > 0 && step % a->save_steps == 0) {
+        if (r->pr.tty) fprintf(stderr, "\r\033[K");
+        r->state.window_loss_sum = r->pr.loss_sum;
+        r->state.window_acc_sum = r->pr.acc_sum;
+        r->state.window_steps = r->pr.window_steps;
+        if (r->lead)
+            st = rc_checkpoint_save(a->output_dir, r->model_dir, r->m, &r->meta, r->opt, &r->state,
+                                    a->save_total_limit);
+        else if (a->zero_stage) /* rank 0 gathers every rank's optimizer slice */
+            st = take_part_in_save(r->opt);
+    }
+    return st;
+}
+
+/* The steps from where the run stands to total_steps, or to stop_after_steps. */
+static rc_status train_steps(train_run *r) {
+    const rc_train_args *a = r->a;
+    if (r->lead)
         fprintf(stderr,
             "rewardc train: %zu pairs, %ld steps (%ld per epoch, batch %d pairs x %d accumulation), "
             "warmup %ld, %s schedule, lr %g\n",
-            train->pairs->n, total_steps, steps_per_epoch, a->per_device_train_batch_size,
-            a->gradient_accumulation_steps, warmup, rc_schedule_name(a->lr_scheduler_type),
+            r->train->pairs->n, r->total_steps, r->steps_per_epoch, a->per_device_train_batch_size,
+            a->gradient_accumulation_steps, r->warmup, rc_schedule_name(a->lr_scheduler_type),
             a->learning_rate);
-    const size_t n_pairs = train->pairs->n, bs = (size_t)a->per_device_train_batch_size;
-    const long batches_per_epoch = (long)((n_pairs + bs - 1) / bs);
-    make_order(&order, a, state.epoch);
-    pr.start = pr.window_start = now_seconds();
-    pr.loss_sum = state.window_loss_sum;
-    pr.acc_sum = state.window_acc_sum;
-    pr.window_steps = state.window_steps;
-    rc_pair_stats last_eval = {0};
-    long steps_this_run = 0;
-    double last_loss = 0.0;
-
-    while (state.global_step < total_steps) {
-        if (state.batch_in_epoch >= batches_per_epoch) {
-            state.epoch++;
-            state.batch_in_epoch = 0;
-            make_order(&order, a, state.epoch);
+    make_order(&r->order, a, r->state.epoch);
+    r->pr.start = r->pr.window_start = now_seconds();
+    r->pr.loss_sum = r->state.window_loss_sum;
+    r->pr.acc_sum = r->state.window_acc_sum;
+    r->pr.window_steps = r->state.window_steps;
+    rc_status st = RC_OK;
+    while (st == RC_OK && r->state.global_step < r->total_steps) {
+        if (r->state.batch_in_epoch >= r->batches_per_epoch) {
+            r->state.epoch++;
+            r->state.batch_in_epoch = 0;
+            make_order(&r->order, a, r->state.epoch);
         }
-        /* one optimizer step: the next accumulation group of this epoch;
-         * rank r of a data-parallel job takes its micro-batches r, r + N, ... */
-        long group = batches_per_epoch - state.batch_in_epoch;
-        if (group > micro_batches_per_step(a)) group = micro_batches_per_step(a);
-        rc_model_zero_grad(m);
-        double step_loss = 0.0, step_acc = 0.0;
-        size_t step_tokens = 0, step_shared = 0;
-        for (long g = rc_dist_rank(); g < group && st == RC_OK; g += rc_dist_size()) {
-            size_t first = (size_t)(state.batch_in_epoch + g) * bs;
-            int count = (int)(n_pairs - first < bs ? n_pairs - first : bs);
-            batch_info info;
-            st = forward_pairs(m, &bb, train, order.order + first, count, a->share_prompt_prefix,
-                               &info);
-            if (st != RC_OK) break;
-            rc_pair_stats s;
-            rc_pairwise_loss(bb.rewards, bb.margins, info.has_weights ? bb.weights : NULL, count,
-                             a->centering_coef, 1.0 / (double)group, bb.d_rewards, &s);
-            st = rc_model_backward(m, bb.d_rewards);
-            step_loss += s.loss / (double)group;
-            step_acc += s.accuracy / (double)group;
-            step_tokens += info.tokens;
-            step_shared += info.shared;
-        }
-        if (st != RC_OK) break;
-        if (rc_dist_size() > 1) { /* the step's numbers over all ranks */
-            double sums[4] = {step_loss, step_acc, (double)step_tokens, (double)step_shared};
-            if ((st = rc_dist_allreduce_sum_f64(sums, 4)) != RC_OK) break;
-            step_loss = sums[0], step_acc = sums[1];
-            step_tokens = (size_t)sums[2], step_shared = (size_t)sums[3];
-        }
-        pr.window_tokens += step_tokens;
-        pr.total_tokens += step_tokens;
-        pr.shared_tokens += step_shared;
-        double grad_norm;
-        if ((st = rc_grad_sync_reduce(sync)) != RC_OK) break;
-        if ((st = rc_grad_sync_norm(sync, &grad_norm)) != RC_OK) break;
-        double lr = a->learning_rate *
-                    rc_schedule_factor(a->lr_scheduler_type, state.global_step, warmup, total_steps);
-        st = rc_adamw_step(opt, lr, rc_clip_factor(grad_norm, a->max_grad_norm));
-        if (st == RC_OK) st = rc_grad_sync_gather_params(sync);
-        if (st != RC_OK) break;
-        if (!isfinite(step_loss)) {
-            st = rc_fail(RC_ERR_BACKEND, "the loss became %g at step %ld (lower the learning rate)",
-                         step_loss, state.global_step + 1);
-            break;
-        }
-        state.global_step++;
-        state.batch_in_epoch += group;
-        steps_this_run++;
-        pr.loss_sum += step_loss;
-        pr.acc_sum += step_acc;
-        pr.window_steps++;
-        double epoch_f = (double)state.epoch + (double)state.batch_in_epoch / (double)batches_per_epoch;
-        double t = now_seconds();
-        double eta = (t - pr.start) / (double)steps_this_run * (double)(total_steps - state.global_step);
-        char eta_text[32];
-        format_duration(eta, eta_text, sizeof eta_text);
-        double tok_s = pr.window_tokens / (t - pr.window_start > 1e-9 ? t - pr.window_start : 1e-9);
-        if (pr.tty)
-            fprintf(stderr, "\r\033[Kstep %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s",
-                    state.global_step, total_steps, epoch_f, pr.loss_sum / pr.window_steps,
-                    pr.acc_sum / pr.window_steps, lr, tok_s, eta_text);
-        int log_now = (a->logging_steps > 0 && state.global_step % a->logging_steps == 0) ||
-                      state.global_step == total_steps;
-        if (log_now) {
-            char line[512];
-            last_loss = pr.loss_sum / pr.window_steps;
-            snprintf(line, sizeof line,
-                     "{\"step\": %ld, \"epoch\": %.4f, \"loss\": %.9f, \"accuracy\": %.6f, "
-                     "\"learning_rate\": %.6e, \"grad_norm\": %.6f, \"tokens_per_second\": %.1f, "
-                     "\"elapsed_seconds\": %.2f}",
-                     state.global_step, epoch_f, last_loss, pr.acc_sum / pr.window_steps, lr,
-                     grad_norm, tok_s, t - pr.start);
-            log_line(&pr, line);
-            if (lead && !pr.tty && !a->quiet)
-                fprintf(stderr, "step %ld/%ld | epoch %.2f | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s | ETA %s\n",
-                        state.global_step, total_steps, epoch_f, last_loss,
-                        pr.acc_sum / pr.window_steps, lr, tok_s, eta_text);
-            pr.loss_sum = pr.acc_sum = 0.0;
-            pr.window_steps = 0;
-            pr.window_tokens = 0;
-            pr.window_start = t;
-        }
-        if (eval && eval->pairs->n && a->eval_steps > 0 && state.global_step % a->eval_steps == 0 &&
-            state.global_step != total_steps)
-            if ((st = evaluate(m, a, eval, state.global_step, epoch_f, &pr, &last_eval)) != RC_OK) break;
-        if (a->save_steps > 0 && state.global_step % a->save_steps == 0 && state.global_step != total_steps) {
-            if (pr.tty) fprintf(stderr, "\r\033[K");
-            state.window_loss_sum = pr.loss_sum;
-            state.window_acc_sum = pr.acc_sum;
-            state.window_steps = pr.window_steps;
-            if (lead)
-                st = rc_checkpoint_save(a->output_dir, model_dir, m, &meta, opt, &state, a->save_total_limit);
-            else if (a->zero_stage) /* rank 0 gathers every rank's optimizer slice */
-                st = take_part_in_save(opt);
-            if (st != RC_OK) break;
-        }
-        if (a->stop_after_steps > 0 && steps_this_run >= a->stop_after_steps) break;
+        step_result s;
+        if ((st = optimizer_step(r, &s)) != RC_OK) break;
+        record_step(r, &s);
+        st = evaluate_and_save_on_schedule(r);
+        if (a->stop_after_steps > 0 && r->steps_this_run >= a->stop_after_steps) break;
     }
-    if (pr.tty) fprintf(stderr, "\n");
-    if (st != RC_OK || state.global_step < total_steps) goto done;
+    if (r->pr.tty) fprintf(stderr, "\n");
+    return st;
+}
 
-    summary->steps = state.global_step;
-    summary->final_loss = last_loss;
-    summary->seconds = now_seconds() - pr.start;
-    summary->tokens_per_second = pr.total_tokens / (summary->seconds > 0 ? summary->seconds : 1);
-    summary->tokens = pr.total_tokens;
-    summary->shared_prefix_tokens = pr.shared_tokens;
-    if (eval && eval->pairs->n) {
-        double epoch_f = (double)state.epoch + (double)state.batch_in_epoch / (double)batches_per_epoch;
-        float *rewards = malloc(2 * eval->pairs->n * sizeof *rewards);
-        if (!rewards) {
-            st = rc_fail(RC_ERR_OOM, "cannot allocate eval rewards");
-            goto done;
+/* The final evaluation: its rewards' mean and std go into the model's
+ * config.json (for normalised scores), and a last log line. */
+static rc_status final_evaluation(train_run *r, rc_train_summary *summary) {
+    const rc_train_args *a = r->a;
+    float *rewards = malloc(2 * r->eval->pairs->n * sizeof *rewards);
+    if (!rewards) return rc_fail(RC_ERR_OOM, "cannot allocate eval rewards");
+    rc_status st = rc_eval_pairs(r->m, r->eval, a->per_device_eval_batch_size, a->centering_coef,
+                                 a->share_prompt_prefix, &r->last_eval, rewards);
+    if (st == RC_OK) {
+        const rc_pair_stats *e = &r->last_eval;
+        double sum = 0.0, sq = 0.0;
+        size_t n = 2 * r->eval->pairs->n;
+        for (size_t i = 0; i < n; i++) sum += rewards[i];
+        double mean = sum / n;
+        for (size_t i = 0; i < n; i++) sq += (rewards[i] - mean) * (rewards[i] - mean);
+        r->meta.has_reward_stats = 1;
+        r->meta.reward_mean = mean;
+        r->meta.reward_std = sqrt(sq / n);
+        summary->reward_mean = r->meta.reward_mean;
+        summary->reward_std = r->meta.reward_std;
+        summary->eval_accuracy = e->accuracy;
+        summary->eval_loss = e->loss;
+        summary->eval_ties = e->ties;
+        cJSON *line = log_entry(&r->pr, r->state.global_step, epoch_progress(r));
+        log_eval_stats(line, e);
+        if (line) {
+            log_number(line, "reward_mean", "%.6f", r->meta.reward_mean);
+            log_number(line, "reward_std", "%.6f", r->meta.reward_std);
         }
-        st = rc_eval_pairs(m, eval, a->per_device_eval_batch_size, a->centering_coef,
-                           a->share_prompt_prefix, &last_eval, rewards);
-        if (st == RC_OK) {
-            double sum = 0.0, sq = 0.0;
-            size_t n = 2 * eval->pairs->n;
-            for (size_t i = 0; i < n; i++) sum += rewards[i];
-            double mean = sum / n;
-            for (size_t i = 0; i < n; i++) sq += (rewards[i] - mean) * (rewards[i] - mean);
-            meta.has_reward_stats = 1;
-            meta.reward_mean = mean;
-            meta.reward_std = sqrt(sq / n);
-            summary->reward_mean = meta.reward_mean;
-            summary->reward_std = meta.reward_std;
-            summary->eval_accuracy = last_eval.accuracy;
-            summary->eval_loss = last_eval.loss;
-            summary->eval_ties = last_eval.ties;
-            char line[512];
-            snprintf(line, sizeof line,
-                     "{\"step\": %ld, \"epoch\": %.4f, \"eval_loss\": %.6f, \"eval_accuracy\": %.6f, "
-                     "\"eval_ties\": %.6f, \"eval_mean_margin\": %.6f, \"eval_pairs\": %d, "
-                     "\"reward_mean\": %.6f, \"reward_std\": %.6f}",
-                     state.global_step, epoch_f, last_eval.loss, last_eval.accuracy, last_eval.ties,
-                     last_eval.mean_margin, last_eval.n_pairs, meta.reward_mean, meta.reward_std);
-            log_line(&pr, line);
-        }
-        free(rewards);
-        if (st != RC_OK) goto done;
+        log_write(&r->pr, line);
     }
-    if (lead) st = rc_checkpoint_save_final(a->output_dir, model_dir, m, &meta, summary);
+    free(rewards);
+    return st;
+}
 
-done:
-    if (pr.log) fclose(pr.log);
-    free(order.order);
-    free_batch(&bb);
-    rc_grad_sync_free(sync);
-    rc_adamw_free(opt);
-    rc_model_free(m);
-    rc_backend_destroy(be);
-    rc_dir_lock_release(lock);
+/* After the last step: the summary, the final evaluation, the final model. */
+static rc_status finish(train_run *r, rc_train_summary *summary) {
+    summary->steps = r->state.global_step;
+    summary->final_loss = r->last_loss;
+    summary->seconds = now_seconds() - r->pr.start;
+    summary->tokens_per_second = r->pr.total_tokens / (summary->seconds > 0 ? summary->seconds : 1);
+    summary->tokens = r->pr.total_tokens;
+    summary->shared_prefix_tokens = r->pr.shared_tokens;
+    rc_status st = has_eval(r) ? final_evaluation(r, summary) : RC_OK;
+    if (st == RC_OK && r->lead)
+        st = rc_checkpoint_save_final(r->a->output_dir, r->model_dir, r->m, &r->meta, summary);
+    return st;
+}
+
+static void release_run(train_run *r) {
+    if (r->pr.log) fclose(r->pr.log);
+    free(r->order.order);
+    free_batch(&r->bb);
+    rc_grad_sync_free(r->sync);
+    rc_adamw_free(r->opt);
+    rc_model_free(r->m);
+    rc_backend_destroy(r->be);
+    rc_dir_lock_release(r->lock);
+}
+
+rc_status rc_train(const char *model_dir, const rc_train_args *a, const rc_train_data *train,
+                   const rc_train_data *eval, int resume, rc_train_summary *summary) {
+    memset(summary, 0, sizeof *summary);
+    rc_status st = check_args(a, train);
+    if (st != RC_OK) return st;
+    train_run run;
+    memset(&run, 0, sizeof run);
+    train_run *r = &run;
+    r->a = a;
+    r->train = train;
+    r->eval = eval;
+    r->model_dir = model_dir;
+    r->lead = rc_dist_rank() == 0;
+    r->total_steps = total_steps_for(a, train->pairs->n, &r->steps_per_epoch);
+    r->warmup = a->warmup_steps > 0 ? a->warmup_steps
+                                    : (long)ceil(a->warmup_ratio * (double)r->total_steps);
+    const size_t bs = (size_t)a->per_device_train_batch_size;
+    r->batches_per_epoch = (long)((train->pairs->n + bs - 1) / bs);
+    r->order.pairs = train->pairs;
+    r->pr.lead = r->lead;
+    r->pr.tty = r->lead && !a->quiet && isatty(STDERR_FILENO);
+
+    st = open_output_dir(r, resume);
+    if (st == RC_OK && !(r->order.order = malloc(train->pairs->n * sizeof(size_t))))
+        st = rc_fail(RC_ERR_OOM, "cannot allocate the data order");
+    if (st == RC_OK) st = load_model(r);
+    if (st == RC_OK) st = prepare_optimizer(r);
+    if (st == RC_OK) st = train_steps(r);
+    /* a run stopped early (stop_after_steps) leaves its checkpoints only */
+    if (st == RC_OK && r->state.global_step >= r->total_steps) st = finish(r, summary);
+    release_run(r);
     return st;
 }
