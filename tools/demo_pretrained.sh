@@ -47,9 +47,9 @@ step "import the pretrained model (GGUF -> Hugging Face folder)"
 if [[ $task == hh ]]; then
     step "HH-RLHF dialogues as chat messages"
     "$bin" prepare --from preferences --input "$data/hh-rlhf/harmless_base_dev.jsonl.gz" \
-        --dialogue-messages --extract-prompt --output "$out/dev_pairs.jsonl"
+        --dialogue_messages --extract_prompt --output "$out/dev_pairs.jsonl"
     "$bin" prepare --from preferences --input "$data/hh-rlhf/harmless_base_holdout.jsonl.gz" \
-        --dialogue-messages --extract-prompt --output "$out/heldout_pairs.jsonl"
+        --dialogue_messages --extract_prompt --output "$out/heldout_pairs.jsonl"
     tools/split_pairs.sh "$out/dev_pairs.jsonl" 15 "$out/train_pairs.jsonl" "$out/eval_pairs.jsonl"
     # red-teaming data: no dialogue is printed, and the examples below are our own
     cat > "$out/examples.jsonl" <<'JSONL'
@@ -96,14 +96,11 @@ step "fine-tune (${recipe[*]})"
     --warmup_ratio 0.05 --weight_decay 0.01 --lr_scheduler_type linear --logging_steps 20 \
     --save_steps 0
 
-step "evaluate on the eval split"
+step "evaluate on the eval split; the gate's threshold there for 75% precision (chosen acceptable)"
 "$bin" eval --model "$out/model" --pairs "$out/eval_pairs.jsonl" --summary "$out/eval.json" \
-    --figure "$out/eval.svg"
-
-step "the gate's threshold on the eval split for 75% precision (chosen acceptable, rejected not)"
-"$bin" eval --model "$out/model" --pairs "$out/eval_pairs.jsonl" --target-precision 0.75 \
-    --summary "$out/threshold.json" | tail -n 2 ||
-    echo "no threshold reaches 75% precision on the eval split: the examples are scored without one"
+    --figure "$out/eval.svg" --target_precision 0.75 ||
+    "$bin" eval --model "$out/model" --pairs "$out/eval_pairs.jsonl" --summary "$out/eval.json" \
+        --figure "$out/eval.svg" # no threshold reaches 75%: the examples are scored without one
 
 step "gate example responses"
 "$bin" score --model "$out/model" --input "$out/examples.jsonl"
