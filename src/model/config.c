@@ -198,6 +198,22 @@ rc_status family_get_double(const cJSON *json, const char *where, const char *ke
     return RC_OK;
 }
 
+rc_status family_get_ints(const cJSON *json, const char *where, const family_field *fields,
+                          size_t n) {
+    rc_status st = RC_OK;
+    for (size_t i = 0; i < n && st == RC_OK; i++)
+        st = family_get_int(json, where, fields[i].key, fields[i].value);
+    return st;
+}
+
+rc_status family_get_bools(const cJSON *json, const char *where, const family_field *fields,
+                           size_t n) {
+    rc_status st = RC_OK;
+    for (size_t i = 0; i < n && st == RC_OK; i++)
+        st = family_get_bool(json, where, fields[i].key, fields[i].value);
+    return st;
+}
+
 static const struct {
     const char *name;
     rc_activation kind;

@@ -36,6 +36,16 @@ rc_status family_get_int(const cJSON *json, const char *where, const char *key, 
 rc_status family_get_bool(const cJSON *json, const char *where, const char *key, int *value);
 rc_status family_get_double(const cJSON *json, const char *where, const char *key,
                             double *value);
+/* A config.json key and the field it sets. */
+typedef struct {
+    const char *key;
+    int *value;
+} family_field;
+/* Reads each of n integer (or, with family_get_bools, true/false) fields. */
+rc_status family_get_ints(const cJSON *json, const char *where, const family_field *fields,
+                          size_t n);
+rc_status family_get_bools(const cJSON *json, const char *where, const family_field *fields,
+                           size_t n);
 rc_status family_get_activation(const cJSON *json, const char *where, const char *key,
                                 rc_activation *value);
 const char *family_activation_name(rc_activation kind);

@@ -25,10 +25,7 @@ static void defaults(rc_model_config *c) { /* transformers.FalconConfig */
 static rc_status config_from_json(const cJSON *json, const char *where, rc_model_config *c) {
     rc_status st = RC_OK;
     int multi_query = 1, new_arch = 0, alibi = 0, bias = 0;
-    const struct {
-        const char *key;
-        int *value;
-    } ints[] = {
+    const family_field ints[] = {
         {"vocab_size", &c->vocab_size},
         {"hidden_size", &c->hidden_size},
         {"num_hidden_layers", &c->num_hidden_layers},
@@ -38,7 +35,8 @@ static rc_status config_from_json(const cJSON *json, const char *where, rc_model
         {"pad_token_id", &c->pad_token_id},
         {"bos_token_id", &c->bos_token_id},
         {"eos_token_id", &c->eos_token_id},
-    }, bools[] = {
+    };
+    const family_field bools[] = {
         {"multi_query", &multi_query},
         {"new_decoder_architecture", &new_arch},
         {"alibi", &alibi},
@@ -46,10 +44,8 @@ static rc_status config_from_json(const cJSON *json, const char *where, rc_model
         {"parallel_attn", &c->parallel_block},
         {"tie_word_embeddings", &c->tie_word_embeddings},
     };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && st == RC_OK; i++)
-        st = family_get_int(json, where, ints[i].key, ints[i].value);
-    for (size_t i = 0; i < sizeof bools / sizeof bools[0] && st == RC_OK; i++)
-        st = family_get_bool(json, where, bools[i].key, bools[i].value);
+    rc_status st = family_get_ints(json, where, ints, sizeof ints / sizeof ints[0]);
+    if (st == RC_OK) st = family_get_bools(json, where, bools, sizeof bools / sizeof bools[0]);
     if (st == RC_OK) st = family_get_activation(json, where, "activation", &c->activation);
     if (st == RC_OK) st = family_get_double(json, where, "layer_norm_epsilon", &c->norm_eps);
     if (st == RC_OK) st = family_get_double(json, where, "initializer_range", &c->init_std);

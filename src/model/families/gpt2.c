@@ -23,11 +23,7 @@ static void defaults(rc_model_config *c) { /* transformers.GPT2Config */
 }
 
 static rc_status config_from_json(const cJSON *json, const char *where, rc_model_config *c) {
-    rc_status st = RC_OK;
-    const struct {
-        const char *key;
-        int *value;
-    } ints[] = {
+    const family_field ints[] = {
         {"vocab_size", &c->vocab_size},
         {"n_embd", &c->hidden_size},
         {"n_layer", &c->num_hidden_layers},
@@ -38,8 +34,7 @@ static rc_status config_from_json(const cJSON *json, const char *where, rc_model
         {"bos_token_id", &c->bos_token_id},
         {"eos_token_id", &c->eos_token_id},
     };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && st == RC_OK; i++)
-        st = family_get_int(json, where, ints[i].key, ints[i].value);
+    rc_status st = family_get_ints(json, where, ints, sizeof ints / sizeof ints[0]);
     if (st == RC_OK) st = family_get_activation(json, where, "activation_function", &c->activation);
     if (st == RC_OK) st = family_get_double(json, where, "layer_norm_epsilon", &c->norm_eps);
     if (st == RC_OK) st = family_get_double(json, where, "initializer_range", &c->init_std);

@@ -24,11 +24,7 @@ static void defaults(rc_model_config *c) { /* transformers.LlamaConfig */
 }
 
 rc_status llama_block_from_json(const cJSON *json, const char *where, rc_model_config *c) {
-    rc_status st = RC_OK;
-    const struct {
-        const char *key;
-        int *value;
-    } ints[] = {
+    const family_field ints[] = {
         {"vocab_size", &c->vocab_size},
         {"hidden_size", &c->hidden_size},
         {"num_hidden_layers", &c->num_hidden_layers},
@@ -40,14 +36,13 @@ rc_status llama_block_from_json(const cJSON *json, const char *where, rc_model_c
         {"pad_token_id", &c->pad_token_id},
         {"bos_token_id", &c->bos_token_id},
         {"eos_token_id", &c->eos_token_id},
-    }, bools[] = {
+    };
+    const family_field bools[] = {
         {"tie_word_embeddings", &c->tie_word_embeddings},
         {"mlp_bias", &c->mlp_bias},
     };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && st == RC_OK; i++)
-        st = family_get_int(json, where, ints[i].key, ints[i].value);
-    for (size_t i = 0; i < sizeof bools / sizeof bools[0] && st == RC_OK; i++)
-        st = family_get_bool(json, where, bools[i].key, bools[i].value);
+    rc_status st = family_get_ints(json, where, ints, sizeof ints / sizeof ints[0]);
+    if (st == RC_OK) st = family_get_bools(json, where, bools, sizeof bools / sizeof bools[0]);
     if (st == RC_OK) st = family_get_activation(json, where, "hidden_act", &c->activation);
     if (st == RC_OK) st = family_get_double(json, where, "rms_norm_eps", &c->norm_eps);
     if (st == RC_OK) st = family_get_double(json, where, "initializer_range", &c->init_std);

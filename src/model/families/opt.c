@@ -23,11 +23,7 @@ static void defaults(rc_model_config *c) { /* transformers.OPTConfig */
 
 static rc_status config_from_json(const cJSON *json, const char *where, rc_model_config *c) {
     int remove_final = 0, bias = 1, affine = 1;
-    rc_status st = RC_OK;
-    const struct {
-        const char *key;
-        int *value;
-    } ints[] = {
+    const family_field ints[] = {
         {"vocab_size", &c->vocab_size},
         {"hidden_size", &c->hidden_size},
         {"num_hidden_layers", &c->num_hidden_layers},
@@ -38,17 +34,16 @@ static rc_status config_from_json(const cJSON *json, const char *where, rc_model
         {"pad_token_id", &c->pad_token_id},
         {"bos_token_id", &c->bos_token_id},
         {"eos_token_id", &c->eos_token_id},
-    }, bools[] = {
+    };
+    const family_field bools[] = {
         {"do_layer_norm_before", &c->do_layer_norm_before},
         {"_remove_final_layer_norm", &remove_final},
         {"enable_bias", &bias},
         {"layer_norm_elementwise_affine", &affine},
         {"tie_word_embeddings", &c->tie_word_embeddings},
     };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && st == RC_OK; i++)
-        st = family_get_int(json, where, ints[i].key, ints[i].value);
-    for (size_t i = 0; i < sizeof bools / sizeof bools[0] && st == RC_OK; i++)
-        st = family_get_bool(json, where, bools[i].key, bools[i].value);
+    rc_status st = family_get_ints(json, where, ints, sizeof ints / sizeof ints[0]);
+    if (st == RC_OK) st = family_get_bools(json, where, bools, sizeof bools / sizeof bools[0]);
     if (st == RC_OK) st = family_get_activation(json, where, "activation_function", &c->activation);
     if (st == RC_OK) st = family_get_double(json, where, "init_std", &c->init_std);
     c->final_norm = c->do_layer_norm_before && !remove_final;
