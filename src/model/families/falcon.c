@@ -23,7 +23,6 @@ static void defaults(rc_model_config *c) { /* transformers.FalconConfig */
 }
 
 static rc_status config_from_json(const cJSON *json, const char *where, rc_model_config *c) {
-    rc_status st = RC_OK;
     int multi_query = 1, new_arch = 0, alibi = 0, bias = 0;
     const family_field ints[] = {
         {"vocab_size", &c->vocab_size},
