@@ -525,7 +525,8 @@ int main(void) {
 
     const char *families[] = {"llama/gqa3_untied", "llama/mqa_llama3_tied", "qwen2/gqa2_bias",
                               "qwen2/gqa3_left", "qwen3/gqa2_headdim", "qwen3/mqa_left",
-                              "gpt2/right_pad_eos", "gpt2/left_positions", "falcon/7b_mqa"};
+                              "gpt2/right_pad_eos", "gpt2/left_positions", "falcon/7b_mqa",
+                              "falcon/7b_sequential_bias"};
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         check_all_paths(families[i], 5);
     /* Falcon's 40b layout (grouped kv heads interleaved with their queries,

@@ -220,6 +220,20 @@ CONFIGS = [
         "centering_coef": 0.0, "lr_scheduler_type": "linear",
     },
     {
+        "family": "falcon", "name": "7b_sequential_bias", "seed": 10303,
+        "pins": ("the 7b layout's other block: parallel_attn false (post_attention_layernorm "
+                 "before the MLP), biases on every linear, multi_query, rotary, left padding "
+                 "(slot positions), a sequence of 101 (more than one CPU attention query block), "
+                 "centering 0.01"),
+        "hf": dict(FALCON_COMMON, vocab_size=59, hidden_size=30, num_hidden_layers=2,
+                   num_attention_heads=3, new_decoder_architecture=False, multi_query=True,
+                   parallel_attn=False, bias=True, ffn_hidden_size=44,
+                   max_position_embeddings=128, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+        "padding_side": "left", "seq_len": 101,
+        "chosen_lengths": [101, 2, 40], "rejected_lengths": [33, 101, 12],
+        "centering_coef": 0.01, "lr_scheduler_type": "linear",
+    },
+    {
         "family": "falcon", "name": "40b_gqa", "seed": 10202,
         "pins": ("new_decoder_architecture: 2 kv heads of 6 (grouped query_key_value), ln_attn"
                  " + ln_mlp, biases, left padding (slot positions), constant_with_warmup, "
