@@ -29,7 +29,10 @@ mpi() { # mpi N args...: rewardc on N ranks of this host
     ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$n" "$BIN" "$@"
 }
 
-"$BIN" init --preset tiny --tokenizer "$TOKENIZER" --out model --max_length 48 >init.out 2>&1
+# a model without biases: a key bias has an exactly zero gradient, so AdamW turns
+# each summation order's rounding noise into full-size steps there, and the
+# losses of two orders would then differ by that noise, not by the sums compared
+"$BIN" init --preset tiny-llama --tokenizer "$TOKENIZER" --out model --max_length 48 >init.out 2>&1
 check "init tiny model" test $? -eq 0
 words=(the cat dog sat ran on a mat big small red blue happy sad quick slow tree house river moon)
 phrase() {
