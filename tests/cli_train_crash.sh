@@ -49,7 +49,15 @@ verify_checkpoints() { # verify_checkpoints LABEL
         checkpoints_seen=$((checkpoints_seen + 1))
     done
 }
-complete_checkpoint_exists() { ls run/checkpoint-*/trainer_state.json >/dev/null 2>&1; }
+# a checkpoint-<step> folder (not a checkpoint-<step>.tmp-* one a kill left
+# half-written: the glob alone matched those, and --resume then rightly refused)
+complete_checkpoint_exists() {
+    local state
+    for state in run/checkpoint-*/trainer_state.json; do
+        [[ $state =~ ^run/checkpoint-[0-9]+/trainer_state.json$ ]] && return 0
+    done
+    return 1
+}
 
 SEED=${CRASH_SEED:-$((RANDOM + $$))}
 echo "kill delays from CRASH_SEED=$SEED"
